@@ -1,0 +1,198 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/parleyhq/parley/store"
+)
+
+// feedBatch bounds how many changes a subscriber reads per query.
+const feedBatch = 256
+
+// Subscribe implements store.Feed.
+func (db *DB) Subscribe(ctx context.Context) (<-chan store.Change, error) {
+	last, err := db.lastSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return db.subscribe(ctx, last), nil
+}
+
+// SubscribeAfter implements store.Feed.
+func (db *DB) SubscribeAfter(ctx context.Context, seq int64) (<-chan store.Change, error) {
+	var purged int64
+	if err := db.reader.QueryRowContext(ctx, `SELECT purged_through FROM feed_state`).Scan(&purged); err != nil {
+		return nil, db.fail("subscribe", err)
+	}
+	if seq < purged {
+		return nil, fmt.Errorf("subscribe after change %d: changes up to %d were swept: %w", seq, purged, store.ErrEventsPurged)
+	}
+	return db.subscribe(ctx, seq), nil
+}
+
+func (db *DB) lastSeq(ctx context.Context) (int64, error) {
+	var last sql.NullInt64
+	if err := db.reader.QueryRowContext(ctx, `SELECT MAX(seq) FROM changes`).Scan(&last); err != nil {
+		return 0, db.fail("read change feed", err)
+	}
+	if !last.Valid {
+		// An empty table: the feed may still have been swept, so start after
+		// what was purged.
+		var purged int64
+		if err := db.reader.QueryRowContext(ctx, `SELECT purged_through FROM feed_state`).Scan(&purged); err != nil {
+			return 0, db.fail("read change feed", err)
+		}
+		return purged, nil
+	}
+	return last.Int64, nil
+}
+
+// subscribe starts the subscriber's goroutine. It reads the feed table from
+// its own cursor whenever it is woken, so a slow reader only delays itself.
+// It stops when ctx ends or the DB closes.
+func (db *DB) subscribe(ctx context.Context, after int64) <-chan store.Change {
+	out := make(chan store.Change)
+	db.wg.Add(1)
+	go func() {
+		defer db.wg.Done()
+		defer close(out)
+		cursor := after
+		retry := time.Duration(0)
+		for {
+			// Take the wake channel before reading, so that a change
+			// committed during the read wakes us again.
+			woken := db.wake.wait()
+			batch, err := db.readChanges(ctx, cursor)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				retry = min(max(2*retry, 100*time.Millisecond), 5*time.Second)
+				db.log.Warn("change feed read failed; retrying", "error", err, "retry_in", retry)
+				select {
+				case <-time.After(retry):
+					continue
+				case <-ctx.Done():
+					return
+				case <-db.closed:
+					return
+				}
+			}
+			retry = 0
+			for _, c := range batch {
+				select {
+				case out <- c:
+					cursor = c.Seq
+				case <-ctx.Done():
+					return
+				case <-db.closed:
+					return
+				}
+			}
+			if len(batch) == feedBatch {
+				continue
+			}
+			select {
+			case <-woken:
+			case <-ctx.Done():
+				return
+			case <-db.closed:
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func (db *DB) readChanges(ctx context.Context, after int64) ([]store.Change, error) {
+	rows, err := db.reader.QueryContext(ctx, db.q(`SELECT seq, kind, key, version, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`), after, feedBatch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Change
+	for rows.Next() {
+		var c store.Change
+		var at int64
+		if err := rows.Scan(&c.Seq, &c.Kind, &c.Key, &c.Version, &at); err != nil {
+			return nil, err
+		}
+		c.At = fromMicros(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// pollFeed wakes subscribers when the feed grew without a local commit or a
+// backend notification telling us: another process wrote, or a notification
+// was lost while a listener reconnected.
+func (db *DB) pollFeed(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var seen int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var last sql.NullInt64
+		if err := db.reader.QueryRowContext(ctx, `SELECT MAX(seq) FROM changes`).Scan(&last); err != nil {
+			if ctx.Err() == nil {
+				db.log.Debug("change feed poll failed", "error", err)
+			}
+			continue
+		}
+		if last.Int64 != seen {
+			seen = last.Int64
+			db.wake.wake()
+		}
+	}
+}
+
+// sweepFeed deletes changes older than the retention, hourly and at start.
+func (db *DB) sweepFeed(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := db.SweepChanges(ctx, db.now().Add(-db.retention)); err != nil {
+			if ctx.Err() == nil {
+				db.log.Warn("change feed sweep failed", "error", err)
+			}
+		} else if n > 0 {
+			db.log.Debug("swept change feed", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// SweepChanges deletes changes committed before cutoff and records how far
+// the feed was purged, so that a subscriber resuming from before that point
+// is told instead of silently missing changes.
+func (db *DB) SweepChanges(ctx context.Context, cutoff time.Time) (int64, error) {
+	var deleted int64
+	err := db.inTx(ctx, "sweep change feed", func(tx *sql.Tx) (bool, error) {
+		var through sql.NullInt64
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT MAX(seq) FROM changes WHERE at < ?`), micros(cutoff)).Scan(&through); err != nil {
+			return false, err
+		}
+		if !through.Valid {
+			return false, nil
+		}
+		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM changes WHERE seq <= ?`), through.Int64)
+		if err != nil {
+			return false, err
+		}
+		deleted, _ = res.RowsAffected()
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE feed_state SET purged_through = ? WHERE purged_through < ?`), through.Int64, through.Int64)
+		return false, err
+	})
+	return deleted, err
+}

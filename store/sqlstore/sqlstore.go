@@ -1,0 +1,261 @@
+// Package sqlstore implements store.Store over database/sql once, for every
+// SQL backend. A backend (store/sqlite, store/postgres) supplies the
+// connections, its schema and a Dialect for the few places where SQL differs,
+// and wakes the change feed when another process commits.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/store"
+)
+
+// Dialect is what differs between SQL backends.
+type Dialect struct {
+	Name string
+	// Numbered placeholders ($1, $2, …) instead of ?.
+	Numbered bool
+	// SkipLocked is appended to the claim query's row selection, so that
+	// concurrent claimers pass over rows another transaction is claiming.
+	SkipLocked string
+	// LockFeed runs in a writing transaction just before it appends to the
+	// change feed. It must serialize appenders until commit, so that feed
+	// sequence numbers become visible in increasing order and a reader that
+	// has seen seq N never later finds a smaller one committed.
+	LockFeed string
+	// NotifyFeed runs after the append, in the same transaction, to wake
+	// listeners on other replicas at commit.
+	NotifyFeed string
+	// Classify turns a driver error into one wrapping a store error where it
+	// can (store.ErrUnavailable, store.ErrCorrupt).
+	Classify func(error) error
+}
+
+// Options tune a DB.
+type Options struct {
+	Logger *slog.Logger
+	// PollInterval is how often the feed checks for changes committed by
+	// other processes, as a fallback to backend wake-ups. Default 500ms.
+	PollInterval time.Duration
+	// Retention is how long the change feed keeps changes. Default 24h.
+	Retention time.Duration
+	// Now reads the clock for feed timestamps and sweeping. Default time.Now.
+	Now func() time.Time
+}
+
+// DB is a store.Store over SQL connections.
+type DB struct {
+	writer, reader *sql.DB
+	dialect        Dialect
+	log            *slog.Logger
+	now            func() time.Time
+	retention      time.Duration
+
+	wake   waker
+	stop   context.CancelFunc
+	closed <-chan struct{}
+	wg     sync.WaitGroup
+
+	rebindMu    sync.RWMutex
+	rebindCache map[string]string
+}
+
+var _ store.Store = (*DB)(nil)
+
+// New returns a DB over writer and reader (which may be the same pool) and
+// starts its background work: the feed poller and the sweeper. Close stops
+// them; it does not close the connections, which belong to the backend.
+func New(writer, reader *sql.DB, d Dialect, opts Options) *DB {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 500 * time.Millisecond
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = 24 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if d.Classify == nil {
+		d.Classify = func(err error) error { return err }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	db := &DB{
+		writer: writer, reader: reader, dialect: d,
+		log: opts.Logger, now: opts.Now, retention: opts.Retention,
+		wake: newWaker(), stop: cancel, closed: ctx.Done(),
+		rebindCache: map[string]string{},
+	}
+	db.wg.Add(2)
+	go func() { defer db.wg.Done(); db.pollFeed(ctx, opts.PollInterval) }()
+	go func() { defer db.wg.Done(); db.sweepFeed(ctx) }()
+	return db
+}
+
+// Go runs f in a goroutine that Close cancels and waits for. Backends use it
+// for their own background work, such as a notification listener.
+func (db *DB) Go(f func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	db.wg.Add(1)
+	go func() {
+		defer db.wg.Done()
+		defer cancel()
+		go func() {
+			select {
+			case <-db.closed:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		f(ctx)
+	}()
+}
+
+// Wake tells feed subscribers that changes may have been committed.
+func (db *DB) Wake() { db.wake.wake() }
+
+// Close stops background work and every subscription, and waits for them.
+func (db *DB) Close() error {
+	db.stop()
+	db.wg.Wait()
+	return nil
+}
+
+// Ping checks that the store answers a query.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.reader.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return db.fail("ping", err)
+	}
+	return nil
+}
+
+// fail wraps a driver error with the operation and the backend's
+// classification.
+func (db *DB) fail(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var vc *store.VersionConflictError
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) || errors.As(err, &vc) ||
+		errors.Is(err, store.ErrNoTask) || errors.Is(err, store.ErrLeaseLost) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%s store: %s: %w", db.dialect.Name, op, db.dialect.Classify(err))
+}
+
+// q rewrites a query written with ? placeholders for the dialect.
+func (db *DB) q(query string) string {
+	if !db.dialect.Numbered {
+		return query
+	}
+	db.rebindMu.RLock()
+	out, ok := db.rebindCache[query]
+	db.rebindMu.RUnlock()
+	if ok {
+		return out
+	}
+	out = Rebind(query)
+	db.rebindMu.Lock()
+	db.rebindCache[query] = out
+	db.rebindMu.Unlock()
+	return out
+}
+
+// Rebind rewrites ? placeholders as $1, $2, ….
+func Rebind(query string) string {
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// inTx runs f in a write transaction and wakes local subscribers after a
+// commit that appended to the feed.
+func (db *DB) inTx(ctx context.Context, op string, f func(tx *sql.Tx) (changed bool, err error)) error {
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return db.fail(op, err)
+	}
+	changed, err := f(tx)
+	if err != nil {
+		_ = tx.Rollback()
+		return db.fail(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return db.fail(op, err)
+	}
+	if changed {
+		db.wake.wake()
+	}
+	return nil
+}
+
+// emit appends a change to the feed inside tx.
+func (db *DB) emit(ctx context.Context, tx *sql.Tx, kind, key string, version int64, at time.Time) error {
+	if db.dialect.LockFeed != "" {
+		if _, err := tx.ExecContext(ctx, db.dialect.LockFeed); err != nil {
+			return fmt.Errorf("lock change feed: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO changes (kind, key, version, at) VALUES (?, ?, ?, ?)`),
+		kind, key, version, micros(at)); err != nil {
+		return fmt.Errorf("append change: %w", err)
+	}
+	if db.dialect.NotifyFeed != "" {
+		if _, err := tx.ExecContext(ctx, db.dialect.NotifyFeed); err != nil {
+			return fmt.Errorf("notify change: %w", err)
+		}
+	}
+	return nil
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// placeholders returns "?, ?, …" for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// waker is a broadcast: every wake releases everyone waiting.
+type waker struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newWaker() waker { return waker{ch: make(chan struct{})} }
+
+func (w *waker) wait() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ch
+}
+
+func (w *waker) wake() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	close(w.ch)
+	w.ch = make(chan struct{})
+}

@@ -1,0 +1,217 @@
+// Package store is Parley's persistence layer: the records that the shared
+// workspace and the protocol adapters keep, behind small interfaces with two
+// implementations, store/sqlite (the embedded default) and store/postgres
+// (several gateway replicas sharing state).
+//
+// The store decides nothing about the domain: it keeps records, enforces
+// optimistic versions and leases, and publishes a change feed. Each method is
+// one transaction; a write and the change event it emits commit together.
+//
+// Callers pass the current time in: the store never reads the clock, so that
+// leases and timestamps are deterministic under test.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors returned by every implementation. Match them with errors.Is.
+var (
+	// ErrNotFound: the record does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists: a record with that key already exists.
+	ErrExists = errors.New("already exists")
+	// ErrVersionConflict: an optimistic write named a version that is no
+	// longer current. The error is a *VersionConflictError carrying the
+	// current version.
+	ErrVersionConflict = errors.New("version conflict")
+	// ErrNoTask: no task of the requested types is ready to be claimed.
+	ErrNoTask = errors.New("no task ready to claim")
+	// ErrLeaseLost: the claim on a task expired or was taken over, so the
+	// former claimant may no longer complete or fail it.
+	ErrLeaseLost = errors.New("task lease lost")
+	// ErrUnavailable: the store cannot be reached or opened.
+	ErrUnavailable = errors.New("store unavailable")
+	// ErrCorrupt: the store's data is not readable as a Parley store.
+	ErrCorrupt = errors.New("store data corrupt")
+)
+
+// VersionConflictError reports a stale optimistic write.
+type VersionConflictError struct {
+	Kind     string // record kind, e.g. "ticket"
+	Key      string
+	Expected int64 // the version the writer read
+	Current  int64 // the version stored now
+}
+
+func (e *VersionConflictError) Error() string {
+	return fmt.Sprintf("%s %q: stale write: expected version %d but current version is %d (read it again and retry)",
+		e.Kind, e.Key, e.Expected, e.Current)
+}
+
+// Is makes errors.Is(err, ErrVersionConflict) true.
+func (e *VersionConflictError) Is(target error) bool { return target == ErrVersionConflict }
+
+// Store is everything Parley keeps.
+type Store interface {
+	Tickets
+	Analyses
+	Tasks
+	Feed
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	// Close stops the store's background work and releases its connections.
+	Close() error
+}
+
+// Ticket is the stored form of a support ticket. Status and Category are
+// kept as columns so that they can be filtered and counted; Data holds the
+// whole ticket as JSON, owned by package workspace.
+type Ticket struct {
+	ID        string
+	Version   int64
+	Status    string
+	Category  string
+	Data      json.RawMessage
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// HistoryEntry records one change to a ticket.
+type HistoryEntry struct {
+	Version int64           `json:"version"`
+	Actor   string          `json:"actor"`
+	At      time.Time       `json:"at"`
+	Action  string          `json:"action"`
+	Detail  json.RawMessage `json:"detail,omitempty"`
+}
+
+// TicketFilter selects tickets for listing. Empty fields match everything.
+type TicketFilter struct {
+	Statuses []string
+	Category string
+	// After is the ID of the last ticket of the previous page.
+	After string
+	// Limit caps the page; values <= 0 mean 50.
+	Limit int
+}
+
+// Tickets keeps tickets and their history.
+type Tickets interface {
+	// CreateTicket stores a new ticket at version 1. ErrExists if the ID is taken.
+	CreateTicket(ctx context.Context, t Ticket, h HistoryEntry) (Ticket, error)
+	// UpdateTicket replaces a ticket if its stored version is still
+	// expectedVersion, and bumps the version. A *VersionConflictError if not.
+	UpdateTicket(ctx context.Context, t Ticket, expectedVersion int64, h HistoryEntry) (Ticket, error)
+	GetTicket(ctx context.Context, id string) (Ticket, error)
+	// ListTickets returns tickets ordered by ID, and whether more follow.
+	ListTickets(ctx context.Context, f TicketFilter) (tickets []Ticket, more bool, err error)
+	// TicketHistory returns the changes to a ticket, oldest first.
+	TicketHistory(ctx context.Context, id string) ([]HistoryEntry, error)
+	// CountTickets counts tickets by status.
+	CountTickets(ctx context.Context) (map[string]int64, error)
+}
+
+// Analysis is one agent's findings for a ticket, under its namespace.
+type Analysis struct {
+	TicketID  string
+	Namespace string
+	Author    string
+	Findings  json.RawMessage
+	Version   int64
+	UpdatedAt time.Time
+}
+
+// Analyses keeps per-namespace findings for tickets.
+type Analyses interface {
+	// PutAnalysis creates or replaces the findings under a namespace. The
+	// ticket must exist (ErrNotFound otherwise).
+	PutAnalysis(ctx context.Context, a Analysis) (Analysis, error)
+	// ListAnalyses returns every namespace's findings for a ticket, by namespace.
+	ListAnalyses(ctx context.Context, ticketID string) ([]Analysis, error)
+}
+
+// Task states.
+const (
+	TaskPending = "pending"
+	TaskClaimed = "claimed"
+	TaskDone    = "done"
+	TaskFailed  = "failed"
+)
+
+// Task is an item of the shared work queue.
+type Task struct {
+	ID         string
+	Type       string
+	Payload    json.RawMessage
+	Status     string
+	Claimant   string
+	LeaseToken string // proves the claim; required to complete or fail
+	LeaseUntil time.Time
+	Attempts   int
+	Result     json.RawMessage
+	Error      string
+	Version    int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Claim asks for the next ready task.
+type Claim struct {
+	Types      []string // at least one
+	Claimant   string
+	LeaseToken string // chosen by the caller, unguessable
+	Now        time.Time
+	LeaseUntil time.Time
+}
+
+// Tasks is the shared work queue.
+type Tasks interface {
+	// CreateTask enqueues a pending task. ErrExists if the ID is taken.
+	CreateTask(ctx context.Context, t Task) (Task, error)
+	GetTask(ctx context.Context, id string) (Task, error)
+	// ClaimTask hands out the oldest task of the given types that is pending
+	// or whose lease expired before c.Now. ErrNoTask if there is none. A task
+	// is never held by two unexpired leases.
+	ClaimTask(ctx context.Context, c Claim) (Task, error)
+	// FinishTask completes (status TaskDone) or fails (TaskFailed, or
+	// TaskPending to requeue) a task held under leaseToken whose lease has not
+	// expired at now. ErrLeaseLost otherwise.
+	FinishTask(ctx context.Context, id, leaseToken, status string, result json.RawMessage, errMsg string, now time.Time) (Task, error)
+	// CountOpenTasks counts pending and claimed tasks by status.
+	CountOpenTasks(ctx context.Context) (map[string]int64, error)
+}
+
+// Change kinds emitted on the feed.
+const (
+	KindTicket   = "ticket"
+	KindAnalysis = "analysis"
+	KindTask     = "task"
+)
+
+// Change is one committed write. Seq increases in commit order.
+type Change struct {
+	Seq     int64
+	Kind    string
+	Key     string
+	Version int64
+	At      time.Time
+}
+
+// Feed publishes committed changes, on every replica sharing the store.
+type Feed interface {
+	// Subscribe delivers every change committed after the call, in commit
+	// order, until ctx ends; then the channel is closed. A subscriber that
+	// reads slowly delays only itself: nothing is dropped.
+	Subscribe(ctx context.Context) (<-chan Change, error)
+	// SubscribeAfter resumes after a sequence number already seen. It fails
+	// with ErrEventsPurged if changes after seq were swept away.
+	SubscribeAfter(ctx context.Context, seq int64) (<-chan Change, error)
+}
+
+// ErrEventsPurged: the feed no longer holds the changes asked for.
+var ErrEventsPurged = errors.New("changes purged from the feed")
