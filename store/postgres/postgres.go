@@ -27,16 +27,14 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Channel is the NOTIFY channel that wakes change-feed subscribers.
+// Channel is the NOTIFY channel that wakes change-feed subscribers; the
+// schema's parley_emit notifies it.
 const Channel = "parley_changes"
 
-// Advisory lock keys. The feed lock orders change sequence numbers by commit
-// (see sqlstore.Dialect.LockFeed); the migration lock keeps replicas that
-// start together from migrating twice.
-const (
-	migrationLockKey = 0x7061726c6579_01 // "parley" 01
-	feedLockKey      = 0x7061726c6579_02
-)
+// migrationLockKey names the advisory lock that keeps replicas starting
+// together from migrating twice. (The change feed's lock is in parley_emit,
+// in the schema.)
+const migrationLockKey = 0x7061726c6501 // "parle" 01
 
 // Options tune the store.
 type Options struct {
@@ -94,8 +92,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		Name:       "postgres",
 		Numbered:   true,
 		SkipLocked: " FOR UPDATE SKIP LOCKED",
-		LockFeed:   fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", feedLockKey),
-		NotifyFeed: "SELECT pg_notify('" + Channel + "', '')",
+		EmitChange: "SELECT parley_emit(?, ?, ?, ?)",
 		Classify:   classify,
 	}
 	s := &Store{pool: pool, db: db, log: opts.Logger}

@@ -76,6 +76,9 @@ func (db *DB) ListAnalyses(ctx context.Context, ticketID string) ([]store.Analys
 
 const taskColumns = `id, type, payload, status, claimant, lease_token, lease_until, attempts, result, error, version, created_at, updated_at`
 
+// taskInsertColumns adds ready_at, which scanTask does not read.
+const taskInsertColumns = taskColumns + `, ready_at`
+
 func scanTask(row interface{ Scan(...any) error }) (store.Task, error) {
 	var t store.Task
 	var payload, result string
@@ -99,9 +102,9 @@ func scanTask(row interface{ Scan(...any) error }) (store.Task, error) {
 func (db *DB) CreateTask(ctx context.Context, t store.Task) (store.Task, error) {
 	t.Status, t.Version, t.UpdatedAt = store.TaskPending, 1, t.CreatedAt
 	err := db.inTx(ctx, "create task", func(tx *sql.Tx) (bool, error) {
-		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO tasks (`+taskColumns+`)
-			VALUES (?, ?, ?, ?, '', '', 0, 0, '', '', ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
-			t.ID, t.Type, string(t.Payload), t.Status, t.Version, micros(t.CreatedAt), micros(t.UpdatedAt))
+		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO tasks (`+taskInsertColumns+`)
+			VALUES (?, ?, ?, ?, '', '', 0, 0, '', '', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+			t.ID, t.Type, string(t.Payload), t.Status, t.Version, micros(t.CreatedAt), micros(t.UpdatedAt), micros(t.CreatedAt))
 		if err != nil {
 			return false, err
 		}
@@ -136,20 +139,18 @@ func (db *DB) ClaimTask(ctx context.Context, c store.Claim) (store.Task, error) 
 		return store.Task{}, fmt.Errorf("claim task: no task types given: %w", store.ErrNoTask)
 	}
 	now := micros(c.Now)
-	// The claimable condition is repeated on the outer UPDATE so that a row
-	// claimed by a concurrent transaction between selection and update is
-	// not taken twice.
-	const claimable = `(status = 'pending' OR (status = 'claimed' AND lease_until <= ?))`
-	args := []any{c.Claimant, c.LeaseToken, micros(c.LeaseUntil), now}
+	args := []any{c.Claimant, c.LeaseToken, micros(c.LeaseUntil), micros(c.LeaseUntil), now, now}
 	for _, typ := range c.Types {
 		args = append(args, typ)
 	}
-	args = append(args, now, now)
-	query := `UPDATE tasks SET status = 'claimed', claimant = ?, lease_token = ?, lease_until = ?,
+	args = append(args, now)
+	// ready_at is repeated on the outer UPDATE so that a row claimed by a
+	// concurrent transaction between selection and update is not taken twice.
+	query := `UPDATE tasks SET status = 'claimed', claimant = ?, lease_token = ?, lease_until = ?, ready_at = ?,
 			attempts = attempts + 1, version = version + 1, updated_at = ?
-		WHERE id = (SELECT id FROM tasks WHERE type IN (` + placeholders(len(c.Types)) + `) AND ` + claimable + `
-			ORDER BY created_at, id LIMIT 1` + db.dialect.SkipLocked + `)
-		AND ` + claimable + `
+		WHERE id = (SELECT id FROM tasks WHERE ready_at <= ? AND type IN (` + placeholders(len(c.Types)) + `)
+			ORDER BY ready_at, id LIMIT 1` + db.dialect.SkipLocked + `)
+		AND ready_at <= ?
 		RETURNING ` + taskColumns
 	var out store.Task
 	err := db.inTx(ctx, "claim task", func(tx *sql.Tx) (bool, error) {
@@ -176,6 +177,7 @@ func (db *DB) FinishTask(ctx context.Context, id, leaseToken, status string, res
 	default:
 		return store.Task{}, fmt.Errorf("finish task %q: status %q is not done, failed or pending", id, status)
 	}
+	readyAt := sql.NullInt64{Int64: micros(now), Valid: status == store.TaskPending}
 	var out store.Task
 	err := db.inTx(ctx, "finish task", func(tx *sql.Tx) (bool, error) {
 		// A requeued task drops its claim so that it is claimable at once.
@@ -184,10 +186,11 @@ func (db *DB) FinishTask(ctx context.Context, id, leaseToken, status string, res
 				claimant = CASE WHEN ? = 'pending' THEN '' ELSE claimant END,
 				lease_token = CASE WHEN ? = 'pending' THEN '' ELSE lease_token END,
 				lease_until = CASE WHEN ? = 'pending' THEN 0 ELSE lease_until END,
+				ready_at = ?,
 				version = version + 1, updated_at = ?
 			WHERE id = ? AND status = 'claimed' AND lease_token = ? AND lease_until > ?
 			RETURNING `+taskColumns),
-			status, string(result), errMsg, status, status, status, micros(now), id, leaseToken, micros(now)))
+			status, string(result), errMsg, status, status, status, readyAt, micros(now), id, leaseToken, micros(now)))
 		if errors.Is(err, sql.ErrNoRows) {
 			var cur string
 			err := tx.QueryRowContext(ctx, db.q(`SELECT status FROM tasks WHERE id = ?`), id).Scan(&cur)

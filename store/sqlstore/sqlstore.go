@@ -26,14 +26,12 @@ type Dialect struct {
 	// SkipLocked is appended to the claim query's row selection, so that
 	// concurrent claimers pass over rows another transaction is claiming.
 	SkipLocked string
-	// LockFeed runs in a writing transaction just before it appends to the
-	// change feed. It must serialize appenders until commit, so that feed
-	// sequence numbers become visible in increasing order and a reader that
-	// has seen seq N never later finds a smaller one committed.
-	LockFeed string
-	// NotifyFeed runs after the append, in the same transaction, to wake
-	// listeners on other replicas at commit.
-	NotifyFeed string
+	// EmitChange appends to the change feed, with ? for kind, key,
+	// version and time. The backend must make sequence numbers become
+	// visible in increasing order (a reader that has seen seq N must never
+	// later find a smaller one committed) and wake its other replicas.
+	// Empty means a plain insert, right where writers are already serialized.
+	EmitChange string
 	// Classify turns a driver error into one wrapping a store error where it
 	// can (store.ErrUnavailable, store.ErrCorrupt).
 	Classify func(error) error
@@ -213,19 +211,12 @@ func (db *DB) inTx(ctx context.Context, op string, f func(tx *sql.Tx) (changed b
 
 // emit appends a change to the feed inside tx.
 func (db *DB) emit(ctx context.Context, tx *sql.Tx, kind, key string, version int64, at time.Time) error {
-	if db.dialect.LockFeed != "" {
-		if _, err := tx.ExecContext(ctx, db.dialect.LockFeed); err != nil {
-			return fmt.Errorf("lock change feed: %w", err)
-		}
+	query := db.dialect.EmitChange
+	if query == "" {
+		query = `INSERT INTO changes (kind, key, version, at) VALUES (?, ?, ?, ?)`
 	}
-	if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO changes (kind, key, version, at) VALUES (?, ?, ?, ?)`),
-		kind, key, version, micros(at)); err != nil {
+	if _, err := tx.ExecContext(ctx, db.q(query), kind, key, version, micros(at)); err != nil {
 		return fmt.Errorf("append change: %w", err)
-	}
-	if db.dialect.NotifyFeed != "" {
-		if _, err := tx.ExecContext(ctx, db.dialect.NotifyFeed); err != nil {
-			return fmt.Errorf("notify change: %w", err)
-		}
 	}
 	return nil
 }

@@ -286,8 +286,12 @@ func testTaskQueue(t *testing.T, newDB NewDB) {
 	if _, err := s.CreateTask(ctx, newTask("task-0", "x", t0)); !errors.Is(err, store.ErrExists) {
 		t.Errorf("duplicate CreateTask: %v, want ErrExists", err)
 	}
+	// Time only moves forward: each claim happens a second after the last
+	// step, with a two-minute lease.
+	clock := t0.Add(time.Minute)
 	claim := func(types []string, who string) (store.Task, error) {
-		return s.ClaimTask(ctx, store.Claim{Types: types, Claimant: who, LeaseToken: who + "-token", Now: t0.Add(time.Minute), LeaseUntil: t0.Add(2 * time.Minute)})
+		clock = clock.Add(time.Second)
+		return s.ClaimTask(ctx, store.Claim{Types: types, Claimant: who, LeaseToken: who + "-token", Now: clock, LeaseUntil: clock.Add(2 * time.Minute)})
 	}
 	if _, err := claim([]string{"escalation"}, "a"); !errors.Is(err, store.ErrNoTask) {
 		t.Errorf("claim of a type with no task: %v, want ErrNoTask", err)
@@ -310,7 +314,8 @@ func testTaskQueue(t *testing.T, newDB NewDB) {
 	if err != nil || counts[store.TaskClaimed] != 2 || counts[store.TaskPending] != 1 {
 		t.Errorf("CountOpenTasks = %v, %v", counts, err)
 	}
-	now := t0.Add(90 * time.Second)
+	now := clock.Add(time.Second)
+	clock = now
 	if _, err := s.FinishTask(ctx, "task-0", "b-token", store.TaskDone, nil, "", now); !errors.Is(err, store.ErrLeaseLost) {
 		t.Errorf("finish with another's token: %v, want ErrLeaseLost", err)
 	}

@@ -39,6 +39,9 @@ CREATE TABLE tasks (
 	claimant    TEXT NOT NULL,
 	lease_token TEXT NOT NULL,
 	lease_until BIGINT NOT NULL,
+	-- When the task can next be claimed: its creation while pending, its
+	-- lease's end while claimed, NULL once finished. Claims scan this index.
+	ready_at    BIGINT,
 	attempts    BIGINT NOT NULL,
 	result      TEXT NOT NULL,
 	error       TEXT NOT NULL,
@@ -46,7 +49,8 @@ CREATE TABLE tasks (
 	created_at  BIGINT NOT NULL,
 	updated_at  BIGINT NOT NULL
 );
-CREATE INDEX tasks_ready ON tasks (type, status, created_at, id);
+CREATE INDEX tasks_ready ON tasks (ready_at, id) WHERE ready_at IS NOT NULL;
+CREATE INDEX tasks_status ON tasks (status);
 
 -- Identity: sequence numbers are never reused after a sweep.
 CREATE TABLE changes (
@@ -60,3 +64,16 @@ CREATE INDEX changes_at ON changes (at);
 
 CREATE TABLE feed_state (purged_through BIGINT NOT NULL);
 INSERT INTO feed_state (purged_through) VALUES (0);
+
+-- parley_emit appends a change in one round trip. The advisory lock, held
+-- until commit, serializes appenders so that sequence numbers become visible
+-- in increasing order: a reader that has seen seq N never later finds a
+-- smaller one committed. NOTIFY wakes the other replicas at commit.
+CREATE FUNCTION parley_emit(p_kind TEXT, p_key TEXT, p_version BIGINT, p_at BIGINT) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_advisory_xact_lock(123563833844994); -- 0x7061726c6502: "parle" 02
+	INSERT INTO changes (kind, key, version, at) VALUES (p_kind, p_key, p_version, p_at);
+	PERFORM pg_notify('parley_changes', '');
+END;
+$$;

@@ -39,6 +39,9 @@ CREATE TABLE tasks (
 	claimant    TEXT NOT NULL,
 	lease_token TEXT NOT NULL,
 	lease_until INTEGER NOT NULL,
+	-- When the task can next be claimed: its creation while pending, its
+	-- lease's end while claimed, NULL once finished. Claims scan this index.
+	ready_at    INTEGER,
 	attempts    INTEGER NOT NULL,
 	result      TEXT NOT NULL,
 	error       TEXT NOT NULL,
@@ -46,7 +49,8 @@ CREATE TABLE tasks (
 	created_at  INTEGER NOT NULL,
 	updated_at  INTEGER NOT NULL
 );
-CREATE INDEX tasks_ready ON tasks (type, status, created_at, id);
+CREATE INDEX tasks_ready ON tasks (ready_at, id) WHERE ready_at IS NOT NULL;
+CREATE INDEX tasks_status ON tasks (status);
 
 -- AUTOINCREMENT: sequence numbers are never reused after a sweep.
 CREATE TABLE changes (
