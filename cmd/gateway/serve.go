@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/gateway"
+)
+
+// serve runs the gateway until SIGINT or SIGTERM (or ctx ends), drains it,
+// and closes the store.
+func serve(ctx context.Context, e env, args []string) int {
+	cfg, err := config.Load(args, e.getenv)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintln(e.stdout, "Usage: gateway [serve] [flags]")
+		fmt.Fprintln(e.stdout)
+		fmt.Fprintln(e.stdout, "Flags (precedence: flags > PARLEY_* environment > config file > defaults):")
+		config.Usage(e.stdout)
+		return exitOK
+	case err != nil:
+		// The message names the setting, the value and where it came
+		// from; there is no logger yet to format it.
+		fmt.Fprintln(e.stderr, err)
+		return exitUsage
+	}
+
+	logger := newLogger(cfg, e.stderr)
+	logger.Info("starting parley", "version", resolveVersion(), "config", cfg)
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal, restore the default handling, so that a
+	// second Ctrl-C during a long drain kills the process at once.
+	context.AfterFunc(ctx, stop)
+
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		logger.Error("cannot open the store", "err", err)
+		return exitFailure
+	}
+	g, err := gateway.New(cfg, gateway.Deps{Store: st}, logger)
+	if err != nil {
+		logger.Error("cannot start the gateway", "err", err)
+		closeStore(st, logger)
+		return exitFailure
+	}
+
+	runErr := g.Run(ctx)
+	// Only now: requests in flight during the drain still use the store.
+	closeErr := closeStore(st, logger)
+	if runErr != nil {
+		logger.Error("gateway failed", "err", runErr)
+		return exitFailure
+	}
+	if closeErr != nil {
+		return exitFailure
+	}
+	logger.Info("shut down")
+	return exitOK
+}
+
+func closeStore(st io.Closer, logger *slog.Logger) error {
+	if err := st.Close(); err != nil {
+		logger.Error("closing the store", "err", err)
+		return err
+	}
+	return nil
+}
+
+// newLogger builds the process logger from the configured level and
+// format. Logs go to stderr, leaving stdout to commands' output.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,219 @@
+// Package config is the gateway's configuration: its defaults, how it is
+// read from a YAML file, PARLEY_* environment variables and command-line
+// flags, and the checks that reject a bad value before anything starts.
+//
+// Precedence, lowest first: defaults, the YAML file, the environment, flags.
+// The file is read only when named by --config or PARLEY_CONFIG.
+//
+// Adding a setting is two steps: a field in Config (or in a nested section
+// struct, with a yaml tag), and, if it should also be settable from the
+// environment and the command line, one entry in settings() in load.go; its
+// PARLEY_* variable and flag names are derived from its YAML path. Checks go
+// in Config.check. Sections that are only sensible in the file (lists of
+// rules or agents) need only the field: the YAML decoder handles them and
+// rejects unknown keys inside them too.
+package config
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything the gateway reads at startup.
+type Config struct {
+	// Listen is the TCP address the HTTP server binds, host:port. Port 0
+	// picks a free port; the bound address is logged.
+	Listen string `yaml:"listen"`
+	// Store names the persistence backend: sqlite://PATH (the default, a
+	// file next to the process) or a postgres:// URL.
+	Store string `yaml:"store"`
+	// MaxBodyBytes caps the size of a request body.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ShutdownTimeout bounds how long in-flight requests may take to
+	// finish after a shutdown signal before connections are closed.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text (logfmt-style, for people) or json (for machines).
+	LogFormat string `yaml:"log_format"`
+
+	// File is the config file the values were read from, empty when none
+	// was named. It is not itself a setting.
+	File string `yaml:"-"`
+}
+
+// Defaults.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultStore           = "sqlite://./parley.db"
+	DefaultMaxBodyBytes    = 4 << 20 // 4 MiB
+	DefaultShutdownTimeout = 15 * time.Second
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "text"
+)
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Listen:          DefaultListen,
+		Store:           DefaultStore,
+		MaxBodyBytes:    DefaultMaxBodyBytes,
+		ShutdownTimeout: DefaultShutdownTimeout,
+		LogLevel:        DefaultLogLevel,
+		LogFormat:       DefaultLogFormat,
+	}
+}
+
+// Store backend kinds returned by StoreBackend.
+const (
+	BackendSQLite   = "sqlite"
+	BackendPostgres = "postgres"
+)
+
+// StoreBackend splits Store into the backend kind and what to hand that
+// backend's Open: the file path for SQLite ("sqlite://./parley.db" gives
+// "sqlite", "./parley.db"), the whole URL for PostgreSQL. It returns two
+// empty strings for a store that does not validate.
+func (c Config) StoreBackend() (kind, target string) {
+	switch {
+	case strings.HasPrefix(c.Store, "sqlite://"):
+		if path := strings.TrimPrefix(c.Store, "sqlite://"); path != "" {
+			return BackendSQLite, path
+		}
+	case strings.HasPrefix(c.Store, "postgres://"), strings.HasPrefix(c.Store, "postgresql://"):
+		if _, err := url.Parse(c.Store); err == nil {
+			return BackendPostgres, c.Store
+		}
+	}
+	return "", ""
+}
+
+// SlogLevel is LogLevel as a slog.Level; info for anything unrecognised
+// (Load rejects those).
+func (c Config) SlogLevel() slog.Level {
+	switch strings.ToLower(c.LogLevel) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
+	}
+}
+
+// LogValue makes a Config safe and readable in logs: the store URL's
+// password is masked.
+func (c Config) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.String("listen", c.Listen),
+		slog.String("store", redactURL(c.Store)),
+		slog.Int64("max_body_bytes", c.MaxBodyBytes),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.String("log_level", c.LogLevel),
+		slog.String("log_format", c.LogFormat),
+	}
+	if c.File != "" {
+		attrs = append(attrs, slog.String("file", c.File))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// Validate checks every setting and returns nil or one *Error per bad
+// value (joined). Errors from Validate do not know where a value came
+// from; Load fills that in.
+func (c Config) Validate() error {
+	return joinErrors(c.check())
+}
+
+// check returns one error per invalid setting, in field order, with Field,
+// Value and Reason set; the caller adds the Source.
+func (c Config) check() []*Error {
+	var errs []*Error
+	bad := func(field, value, reason string) {
+		errs = append(errs, &Error{Field: field, Value: value, Reason: reason})
+	}
+
+	if !validListen(c.Listen) {
+		bad("listen", c.Listen, "must be host:port with a numeric port 0-65535, e.g. 127.0.0.1:8080 or :8080")
+	}
+	if kind, _ := c.StoreBackend(); kind == "" {
+		bad("store", redactURL(c.Store), "must be sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE (postgresql:// is accepted too)")
+	}
+	if c.MaxBodyBytes <= 0 {
+		bad("max_body_bytes", strconv.FormatInt(c.MaxBodyBytes, 10), "must be a positive number of bytes")
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", c.ShutdownTimeout.String(), "must be a positive duration such as 15s")
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", c.LogLevel, "must be one of debug, info, warn, error")
+	}
+	switch strings.ToLower(c.LogFormat) {
+	case "text", "json":
+	default:
+		bad("log_format", c.LogFormat, "must be text or json")
+	}
+	return errs
+}
+
+// validListen accepts host:port with a numeric port. The host may be empty
+// (all interfaces) but the port may not: a service name such as "http"
+// would be looked up at bind time, far from the config that caused it.
+func validListen(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil || port == "" {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
+}
+
+// redactURL masks the password of a URL-looking value so that it can be
+// logged or printed in an error. Values that do not parse as a URL but
+// still carry user info ("postgres://u:p@host:badport") lose it wholesale.
+func redactURL(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	if u, err := url.Parse(s); err == nil {
+		if u.User == nil {
+			return s // nothing to hide; keep it exactly as written
+		}
+		return u.Redacted()
+	}
+	// Only the authority part (up to the first '/') can hold user info.
+	authority, path, hasPath := strings.Cut(rest, "/")
+	at := strings.LastIndex(authority, "@")
+	if at < 0 {
+		return s
+	}
+	out := scheme + "://xxxxx" + authority[at:]
+	if hasPath {
+		out += "/" + path
+	}
+	return out
+}
+
+func joinErrors(errs []*Error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	all := make([]error, len(errs))
+	for i, e := range errs {
+		all[i] = e
+	}
+	return errors.Join(all...)
+}

@@ -1,0 +1,170 @@
+// Package gateway is Parley's HTTP server: the router every protocol
+// adapter mounts on, the middleware all requests share (request IDs,
+// access log, panic recovery, body limit), the health endpoints, and a
+// Run that serves until its context ends and then drains.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/parleyhq/parley/config"
+)
+
+// Pinger is what readiness needs from the store: the real store.Store
+// satisfies it. Ping must return once ctx is done.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps are the gateway's collaborators.
+type Deps struct {
+	// Store answers /readyz. Required.
+	Store Pinger
+}
+
+// Server timeouts. There is deliberately no WriteTimeout: MCP and A2A
+// stream responses (SSE) for as long as a task runs. ReadHeaderTimeout
+// still stops a client from holding a connection by trickling headers.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	// readyTimeout bounds a readiness probe's store ping, so that a hung
+	// database makes /readyz answer 503 rather than hang the prober.
+	readyTimeout = 2 * time.Second
+)
+
+// Gateway is the HTTP server. Build it with New, add routes through
+// Router, then Run (or Serve) it.
+type Gateway struct {
+	cfg        config.Config
+	deps       Deps
+	log        *slog.Logger
+	router     chi.Router
+	onShutdown []func()
+}
+
+// New builds a gateway with its middleware and health endpoints. A nil
+// logger discards logs.
+func New(cfg config.Config, deps Deps, logger *slog.Logger) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if deps.Store == nil {
+		return nil, errors.New("gateway: Deps.Store is required")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{cfg: cfg, deps: deps, log: logger}
+
+	r := chi.NewRouter()
+	// Order matters: the request ID comes first so that everything after
+	// can log it; the access log wraps recovery so that a panic is logged
+	// as the 500 it turned into; the body limit is innermost because it
+	// answers on behalf of the handler.
+	r.Use(g.requestID, g.accessLog, g.recoverPanics, g.limitBody)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, "not found: "+r.URL.Path)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
+	})
+	r.Get("/healthz", g.healthz)
+	r.Get("/readyz", g.readyz)
+	g.router = r
+	return g, nil
+}
+
+// Router is the gateway's router, for mounting more endpoints (/mcp,
+// /a2a, /api/v1/...) before Run. The shared middleware is already in
+// place; chi does not allow Use after routes exist, so route-specific
+// middleware goes through Router().With or Router().Group.
+func (g *Gateway) Router() chi.Router { return g.router }
+
+// Handler is the gateway's complete HTTP handler, middleware included.
+func (g *Gateway) Handler() http.Handler { return g.router }
+
+// OnShutdown registers f to be called when a shutdown starts, before the
+// drain. Long-lived handlers (event streams) use it to end their responses
+// instead of holding the drain open until the timeout. f runs on its own
+// goroutine (http.Server.RegisterOnShutdown) and must return promptly.
+// Call OnShutdown before Run.
+func (g *Gateway) OnShutdown(f func()) { g.onShutdown = append(g.onShutdown, f) }
+
+// Run listens on cfg.Listen and serves until ctx is done, then shuts down
+// as Serve does.
+func (g *Gateway) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", g.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: listen on %s: %w", g.cfg.Listen, err)
+	}
+	return g.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is done. It then stops accepting
+// connections and waits up to cfg.ShutdownTimeout for in-flight requests
+// to finish. If they have not by then, their request contexts are
+// cancelled, the remaining connections are closed and Serve returns an
+// error wrapping context.DeadlineExceeded. A clean drain returns nil.
+// Serve closes ln, and it returns only after the goroutine it started has
+// stopped.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	// Requests must outlive ctx during the drain, so their contexts derive
+	// from a base that is cancelled only once the drain is over (keeping
+	// ctx's values). Handlers that honour their context then stop once the
+	// shutdown timeout has passed.
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+
+	srv := &http.Server{
+		Handler:           g.router,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	for _, f := range g.onShutdown {
+		srv.RegisterOnShutdown(f)
+	}
+
+	g.log.Info("listening", "addr", ln.Addr().String())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		// Serve stopped by itself (the listener failed): nothing to drain.
+		return fmt.Errorf("gateway: serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	g.log.Info("shutting down", "timeout", g.cfg.ShutdownTimeout)
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(drainCtx)
+	if err != nil {
+		// Out of time: tell the stragglers through their contexts, then
+		// cut their connections.
+		cancelBase()
+		err = fmt.Errorf("gateway: drain in-flight requests: %w", errors.Join(err, srv.Close()))
+		g.log.Warn("shutdown timeout reached; closed remaining connections", "timeout", g.cfg.ShutdownTimeout)
+	}
+	// Shutdown makes Serve return ErrServerClosed at once; receive it so
+	// that the goroutine is gone before we return.
+	if serveErr := <-served; !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("gateway: serve: %w", serveErr))
+	}
+	if err == nil {
+		g.log.Info("server stopped")
+	}
+	return err
+}

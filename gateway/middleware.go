@@ -1,0 +1,136 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// RequestIDHeader carries a request's ID in both directions.
+const RequestIDHeader = "X-Request-Id"
+
+// maxRequestIDLen bounds an incoming request ID: it is logged on every
+// line, so a client must not be able to make it arbitrarily large.
+const maxRequestIDLen = 128
+
+type requestIDKey struct{}
+
+// RequestIDFrom returns the request ID the middleware put in ctx, or "".
+func RequestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// requestID gives every request an ID, echoed in the response header. A
+// caller's own ID is kept so that its logs and ours can be joined, unless
+// it is too long or holds anything but visible ASCII (it ends up in logs
+// and headers, where control characters could forge lines).
+func (g *Gateway) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(RequestIDHeader)
+		if !validRequestID(id) {
+			id = rand.Text()
+		}
+		w.Header().Set(RequestIDHeader, id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := range len(id) {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// accessLog logs one line per request once the response is done.
+func (g *Gateway) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		// chi's wrapper records status and size and keeps Flusher and
+		// Hijacker visible, which streaming handlers need.
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		// Deferred so that a request aborted by a re-raised panic is
+		// logged too.
+		defer func() {
+			status := ww.Status()
+			if status == 0 {
+				status = http.StatusOK // nothing written: net/http sends 200
+			}
+			level := slog.LevelInfo
+			if status >= http.StatusInternalServerError {
+				level = slog.LevelError
+			}
+			g.log.LogAttrs(r.Context(), level, "request",
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", status),
+				slog.Int("bytes", ww.BytesWritten()),
+				slog.Duration("duration", time.Since(start)),
+				slog.String("request_id", RequestIDFrom(r.Context())),
+				slog.String("remote", r.RemoteAddr),
+			)
+		}()
+		next.ServeHTTP(ww, r)
+	})
+}
+
+// recoverPanics turns a panicking handler into a logged 500 instead of a
+// dropped connection with the stack on stderr.
+func (g *Gateway) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(v) // net/http's deliberate way to abort a response
+			}
+			g.log.ErrorContext(r.Context(), "panic serving request",
+				"panic", fmt.Sprint(v),
+				"method", r.Method,
+				"path", r.URL.Path,
+				"request_id", RequestIDFrom(r.Context()),
+				"stack", string(debug.Stack()),
+			)
+			if sw, ok := w.(interface{ Status() int }); ok && sw.Status() != 0 {
+				// The status line is already out, so a 500 cannot be sent.
+				// Abort the connection: a cut response is better than a
+				// truncated one that looks complete.
+				panic(http.ErrAbortHandler)
+			}
+			WriteError(w, http.StatusInternalServerError, "internal server error")
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody enforces cfg.MaxBodyBytes. A declared length over the limit
+// is refused before the handler runs; any other body is capped with
+// http.MaxBytesReader, whose error handlers turn into the same 413 with
+// WriteBodyError.
+func (g *Gateway) limitBody(next http.Handler) http.Handler {
+	limit := g.cfg.MaxBodyBytes
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			WriteError(w, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("request body too large: %d bytes exceeds the limit of %d bytes", r.ContentLength, limit))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		next.ServeHTTP(w, r)
+	})
+}
