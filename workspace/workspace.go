@@ -71,8 +71,8 @@ func (w *Workspace) now() time.Time { return w.opts.Now().UTC().Truncate(time.Mi
 // TicketInput creates or updates a ticket. On update, only the fields that
 // are set change.
 type TicketInput struct {
-	ID           string   // empty: a new ticket with a generated ID
-	Customer     *string  // required on create
+	ID           string  // empty: a new ticket with a generated ID
+	Customer     *string // required on create
 	Category     *string
 	Priority     *string
 	Summary      *string

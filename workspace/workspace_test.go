@@ -372,7 +372,7 @@ func TestWritesEmitChanges(t *testing.T) {
 	_, _, _ = ws.SaveTicket(ctx, "a", workspace.TicketInput{ID: "T-1", Customer: ptr("acme")}) // no-op
 	_, _, _ = ws.SaveTicket(ctx, "a", workspace.TicketInput{ID: "T-1", Status: ptr(workspace.StatusClosed)})
 	_, _, _ = ws.SaveTicket(ctx, "a", workspace.TicketInput{ID: "T-1", Status: ptr(workspace.StatusNew)}) // refused
-	_, _ = ws.Escalate(ctx, "a", "T-2", "x", nil)                                                       // unknown
+	_, _ = ws.Escalate(ctx, "a", "T-2", "x", nil)                                                         // unknown
 	task, _ := ws.CreateTask(ctx, "task-1", "triage", nil)
 	claimed, _ := ws.ClaimTask(ctx, "w", []string{"triage"}, 0)
 	_, _ = ws.CompleteTask(ctx, task.ID, claimed.LeaseToken, nil)
