@@ -47,6 +47,7 @@ type Gateway struct {
 	cfg        config.Config
 	deps       Deps
 	log        *slog.Logger
+	root       *chi.Mux
 	router     chi.Router
 	onShutdown []func()
 }
@@ -65,16 +66,19 @@ func New(cfg config.Config, deps Deps, logger *slog.Logger) (*Gateway, error) {
 	}
 	g := &Gateway{cfg: cfg, deps: deps, log: logger}
 
-	r := chi.NewRouter()
+	root := chi.NewRouter()
 	// Order matters: the request ID comes first so that everything after
 	// can log it; the access log wraps recovery so that a panic is logged
 	// as the 500 it turned into; the body limit is innermost because it
-	// answers on behalf of the handler.
-	r.Use(g.requestID, g.accessLog, g.recoverPanics, g.limitBody)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+	// answers on behalf of the handler. Routes added through Router get the
+	// body limit; HandleOwnBodyLimit mounts a handler without it.
+	root.Use(g.requestID, g.accessLog, g.recoverPanics)
+	g.root = root
+	r := root.With(g.limitBody)
+	root.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "not found: "+r.URL.Path)
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+	root.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
 	})
 	r.Get("/healthz", g.healthz)
@@ -89,8 +93,13 @@ func New(cfg config.Config, deps Deps, logger *slog.Logger) (*Gateway, error) {
 // middleware goes through Router().With or Router().Group.
 func (g *Gateway) Router() chi.Router { return g.router }
 
+// HandleOwnBodyLimit mounts h at pattern without the gateway's body limit,
+// for a protocol handler that enforces its own limit and must answer an
+// oversized body in its protocol's error shape (MCP's JSON-RPC error).
+func (g *Gateway) HandleOwnBodyLimit(pattern string, h http.Handler) { g.root.Handle(pattern, h) }
+
 // Handler is the gateway's complete HTTP handler, middleware included.
-func (g *Gateway) Handler() http.Handler { return g.router }
+func (g *Gateway) Handler() http.Handler { return g.root }
 
 // OnShutdown registers f to be called when a shutdown starts, before the
 // drain. Long-lived handlers (event streams) use it to end their responses
@@ -126,7 +135,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancelBase()
 
 	srv := &http.Server{
-		Handler:           g.router,
+		Handler:           g.root,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return base },

@@ -59,9 +59,12 @@ type Ticket struct {
 	Escalated        bool      `json:"escalated"`
 	EscalationReason string    `json:"escalation_reason,omitempty"`
 	Approval         *Approval `json:"approval,omitempty"`
-	Version          int64     `json:"version"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	// GeneratedSummary is a summary of the ticket, its analyses and history
+	// written by a host's model (or built from the data when none could).
+	GeneratedSummary *GeneratedSummary `json:"generated_summary,omitempty"`
+	Version          int64             `json:"version"`
+	CreatedAt        time.Time         `json:"created_at"`
+	UpdatedAt        time.Time         `json:"updated_at"`
 }
 
 // Approval is the decision on a ticket's refund, filled in by a negotiation
@@ -74,6 +77,17 @@ type Approval struct {
 	Reason        string    `json:"reason,omitempty"`
 	DecidedBy     string    `json:"decided_by,omitempty"`
 	DecidedAt     time.Time `json:"decided_at"`
+}
+
+// GeneratedSummary records who wrote a ticket's summary.
+type GeneratedSummary struct {
+	Text string `json:"text"`
+	// Model names the model that wrote it, as the host reported it.
+	Model string `json:"model"`
+	// Source is "sampling" (the host's model) or "data" (built by Parley
+	// from the ticket because the host could not sample).
+	Source string    `json:"source"`
+	At     time.Time `json:"at"`
 }
 
 // TransitionError reports a status change the lifecycle does not allow.

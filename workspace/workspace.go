@@ -377,3 +377,21 @@ func (w *Workspace) History(ctx context.Context, id string) ([]store.HistoryEntr
 	}
 	return w.st.TicketHistory(ctx, id)
 }
+
+// SaveGeneratedSummary stores a generated summary on a ticket.
+func (w *Workspace) SaveGeneratedSummary(ctx context.Context, actor, id string, sum GeneratedSummary, expectedVersion *int64) (Ticket, error) {
+	if sum.Text == "" {
+		return Ticket{}, invalid("summary", "must not be empty")
+	}
+	if err := checkText("summary", sum.Text, MaxTextLen); err != nil {
+		return Ticket{}, err
+	}
+	if err := checkText("model", sum.Model, MaxShortLen); err != nil {
+		return Ticket{}, err
+	}
+	return w.update(ctx, actor, "summarize", id, expectedVersion, func(t *Ticket) (map[string]any, error) {
+		sum.At = w.now()
+		t.GeneratedSummary = &sum
+		return map[string]any{"model": sum.Model, "source": sum.Source}, nil
+	})
+}
