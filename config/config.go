@@ -42,19 +42,34 @@ type Config struct {
 	// LogFormat is text (logfmt-style, for people) or json (for machines).
 	LogFormat string `yaml:"log_format"`
 
+	// MCP configures the MCP endpoint.
+	MCP MCP `yaml:"mcp"`
+
 	// File is the config file the values were read from, empty when none
 	// was named. It is not itself a setting.
 	File string `yaml:"-"`
 }
 
+// MCP configures the MCP endpoint at /mcp.
+type MCP struct {
+	// ConfirmRefundAbove: save_resolution asks the person to confirm (MCP
+	// elicitation) when the ticket's refund is above it. Negative: never.
+	ConfirmRefundAbove float64 `yaml:"confirm_refund_above"`
+	// StateKey signs the state that multi round-trip tools hand clients.
+	// Replicas behind one load balancer must share it; empty means a random
+	// key per process.
+	StateKey string `yaml:"state_key"`
+}
+
 // Defaults.
 const (
-	DefaultListen          = "127.0.0.1:8080"
-	DefaultStore           = "sqlite://./parley.db"
-	DefaultMaxBodyBytes    = 4 << 20 // 4 MiB
-	DefaultShutdownTimeout = 15 * time.Second
-	DefaultLogLevel        = "info"
-	DefaultLogFormat       = "text"
+	DefaultConfirmRefundAbove = 500.0
+	DefaultListen             = "127.0.0.1:8080"
+	DefaultStore              = "sqlite://./parley.db"
+	DefaultMaxBodyBytes       = 4 << 20 // 4 MiB
+	DefaultShutdownTimeout    = 15 * time.Second
+	DefaultLogLevel           = "info"
+	DefaultLogFormat          = "text"
 )
 
 // Default returns the configuration used when nothing is set.
@@ -66,6 +81,7 @@ func Default() Config {
 		ShutdownTimeout: DefaultShutdownTimeout,
 		LogLevel:        DefaultLogLevel,
 		LogFormat:       DefaultLogFormat,
+		MCP:             MCP{ConfirmRefundAbove: DefaultConfirmRefundAbove},
 	}
 }
 
@@ -161,6 +177,9 @@ func (c Config) check() []*Error {
 	case "text", "json":
 	default:
 		bad("log_format", c.LogFormat, "must be text or json")
+	}
+	if k := c.MCP.StateKey; k != "" && len(k) < 16 {
+		bad("mcp.state_key", "(hidden)", "must be at least 16 characters: it signs client-held state")
 	}
 	return errs
 }

@@ -74,6 +74,7 @@ log_format: json
 				ShutdownTimeout: 30 * time.Second,
 				LogLevel:        "debug",
 				LogFormat:       "json",
+				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove},
 				File:            fileA,
 			},
 		},
@@ -112,6 +113,7 @@ log_format: json
 				ShutdownTimeout: time.Minute,
 				LogLevel:        "warn",
 				LogFormat:       "text",
+				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove},
 				File:            fileA,
 			},
 		},
@@ -121,7 +123,8 @@ log_format: json
 			env:  map[string]string{"PARLEY_LISTEN": ""},
 			want: withDefaults(func(c *config.Config) {
 				*c = config.Config{Listen: "127.0.0.1:1111", Store: "sqlite:///var/lib/parley/a.db", MaxBodyBytes: 1000,
-					ShutdownTimeout: 30 * time.Second, LogLevel: "debug", LogFormat: "json", File: fileA}
+					ShutdownTimeout: 30 * time.Second, LogLevel: "debug", LogFormat: "json", File: fileA,
+					MCP: config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove}}
 			}),
 		},
 		{
@@ -150,8 +153,15 @@ log_format: json
 				ShutdownTimeout: 2 * time.Second,
 				LogLevel:        "error",
 				LogFormat:       "json",
+				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove},
 				File:            fileA,
 			},
+		},
+		{
+			name: "mcp section from env and flag",
+			args: []string{"--mcp-confirm-refund-above", "-1"},
+			env:  map[string]string{"PARLEY_MCP_CONFIRM_REFUND_ABOVE": "100.5", "PARLEY_MCP_STATE_KEY": "0123456789abcdef"},
+			want: withDefaults(func(c *config.Config) { c.MCP = config.MCP{ConfirmRefundAbove: -1, StateKey: "0123456789abcdef"} }),
 		},
 		{
 			name: "unset flags do not override with their defaults",
@@ -233,6 +243,18 @@ func TestLoadInvalid(t *testing.T) {
 			env:       map[string]string{"PARLEY_MAX_BODY_BYTES": "abc"},
 			wantField: "max_body_bytes", wantValue: "abc", wantKind: config.SourceEnv, wantSource: "PARLEY_MAX_BODY_BYTES",
 			wantMsg: []string{"whole number"},
+		},
+		{
+			name:      "confirm threshold not a number",
+			env:       map[string]string{"PARLEY_MCP_CONFIRM_REFUND_ABOVE": "lots"},
+			wantField: "mcp.confirm_refund_above", wantValue: "lots", wantKind: config.SourceEnv, wantSource: "PARLEY_MCP_CONFIRM_REFUND_ABOVE",
+			wantMsg: []string{"number"},
+		},
+		{
+			name:      "state key too short",
+			args:      []string{"--mcp-state-key", "short"},
+			wantField: "mcp.state_key", wantValue: "(hidden)", wantKind: config.SourceFlag, wantSource: "--mcp-state-key",
+			wantMsg: []string{"16 characters"},
 		},
 		{
 			name:      "max body bytes zero",

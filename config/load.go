@@ -57,6 +57,10 @@ func settings() []setting {
 			func(c *Config) any { return &c.LogLevel }},
 		{"log_format", "log `format`: text or json",
 			func(c *Config) any { return &c.LogFormat }},
+		{"mcp.confirm_refund_above", "save_resolution asks a person to confirm refunds above this `amount` (negative: never)",
+			func(c *Config) any { return &c.MCP.ConfirmRefundAbove }},
+		{"mcp.state_key", "`secret` that signs MCP multi round-trip request state; replicas must share it (default: random per process)",
+			func(c *Config) any { return &c.MCP.StateKey }},
 	}
 }
 
@@ -230,6 +234,12 @@ func parseInto(ptr any, s string) (reason string) {
 			return describeType("int")
 		}
 		*p = n
+	case *float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return describeType("float64")
+		}
+		*p = f
 	case *bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/gateway"
+	"github.com/parleyhq/parley/mcpbridge"
+	"github.com/parleyhq/parley/workspace"
 )
 
 // serve runs the gateway until SIGINT or SIGTERM (or ctx ends), drains it,
@@ -53,8 +55,31 @@ func serve(ctx context.Context, e env, args []string) int {
 		closeStore(st, logger)
 		return exitFailure
 	}
+	ws := workspace.New(st, workspace.Options{})
+	bridge, err := mcpbridge.New(ws, st, mcpbridge.Options{
+		Logger:             logger.With("component", "mcp"),
+		MaxBodyBytes:       cfg.MaxBodyBytes,
+		ConfirmRefundAbove: cfg.MCP.ConfirmRefundAbove,
+		StateKey:           []byte(cfg.MCP.StateKey),
+	})
+	if err != nil {
+		logger.Error("cannot start the MCP endpoint", "err", err)
+		closeStore(st, logger)
+		return exitFailure
+	}
+	g.HandleOwnBodyLimit("/mcp", bridge)
+
+	// The bridge follows the store's change feed for as long as the server
+	// runs; it stops once the server has drained.
+	bridgeCtx, stopBridge := context.WithCancel(context.WithoutCancel(ctx))
+	bridgeDone := make(chan error, 1)
+	go func() { bridgeDone <- bridge.Run(bridgeCtx) }()
 
 	runErr := g.Run(ctx)
+	stopBridge()
+	if err := <-bridgeDone; err != nil && !errors.Is(err, context.Canceled) {
+		logger.Error("MCP change follower failed", "err", err)
+	}
 	// Only now: requests in flight during the drain still use the store.
 	closeErr := closeStore(st, logger)
 	if runErr != nil {

@@ -1,0 +1,266 @@
+// Package mcpbridge is Parley's MCP server: the shared workspace as MCP
+// tools and resources at one Streamable HTTP endpoint that serves both
+// protocol generations: 2026-07-28 (stateless: any request on any replica)
+// and 2025-11-25 and older (sessions, resumable streams).
+//
+// Resource updates are driven by the store's change feed, not by the tool
+// handlers, so that a subscriber hears of a change made through any
+// protocol on any replica.
+package mcpbridge
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/workspace"
+)
+
+// Implementation names the server to MCP clients.
+var Implementation = &mcp.Implementation{Name: "parley", Title: "Parley gateway", Version: "0.1.0"}
+
+// Options configure a Bridge.
+type Options struct {
+	Logger *slog.Logger
+	// MaxBodyBytes caps a request body; larger ones get HTTP 413 with a
+	// JSON-RPC error. Default 4 MiB.
+	MaxBodyBytes int64
+	// ConfirmRefundAbove: save_resolution asks the person to confirm through
+	// elicitation when the ticket's refund_amount is above it. Default 500.
+	// Negative disables confirmation.
+	ConfirmRefundAbove float64
+	// StateKey signs the request state of multi round-trip tools. Replicas
+	// must share it; empty means a random key (one replica only).
+	StateKey []byte
+	// EventStore makes session streams resumable. Default in memory.
+	EventStore mcp.EventStore
+	// SessionTimeout closes idle sessions. Default 30m.
+	SessionTimeout time.Duration
+	// MaxWait caps wait_for_ticket's timeout. Default 10m.
+	MaxWait time.Duration
+	// Actor names the caller of a tool for the ticket history. Default: the
+	// client's name from its initialize request, or "mcp-client".
+	Actor func(ctx context.Context, req *mcp.CallToolRequest) string
+	// Now reads the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Bridge is the MCP endpoint. It is an http.Handler; Run must be running
+// for resource subscriptions and wait_for_ticket to hear of changes.
+type Bridge struct {
+	ws        *workspace.Workspace
+	feed      store.Feed
+	opts      Options
+	log       *slog.Logger
+	server    *mcp.Server
+	stateful  http.Handler
+	stateless http.Handler
+	signer    stateSigner
+	watchers  watchers
+}
+
+// New builds the MCP server over ws; feed is the store's change feed.
+func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 4 << 20
+	}
+	if opts.ConfirmRefundAbove == 0 {
+		opts.ConfirmRefundAbove = 500
+	}
+	if len(opts.StateKey) == 0 {
+		opts.StateKey = []byte(rand.Text() + rand.Text())
+	}
+	if opts.EventStore == nil {
+		opts.EventStore = mcp.NewMemoryEventStore(nil)
+	}
+	if opts.SessionTimeout <= 0 {
+		opts.SessionTimeout = 30 * time.Minute
+	}
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = 10 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Actor == nil {
+		opts.Actor = clientName
+	}
+	b := &Bridge{
+		ws: ws, feed: feed, opts: opts, log: opts.Logger,
+		signer:   stateSigner{key: opts.StateKey, now: opts.Now, ttl: 15 * time.Minute},
+		watchers: watchers{byTicket: map[string]map[chan struct{}]struct{}{}},
+	}
+	b.server = mcp.NewServer(Implementation, &mcp.ServerOptions{
+		Instructions: "Parley is the shared state of a support pipeline. Agents coordinate through tickets " +
+			"(save_ticket, get_ticket, escalate, save_resolution), per-agent analysis namespaces (save_analysis, " +
+			"get_all_analysis) and a task queue (create_task, claim_task, complete_task). Read ticket://{id} and " +
+			"subscribe to it to hear of every change.",
+		Logger:             opts.Logger,
+		SubscribeHandler:   b.subscribe,
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+		Capabilities: &mcp.ServerCapabilities{
+			Tools:     &mcp.ToolCapabilities{ListChanged: true},
+			Resources: &mcp.ResourceCapabilities{Subscribe: true, ListChanged: true},
+			Logging:   &mcp.LoggingCapabilities{},
+		},
+	})
+	b.addTools()
+	b.addResources()
+	getServer := func(*http.Request) *mcp.Server { return b.server }
+	b.stateful = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
+		EventStore:          opts.EventStore,
+		SessionTimeout:      opts.SessionTimeout,
+		Logger:              opts.Logger,
+		MaxRequestBodyBytes: opts.MaxBodyBytes,
+	})
+	b.stateless = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
+		Stateless:                    true,
+		Logger:                       opts.Logger,
+		MaxRequestBodyBytes:          opts.MaxBodyBytes,
+		PropagateRequestCancellation: true,
+	})
+	return b, nil
+}
+
+// Server is the underlying MCP server, for adding tools (agents as tools).
+func (b *Bridge) Server() *mcp.Server { return b.server }
+
+// statelessVersion is the first protocol revision without sessions.
+const statelessVersion = "2026-07-28"
+
+// ServeHTTP serves /mcp. Requests of a session (Mcp-Session-Id) and
+// requests without a 2026-07-28-or-later protocol header (initialize, the
+// GET stream, older clients) go to the session handler; the rest to the
+// stateless one, which any replica can answer.
+func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		if r.ContentLength > b.opts.MaxBodyBytes {
+			b.tooLarge(w, r.ContentLength)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, b.opts.MaxBodyBytes))
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			b.tooLarge(w, -1)
+			return
+		}
+		if err != nil {
+			writeRPCError(w, http.StatusBadRequest, -32700, "reading request body: "+err.Error())
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= statelessVersion {
+		b.stateless.ServeHTTP(w, r)
+		return
+	}
+	b.stateful.ServeHTTP(w, r)
+}
+
+func (b *Bridge) tooLarge(w http.ResponseWriter, size int64) {
+	msg := fmt.Sprintf("request body too large: the limit is %d bytes", b.opts.MaxBodyBytes)
+	if size > 0 {
+		msg = fmt.Sprintf("request body too large: %d bytes exceeds the limit of %d bytes", size, b.opts.MaxBodyBytes)
+	}
+	writeRPCError(w, http.StatusRequestEntityTooLarge, -32600, msg)
+}
+
+func writeRPCError(w http.ResponseWriter, status int, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"jsonrpc": "2.0", "id": nil,
+		"error": map[string]any{"code": code, "message": msg},
+	})
+}
+
+// Run follows the store's change feed until ctx ends: it tells resource
+// subscribers on this replica of every change, wherever it was made, and
+// wakes wait_for_ticket calls.
+func (b *Bridge) Run(ctx context.Context) error {
+	changes, err := b.feed.Subscribe(ctx)
+	if err != nil {
+		return fmt.Errorf("mcp bridge: follow change feed: %w", err)
+	}
+	for c := range changes {
+		var uris []string
+		switch c.Kind {
+		case store.KindTicket:
+			uris = []string{ticketURI(c.Key), statusURI}
+			b.watchers.wake(c.Key)
+		case store.KindAnalysis:
+			id, _, _ := strings.Cut(c.Key, "/")
+			uris = []string{ticketURI(id)}
+			b.watchers.wake(id)
+		case store.KindTask:
+			uris = []string{statusURI}
+		}
+		for _, u := range uris {
+			if err := b.server.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: u}); err != nil && ctx.Err() == nil {
+				b.log.Warn("notify resource subscribers", "uri", u, "error", err)
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// watchers wakes wait_for_ticket calls when their ticket changes.
+type watchers struct {
+	mu       sync.Mutex
+	byTicket map[string]map[chan struct{}]struct{}
+}
+
+// watch returns a channel that receives when the ticket changes, and a
+// function that stops watching.
+func (w *watchers) watch(id string) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	w.mu.Lock()
+	if w.byTicket[id] == nil {
+		w.byTicket[id] = map[chan struct{}]struct{}{}
+	}
+	w.byTicket[id][ch] = struct{}{}
+	w.mu.Unlock()
+	return ch, func() {
+		w.mu.Lock()
+		delete(w.byTicket[id], ch)
+		if len(w.byTicket[id]) == 0 {
+			delete(w.byTicket, id)
+		}
+		w.mu.Unlock()
+	}
+}
+
+func (w *watchers) wake(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch := range w.byTicket[id] {
+		select {
+		case ch <- struct{}{}:
+		default: // already pending: the watcher re-reads the ticket anyway
+		}
+	}
+}
+
+func clientName(_ context.Context, req *mcp.CallToolRequest) string {
+	if req != nil && req.Session != nil {
+		if p := req.Session.InitializeParams(); p != nil && p.ClientInfo != nil && p.ClientInfo.Name != "" {
+			return p.ClientInfo.Name
+		}
+	}
+	return "mcp-client"
+}

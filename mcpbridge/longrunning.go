@@ -1,0 +1,319 @@
+package mcpbridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/workspace"
+)
+
+type waitIn struct {
+	TicketID       string   `json:"ticket_id" jsonschema:"the ticket's ID"`
+	Statuses       []string `json:"statuses" jsonschema:"return once the ticket is in one of these statuses"`
+	TimeoutSeconds int      `json:"timeout_seconds,omitempty" jsonschema:"give up after this long and return the ticket as it stands (default 60)"`
+}
+
+type waitOut struct {
+	Ticket   workspace.Ticket `json:"ticket"`
+	Reached  bool             `json:"reached" jsonschema:"true if the ticket reached one of the statuses"`
+	TimedOut bool             `json:"timed_out"`
+	Changes  int              `json:"changes" jsonschema:"how many changes to the ticket were seen while waiting"`
+}
+
+// waitForTicket reports every change of the ticket as progress until it
+// reaches a target status. Changes are read from the ticket's history, so
+// that two changes close together are two progress notifications.
+func (b *Bridge) waitForTicket(ctx context.Context, req *mcp.CallToolRequest, in waitIn) (*mcp.CallToolResult, waitOut, error) {
+	if len(in.Statuses) == 0 {
+		return nil, waitOut{}, errors.New("statuses: name at least one status to wait for")
+	}
+	timeout := time.Duration(in.TimeoutSeconds) * time.Second
+	switch {
+	case in.TimeoutSeconds == 0:
+		timeout = time.Minute
+	case timeout < 0 || timeout > b.opts.MaxWait:
+		return nil, waitOut{}, fmt.Errorf("timeout_seconds: %d must be from 1 to %d", in.TimeoutSeconds, int(b.opts.MaxWait.Seconds()))
+	}
+	// Watch before the first read, so that no change falls in between.
+	changed, stop := b.watchers.watch(in.TicketID)
+	defer stop()
+	t, err := b.ws.GetTicket(ctx, in.TicketID)
+	if err != nil {
+		return nil, waitOut{}, err
+	}
+	reached := func(t workspace.Ticket) bool { return slices.Contains(in.Statuses, string(t.Status)) }
+	out := waitOut{Ticket: t}
+	token := req.Params.GetProgressToken()
+	seen := t.Version
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for !reached(out.Ticket) {
+		select {
+		case <-changed:
+		case <-timer.C:
+			out.TimedOut = true
+			return result(out, out.Ticket), out, nil
+		case <-ctx.Done():
+			return nil, waitOut{}, ctx.Err()
+		}
+		// The ticket first, then its history up to that version: every
+		// change up to the state we judge is reported, none twice.
+		if out.Ticket, err = b.ws.GetTicket(ctx, in.TicketID); err != nil {
+			return nil, waitOut{}, err
+		}
+		history, err := b.ws.History(ctx, in.TicketID)
+		if err != nil {
+			return nil, waitOut{}, err
+		}
+		for _, h := range history {
+			if h.Version <= seen || h.Version > out.Ticket.Version {
+				continue
+			}
+			seen = h.Version
+			out.Changes++
+			if token != nil {
+				err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
+					ProgressToken: token, Progress: float64(out.Changes), Message: describeChange(h),
+				})
+				if err != nil {
+					b.log.Debug("wait_for_ticket: progress not delivered", "ticket", in.TicketID, "error", err)
+				}
+			}
+		}
+	}
+	out.Reached = true
+	return result(out, out.Ticket), out, nil
+}
+
+// describeChange says in a word or two what a history entry did: the new
+// status where the status changed ("triaged", "escalated"), else the action.
+func describeChange(h store.HistoryEntry) string {
+	var d struct {
+		To      string   `json:"to"`
+		Changed []string `json:"changed"`
+		Reason  string   `json:"reason"`
+	}
+	_ = json.Unmarshal(h.Detail, &d)
+	switch {
+	case d.To != "" && d.Reason != "":
+		return fmt.Sprintf("%s: %s", d.To, d.Reason)
+	case d.To != "":
+		return d.To
+	case len(d.Changed) > 0:
+		return fmt.Sprintf("%s updated %s", h.Actor, strings.Join(d.Changed, ", "))
+	}
+	return fmt.Sprintf("%s by %s", h.Action, h.Actor)
+}
+
+type summarizeOut struct {
+	Ticket  workspace.Ticket `json:"ticket"`
+	Summary string           `json:"summary"`
+	Model   string           `json:"model" jsonschema:"the model that wrote the summary, as the host reported it; parley/plain when built from the data"`
+	Source  string           `json:"source" jsonschema:"sampling (the host's model) or data (built by Parley because the client cannot sample)"`
+}
+
+const plainModel = "parley/plain"
+
+// summarizeTicket asks the host's model through sampling, in the multi
+// round-trip form: the first call returns an input request, the client's
+// retry carries the model's answer and the signed state of the question.
+func (b *Bridge) summarizeTicket(ctx context.Context, req *mcp.CallToolRequest, in ticketIDIn) (*mcp.CallToolResult, summarizeOut, error) {
+	doc, err := b.ticketResource(ctx, in.TicketID)
+	if err != nil {
+		return nil, summarizeOut{}, err
+	}
+	actor := b.opts.Actor(ctx, req)
+	if req.Params.RequestState != "" {
+		if _, err := b.signer.verify(req.Params.RequestState, ToolSummarizeTicket, in.TicketID); err != nil {
+			return nil, summarizeOut{}, err
+		}
+		text, model, err := samplingAnswer(req.Params.InputResponses["summary"])
+		if err != nil {
+			return nil, summarizeOut{}, err
+		}
+		return b.storeSummary(ctx, actor, in.TicketID, workspace.GeneratedSummary{Text: text, Model: model, Source: "sampling"})
+	}
+	if !canSample(req) {
+		return b.storeSummary(ctx, actor, in.TicketID, workspace.GeneratedSummary{Text: plainSummary(doc), Model: plainModel, Source: "data"})
+	}
+	state, err := b.signer.sign(requestState{Tool: ToolSummarizeTicket, TicketID: in.TicketID, Version: doc.Ticket.Version})
+	if err != nil {
+		return nil, summarizeOut{}, err
+	}
+	data, _ := json.MarshalIndent(doc, "", "  ")
+	return &mcp.CallToolResult{
+		InputRequests: mcp.InputRequestMap{"summary": &mcp.CreateMessageParams{
+			SystemPrompt: "You summarize customer support tickets for the agents and people working on them. Be factual and brief.",
+			Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{
+				Text: "Summarize this support ticket, its agents' analyses and its history in three sentences: " +
+					"the customer's problem, what has been done, and what is pending.\n\n" + string(data),
+			}}},
+			MaxTokens: 400,
+		}},
+		RequestState: state,
+	}, summarizeOut{}, nil
+}
+
+func (b *Bridge) storeSummary(ctx context.Context, actor, id string, sum workspace.GeneratedSummary) (*mcp.CallToolResult, summarizeOut, error) {
+	t, err := b.ws.SaveGeneratedSummary(ctx, actor, id, sum, nil)
+	if err != nil {
+		return nil, summarizeOut{}, err
+	}
+	out := summarizeOut{Ticket: t, Summary: sum.Text, Model: sum.Model, Source: sum.Source}
+	return result(out, t), out, nil
+}
+
+func canSample(req *mcp.CallToolRequest) bool {
+	if req.Session == nil {
+		return false
+	}
+	p := req.Session.InitializeParams()
+	return p != nil && p.Capabilities != nil && p.Capabilities.Sampling != nil
+}
+
+// samplingAnswer reads the text and model of a sampling response, in either
+// of the forms the SDK delivers it.
+func samplingAnswer(resp mcp.InputResponse) (text, model string, err error) {
+	var parts []mcp.Content
+	switch r := resp.(type) {
+	case *mcp.CreateMessageResult:
+		parts, model = []mcp.Content{r.Content}, r.Model
+	case *mcp.CreateMessageWithToolsResult:
+		parts, model = r.Content, r.Model
+	case nil:
+		return "", "", errors.New(`inputResponses: no answer to input request "summary"`)
+	default:
+		return "", "", fmt.Errorf(`inputResponses: "summary" must be a sampling result, not %T`, resp)
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		if tc, ok := p.(*mcp.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	if strings.TrimSpace(b.String()) == "" {
+		return "", "", errors.New("the host's model returned no text to use as a summary")
+	}
+	if model == "" {
+		model = "unknown"
+	}
+	return b.String(), model, nil
+}
+
+func plainSummary(doc ticketResource) string {
+	t := doc.Ticket
+	var b strings.Builder
+	fmt.Fprintf(&b, "Ticket %s from %s", t.ID, orDash(t.Customer))
+	if t.Category != "" {
+		fmt.Fprintf(&b, " (%s", t.Category)
+		if t.Priority != "" {
+			fmt.Fprintf(&b, ", %s priority", t.Priority)
+		}
+		b.WriteString(")")
+	}
+	fmt.Fprintf(&b, " is %s", t.Status)
+	if t.Summary != "" {
+		fmt.Fprintf(&b, ": %s", t.Summary)
+	}
+	b.WriteString(".")
+	if t.RefundAmount > 0 {
+		fmt.Fprintf(&b, " Refund requested: %.2f.", t.RefundAmount)
+	}
+	if t.Escalated {
+		fmt.Fprintf(&b, " Escalated: %s.", t.EscalationReason)
+	}
+	if t.Approval != nil {
+		fmt.Fprintf(&b, " Approval: %s.", t.Approval.Decision)
+	}
+	if t.Resolution != "" {
+		fmt.Fprintf(&b, " Resolution: %s.", t.Resolution)
+	}
+	if len(doc.Analyses) > 0 {
+		names := make([]string, len(doc.Analyses))
+		for i, a := range doc.Analyses {
+			names[i] = a.Namespace
+		}
+		fmt.Fprintf(&b, " Analyses: %s.", strings.Join(names, ", "))
+	}
+	fmt.Fprintf(&b, " %d changes so far.", len(doc.History))
+	return b.String()
+}
+
+// saveResolution resolves a ticket; above the confirmation threshold it
+// first asks the person through elicitation (multi round-trip form).
+// Decline and cancel leave the ticket unchanged.
+func (b *Bridge) saveResolution(ctx context.Context, req *mcp.CallToolRequest, in resolutionIn) (*mcp.CallToolResult, resolutionOut, error) {
+	t, err := b.ws.GetTicket(ctx, in.TicketID)
+	if err != nil {
+		return nil, resolutionOut{}, err
+	}
+	if in.Resolution == "" {
+		return nil, resolutionOut{}, errors.New("resolution: must not be empty")
+	}
+	needsConfirm := b.opts.ConfirmRefundAbove >= 0 && t.RefundAmount > b.opts.ConfirmRefundAbove
+	expected := in.ExpectedVersion
+	if needsConfirm {
+		dig := digest(in.Resolution)
+		if req.Params.RequestState == "" {
+			state, err := b.signer.sign(requestState{Tool: ToolSaveResolution, TicketID: t.ID, Version: t.Version, Digest: dig})
+			if err != nil {
+				return nil, resolutionOut{}, err
+			}
+			return &mcp.CallToolResult{
+				InputRequests: mcp.InputRequestMap{"confirm": &mcp.ElicitParams{
+					Message: fmt.Sprintf("Resolve ticket %s of %s with a refund of %.2f (above the %.2f that needs confirmation)? Resolution: %q",
+						t.ID, orDash(t.Customer), t.RefundAmount, b.opts.ConfirmRefundAbove, in.Resolution),
+					RequestedSchema: map[string]any{
+						"type": "object",
+						"properties": map[string]any{
+							"confirm": map[string]any{"type": "boolean", "title": "Confirm the refund", "default": true},
+						},
+					},
+				}},
+				RequestState: state,
+			}, resolutionOut{}, nil
+		}
+		st, err := b.signer.verify(req.Params.RequestState, ToolSaveResolution, t.ID)
+		if err != nil {
+			return nil, resolutionOut{}, err
+		}
+		if st.Digest != dig {
+			return nil, resolutionOut{}, fmt.Errorf("%w: the confirmation was for a different resolution text", errBadState)
+		}
+		answer, ok := req.Params.InputResponses["confirm"].(*mcp.ElicitResult)
+		if !ok {
+			return nil, resolutionOut{}, errors.New(`inputResponses: "confirm" must be the answer to the confirmation question`)
+		}
+		confirmed := answer.Action == "accept"
+		if v, ok := answer.Content["confirm"].(bool); ok && !v {
+			confirmed = false
+		}
+		if !confirmed {
+			outcome := answer.Action
+			if outcome == "accept" {
+				outcome = "declined"
+			}
+			out := resolutionOut{Ticket: t, Saved: false, Outcome: outcome}
+			return result(out, t), out, nil
+		}
+		// The person confirmed the refund of the ticket as it was: refuse
+		// to apply it to a ticket that changed meanwhile.
+		if expected == nil {
+			expected = &st.Version
+		}
+	}
+	t, err = b.ws.SaveResolution(ctx, b.opts.Actor(ctx, req), in.TicketID, in.Resolution, expected)
+	if err != nil {
+		return nil, resolutionOut{}, err
+	}
+	out := resolutionOut{Ticket: t, Saved: true, Outcome: "saved"}
+	return result(out, t), out, nil
+}
