@@ -523,4 +523,3 @@ func (w *watchers) has(id string) bool {
 	defer w.mu.Unlock()
 	return len(w.byTicket[id]) > 0
 }
-
