@@ -2,66 +2,26 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/store/postgres"
+	"github.com/parleyhq/parley/store/postgres/pgtest"
 	"github.com/parleyhq/parley/store/storetest"
 )
 
-// baseURL is the server the tests use, from PARLEY_TEST_POSTGRES_URL. In CI
-// (CI set) a missing URL fails the run: the PostgreSQL contract must execute
-// there, not skip.
-func baseURL(t testing.TB) string {
-	u := os.Getenv("PARLEY_TEST_POSTGRES_URL")
-	if u == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("PARLEY_TEST_POSTGRES_URL is not set in CI; .ci/run starts a server and sets it")
-		}
-		t.Skip("PARLEY_TEST_POSTGRES_URL not set; run .ci/run or point it at a PostgreSQL database")
-	}
-	return u
-}
-
 // newDB gives each test a fresh schema in the test database, so that tests
-// run in isolation on one server, and drops it afterwards.
+// run in isolation on one server.
 func newDB(t testing.TB) func(t testing.TB) store.Store {
-	base := baseURL(t)
-	schema := "t_" + rand.Text()[:12]
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect %s: %v", base, err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			t.Errorf("drop schema: %v", err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	u, err := url.Parse(base)
+	u, err := url.Parse(pgtest.NewSchema(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := u.Query()
-	q.Set("search_path", schema)
 	q.Set("pool_max_conns", "20")
 	u.RawQuery = q.Encode()
 	return func(t testing.TB) store.Store {
