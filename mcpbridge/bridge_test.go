@@ -217,6 +217,9 @@ func TestToolErrors(t *testing.T) {
 				{"enum violated", ToolSaveTicket, map[string]any{"ticket_id": "T-1", "priority": "critical"}, "priority"},
 				{"missing required", ToolEscalate, map[string]any{"ticket_id": "T-1"}, "reason"},
 				{"invalid transition", ToolSaveTicket, map[string]any{"ticket_id": "T-1", "status": "negotiating"}, "cannot move from new to negotiating"},
+				{"since_version ahead", ToolWaitForTicket, map[string]any{"ticket_id": "T-1", "statuses": []string{"closed"}, "since_version": 99}, "since_version: 99"},
+				{"no statuses", ToolWaitForTicket, map[string]any{"ticket_id": "T-1", "statuses": []string{}}, "statuses"},
+				{"timeout too long", ToolWaitForTicket, map[string]any{"ticket_id": "T-1", "statuses": []string{"closed"}, "timeout_seconds": 100000}, "timeout_seconds"},
 				{"lease not held", ToolCompleteTask, map[string]any{"task_id": "task-x", "lease_token": "t"}, "not found"},
 			}
 			for _, tt := range tests {
@@ -301,7 +304,7 @@ func TestWaitForTicketProgress(t *testing.T) {
 				_, _ = f.ws.Escalate(ctx, "billing", "T-1", "refund over limit", nil)
 				_, _ = f.ws.SaveResolution(ctx, "billing", "T-1", "refunded", nil)
 			}()
-			params := &mcp.CallToolParams{Name: ToolWaitForTicket, Arguments: map[string]any{"ticket_id": "T-1", "statuses": []string{"resolved"}, "timeout_seconds": 30}}
+			params := &mcp.CallToolParams{Name: ToolWaitForTicket, Arguments: map[string]any{"ticket_id": "T-1", "statuses": []string{"resolved"}, "timeout_seconds": 30, "since_version": 1}}
 			params.SetProgressToken("wait-1")
 			res, err := cs.CallTool(ctx, params)
 			if err != nil || res.IsError {

@@ -19,6 +19,7 @@ type waitIn struct {
 	TicketID       string   `json:"ticket_id" jsonschema:"the ticket's ID"`
 	Statuses       []string `json:"statuses" jsonschema:"return once the ticket is in one of these statuses"`
 	TimeoutSeconds int      `json:"timeout_seconds,omitempty" jsonschema:"give up after this long and return the ticket as it stands (default 60)"`
+	SinceVersion   *int64   `json:"since_version,omitempty" jsonschema:"the version you last read: every change after it is reported, even one made before this call arrived (default: the version when the call starts)"`
 }
 
 type waitOut struct {
@@ -49,13 +50,45 @@ func (b *Bridge) waitForTicket(ctx context.Context, req *mcp.CallToolRequest, in
 	if err != nil {
 		return nil, waitOut{}, err
 	}
+	seen := t.Version
+	if in.SinceVersion != nil {
+		if *in.SinceVersion < 0 || *in.SinceVersion > t.Version {
+			return nil, waitOut{}, fmt.Errorf("since_version: %d must be from 0 to the ticket's current version %d", *in.SinceVersion, t.Version)
+		}
+		seen = *in.SinceVersion
+	}
 	reached := func(t workspace.Ticket) bool { return slices.Contains(in.Statuses, string(t.Status)) }
 	out := waitOut{Ticket: t}
 	token := req.Params.GetProgressToken()
-	seen := t.Version
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	for !reached(out.Ticket) {
+	for {
+		// Report the history up to the ticket as read: every change up to
+		// the state we judge is reported, none twice.
+		if seen < out.Ticket.Version {
+			history, err := b.ws.History(ctx, in.TicketID)
+			if err != nil {
+				return nil, waitOut{}, err
+			}
+			for _, h := range history {
+				if h.Version <= seen || h.Version > out.Ticket.Version {
+					continue
+				}
+				seen = h.Version
+				out.Changes++
+				if token != nil {
+					err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
+						ProgressToken: token, Progress: float64(out.Changes), Message: describeChange(h),
+					})
+					if err != nil {
+						b.log.Debug("wait_for_ticket: progress not delivered", "ticket", in.TicketID, "error", err)
+					}
+				}
+			}
+		}
+		if reached(out.Ticket) {
+			break
+		}
 		select {
 		case <-changed:
 		case <-timer.C:
@@ -64,29 +97,8 @@ func (b *Bridge) waitForTicket(ctx context.Context, req *mcp.CallToolRequest, in
 		case <-ctx.Done():
 			return nil, waitOut{}, ctx.Err()
 		}
-		// The ticket first, then its history up to that version: every
-		// change up to the state we judge is reported, none twice.
 		if out.Ticket, err = b.ws.GetTicket(ctx, in.TicketID); err != nil {
 			return nil, waitOut{}, err
-		}
-		history, err := b.ws.History(ctx, in.TicketID)
-		if err != nil {
-			return nil, waitOut{}, err
-		}
-		for _, h := range history {
-			if h.Version <= seen || h.Version > out.Ticket.Version {
-				continue
-			}
-			seen = h.Version
-			out.Changes++
-			if token != nil {
-				err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
-					ProgressToken: token, Progress: float64(out.Changes), Message: describeChange(h),
-				})
-				if err != nil {
-					b.log.Debug("wait_for_ticket: progress not delivered", "ticket", in.TicketID, "error", err)
-				}
-			}
 		}
 	}
 	out.Reached = true
