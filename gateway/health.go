@@ -5,20 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-)
 
-// statusResponse is the body of /healthz and /readyz.
-type statusResponse struct {
-	Status string `json:"status"`
-	Error  string `json:"error,omitempty"`
-}
+	"github.com/parleyhq/parley/api"
+)
 
 // healthz says the process is up and serving. It checks nothing else, so
 // that an orchestrator does not restart a gateway whose database is down
 // (restarting would not help; /readyz takes it out of rotation instead).
 func (g *Gateway) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	WriteJSON(w, http.StatusOK, statusResponse{Status: "ok"})
+	WriteJSON(w, http.StatusOK, api.Status{Status: "ok"})
 }
 
 // readyz says whether the gateway can do its work: whether the store
@@ -34,8 +30,8 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
 			err = fmt.Errorf("store: %w", err)
 		}
 		g.log.WarnContext(ctx, "not ready", "err", err, "request_id", RequestIDFrom(ctx))
-		WriteJSON(w, http.StatusServiceUnavailable, statusResponse{Status: "unavailable", Error: err.Error()})
+		WriteJSON(w, http.StatusServiceUnavailable, api.Status{Status: "unavailable", Error: err.Error()})
 		return
 	}
-	WriteJSON(w, http.StatusOK, statusResponse{Status: "ready"})
+	WriteJSON(w, http.StatusOK, api.Status{Status: "ready"})
 }

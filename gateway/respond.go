@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-)
 
-// ErrorResponse is the body of every error the gateway itself answers.
-type ErrorResponse struct {
-	Error string `json:"error"`
-}
+	"github.com/parleyhq/parley/api"
+)
 
 // WriteJSON writes v as a JSON response with the given status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
@@ -29,7 +26,7 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 
 // WriteError writes {"error": msg} with the given status.
 func WriteError(w http.ResponseWriter, status int, msg string) {
-	WriteJSON(w, status, ErrorResponse{Error: msg})
+	WriteJSON(w, status, api.Error{Error: msg})
 }
 
 // WriteBodyError answers 413 if err (from reading a request body) says the
