@@ -42,7 +42,8 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	ws := workspace.New(st, workspace.Options{})
-	b, err := New(ws, st, Options{ConfirmRefundAbove: 200, MaxBodyBytes: 64 << 10})
+	// Session streams go to the SQLite file, as in the gateway.
+	b, err := New(ws, st, Options{ConfirmRefundAbove: 200, MaxBodyBytes: 64 << 10, EventStore: NewEventStore(st, EventStoreOptions{})})
 	if err != nil {
 		t.Fatal(err)
 	}

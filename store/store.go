@@ -62,6 +62,7 @@ type Store interface {
 	Analyses
 	Tasks
 	Feed
+	Events
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// Close stops the store's background work and releases its connections.
@@ -213,5 +214,55 @@ type Feed interface {
 	SubscribeAfter(ctx context.Context, seq int64) (<-chan Change, error)
 }
 
-// ErrEventsPurged: the feed no longer holds the changes asked for.
-var ErrEventsPurged = errors.New("changes purged from the feed")
+// ErrEventsPurged: the feed, or a resumable stream (Events), no longer holds
+// the changes or events asked for.
+var ErrEventsPurged = errors.New("changes or events purged")
+
+// StreamEvent is one event of a resumable stream.
+type StreamEvent struct {
+	// Index is the event's position in its stream: 0 for the first append,
+	// then one more for each append, with no gaps.
+	Index int64
+	// Data is the event's payload; empty for a marker event (such as the
+	// priming event MCP writes first), which still takes an index.
+	Data []byte
+}
+
+// Events keeps the events of resumable streams: the MCP Streamable HTTP
+// streams a client can resume with Last-Event-ID, also on another replica
+// or after a restart. A stream is named by a session and a stream ID within
+// it. Event writes are not workspace changes and emit nothing on the Feed.
+//
+// Storage is bounded twice: an append keeps only the newest events of its
+// stream, and SweepEvents drops streams nobody wrote to for a while,
+// because a session's end is not always reported. A reader is never given
+// partial data: resuming from before what was dropped fails with
+// ErrEventsPurged.
+type Events interface {
+	// OpenStream makes a stream ready for appends and reads, with its first
+	// index 0. Opening a stream that exists keeps its events and indices
+	// (opening is idempotent) and counts as activity at at.
+	OpenStream(ctx context.Context, session, stream string, at time.Time) error
+	// AppendEvent adds data to an open stream and returns its index, the
+	// next one of the stream, assigned atomically even when several
+	// goroutines or replicas append at once. If keep > 0, events older than
+	// the newest keep of the stream are dropped in the same transaction.
+	// ErrNotFound if the stream was never opened, or was closed or swept:
+	// starting it again at index 0 would make the caller's indices lie.
+	AppendEvent(ctx context.Context, session, stream string, data []byte, at time.Time, keep int) (index int64, err error)
+	// EventsAfter returns the stream's events with an index above index (-1
+	// for all), oldest first, at most limit of them (limit <= 0 means 1000);
+	// fewer than limit means there are no more for now. ErrEventsPurged if
+	// any event above index was dropped; ErrNotFound if the stream was never
+	// opened, or was closed or swept.
+	EventsAfter(ctx context.Context, session, stream string, index int64, limit int) ([]StreamEvent, error)
+	// CloseSession deletes the session's streams and their events. Closing
+	// an unknown session is not an error: ends may be reported twice.
+	CloseSession(ctx context.Context, session string) error
+	// SweepEvents deletes the streams (and their events) last opened or
+	// appended to before olderThan, and returns how many streams it deleted.
+	// The stream "" is its session's standalone stream (MCP's GET stream),
+	// which lives as long as the session and may be quiet meanwhile: it is
+	// deleted only once every stream of its session is idle.
+	SweepEvents(ctx context.Context, olderThan time.Time) (int64, error)
+}

@@ -56,7 +56,11 @@ func serve(ctx context.Context, e env, args []string) int {
 		return exitFailure
 	}
 	ws := workspace.New(st, workspace.Options{})
+	// Session streams are kept in the store, so that a client whose stream
+	// breaks resumes it with Last-Event-ID.
+	events := mcpbridge.NewEventStore(st, mcpbridge.EventStoreOptions{Logger: logger.With("component", "mcp-events")})
 	bridge, err := mcpbridge.New(ws, st, mcpbridge.Options{
+		EventStore:         events,
 		Logger:             logger.With("component", "mcp"),
 		MaxBodyBytes:       cfg.MaxBodyBytes,
 		ConfirmRefundAbove: cfg.MCP.ConfirmRefundAbove,
@@ -71,14 +75,19 @@ func serve(ctx context.Context, e env, args []string) int {
 
 	// The bridge follows the store's change feed for as long as the server
 	// runs; it stops once the server has drained.
+	// The same goes for the event store's sweeper.
 	bridgeCtx, stopBridge := context.WithCancel(context.WithoutCancel(ctx))
-	bridgeDone := make(chan error, 1)
+	bridgeDone, sweeperDone := make(chan error, 1), make(chan error, 1)
 	go func() { bridgeDone <- bridge.Run(bridgeCtx) }()
+	go func() { sweeperDone <- events.Run(bridgeCtx) }()
 
 	runErr := g.Run(ctx)
 	stopBridge()
 	if err := <-bridgeDone; err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("MCP change follower failed", "err", err)
+	}
+	if err := <-sweeperDone; err != nil {
+		logger.Error("MCP event sweeper failed", "err", err)
 	}
 	// Only now: requests in flight during the drain still use the store.
 	closeErr := closeStore(st, logger)

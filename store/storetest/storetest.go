@@ -41,6 +41,13 @@ func Run(t *testing.T, newDB NewDB) {
 		{"FeedResumeAndSweep", testFeedResumeAndSweep},
 		{"FeedAcrossInstances", testFeedAcrossInstances},
 		{"FeedSlowSubscriber", testFeedSlowSubscriber},
+		{"EventsAppendAfter", testEventsAppendAfter},
+		{"EventsUnknownStream", testEventsUnknownStream},
+		{"EventsConcurrentAppends", testEventsConcurrentAppends},
+		{"EventsCap", testEventsCap},
+		{"EventsSweep", testEventsSweep},
+		{"EventsCloseSession", testEventsCloseSession},
+		{"EventsNotOnFeed", testEventsNotOnFeed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.f(t, newDB) })

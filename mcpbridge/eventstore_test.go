@@ -1,0 +1,668 @@
+package mcpbridge_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/parleyhq/parley/mcpbridge"
+	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/postgres"
+	"github.com/parleyhq/parley/store/postgres/pgtest"
+	"github.com/parleyhq/parley/store/sqlite"
+)
+
+// The event store's tests run on a real SQLite file and on PostgreSQL
+// (pgtest: skipped without PARLEY_TEST_POSTGRES_URL, failed in CI). Helpers
+// are prefixed es so as not to collide with the package's other tests.
+
+// esBackend opens store instances on one fresh database: calling open twice
+// gives two instances sharing the data, as a restarted gateway or a second
+// replica would see it.
+type esBackend struct {
+	name    string
+	newOpen func(t *testing.T) (open func(t *testing.T) store.Store)
+}
+
+var esBackends = []esBackend{{"sqlite", esSQLite}, {"postgres", esPostgres}}
+
+func esSQLite(t *testing.T) func(t *testing.T) store.Store {
+	path := filepath.Join(t.TempDir(), "parley.db")
+	return func(t *testing.T) store.Store {
+		s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+		if err != nil {
+			t.Fatalf("open %s: %v", path, err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+}
+
+// esPostgres makes a fresh schema in the test database, dropped afterwards.
+func esPostgres(t *testing.T) func(t *testing.T) store.Store {
+	u := pgtest.NewSchema(t)
+	return func(t *testing.T) store.Store {
+		s, err := postgres.Open(t.Context(), u, postgres.Options{})
+		if err != nil {
+			t.Fatalf("open PostgreSQL store: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+}
+
+// esClock is a clock the test moves by hand.
+type esClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newESClock() *esClock {
+	return &esClock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+}
+
+func (c *esClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *esClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// esCollect drains After into strings ("" for a marker event).
+func esCollect(ctx context.Context, es mcp.EventStore, session, stream string, index int) ([]string, error) {
+	var out []string
+	for data, err := range es.After(ctx, session, stream, index) {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, string(data))
+	}
+	return out, nil
+}
+
+func esMust(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func TestEventStoreAppendAfter(t *testing.T) {
+	for _, b := range esBackends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			open := b.newOpen(t)
+			es := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{Now: newESClock().Now})
+			esMust(t, "Open", es.Open(ctx, "sess", "s1"))
+			esMust(t, "Open standalone", es.Open(ctx, "sess", ""))
+			// The priming event has no data and takes index 0.
+			for _, d := range [][]byte{nil, []byte(`{"n":1}`), []byte(`{"n":2}`), []byte(`{"n":3}`)} {
+				esMust(t, "Append", es.Append(ctx, "sess", "s1", d))
+			}
+			esMust(t, "Append standalone", es.Append(ctx, "sess", "", []byte(`{"standalone":true}`)))
+			// A second instance on the same database (a restarted gateway,
+			// or another replica) replays the same events.
+			other := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{})
+			tests := []struct {
+				name   string
+				stream string
+				after  int
+				want   string
+			}{
+				{"all", "s1", -1, `[ {"n":1} {"n":2} {"n":3}]`},
+				{"after priming", "s1", 0, `[{"n":1} {"n":2} {"n":3}]`},
+				{"middle", "s1", 2, `[{"n":3}]`},
+				{"after last", "s1", 3, `[]`},
+				{"beyond last", "s1", 99, `[]`},
+				{"standalone", "", -1, `[{"standalone":true}]`},
+			}
+			for _, tt := range tests {
+				for name, s := range map[string]*mcpbridge.EventStore{"same": es, "other": other} {
+					got, err := esCollect(ctx, s, "sess", tt.stream, tt.after)
+					if err != nil || fmt.Sprint(got) != tt.want {
+						t.Errorf("%s instance: %s: After(%q, %d) = %q, %v; want %s", name, tt.name, tt.stream, tt.after, got, err, tt.want)
+					}
+				}
+			}
+			// Stopping early is allowed.
+			for data, err := range es.After(ctx, "sess", "s1", 0) {
+				if err != nil || string(data) != `{"n":1}` {
+					t.Errorf("first event = %s, %v", data, err)
+				}
+				break
+			}
+			// A stream never opened is an error, not an empty replay.
+			if got, err := esCollect(ctx, es, "sess", "never", -1); err == nil || !errors.Is(err, store.ErrNotFound) || errors.Is(err, mcp.ErrEventsPurged) {
+				t.Errorf("After of an unknown stream = %q, %v; want ErrNotFound", got, err)
+			}
+		})
+	}
+}
+
+// TestEventStorePagesAndPurges replays more events than one store page, and
+// refuses to replay from before what the per-stream cap dropped.
+func TestEventStorePagesAndPurges(t *testing.T) {
+	for _, b := range esBackends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			st := b.newOpen(t)(t)
+			const n = 1234
+			tests := []struct {
+				name  string
+				keep  int
+				after int
+				want  int // number of events replayed; -1 for ErrEventsPurged
+			}{
+				{"unbounded all", -1, -1, n},
+				{"unbounded tail", -1, 700, n - 701},
+				{"capped all", 600, -1, -1},
+				{"capped from before kept", 600, n - 602, -1},
+				{"capped from first kept", 600, n - 601, 600},
+				{"capped tail", 600, n - 11, 10},
+			}
+			streams := map[int]string{}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					es := mcpbridge.NewEventStore(st, mcpbridge.EventStoreOptions{KeepPerStream: tt.keep})
+					stream, ok := streams[tt.keep]
+					if !ok {
+						stream = fmt.Sprintf("keep%d", tt.keep)
+						streams[tt.keep] = stream
+						esMust(t, "Open", es.Open(ctx, "sess", stream))
+						for i := range n {
+							esMust(t, "Append", es.Append(ctx, "sess", stream, []byte(strconv.Itoa(i))))
+						}
+					}
+					got, err := esCollect(ctx, es, "sess", stream, tt.after)
+					if tt.want < 0 {
+						if !errors.Is(err, mcp.ErrEventsPurged) || !errors.Is(err, store.ErrEventsPurged) || len(got) != 0 {
+							t.Fatalf("After(%d) = %d events, %v; want only an error matching mcp.ErrEventsPurged", tt.after, len(got), err)
+						}
+						return
+					}
+					if err != nil || len(got) != tt.want {
+						t.Fatalf("After(%d) = %d events, %v; want %d", tt.after, len(got), err, tt.want)
+					}
+					for i, d := range got {
+						if want := strconv.Itoa(tt.after + 1 + i); d != want {
+							t.Fatalf("event %d = %s, want %s", i, d, want)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestEventStoreSessionClosedAndSweep(t *testing.T) {
+	for _, b := range esBackends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			clock := newESClock()
+			es := mcpbridge.NewEventStore(b.newOpen(t)(t), mcpbridge.EventStoreOptions{Now: clock.Now, MaxAge: time.Hour})
+			esMust(t, "Open closing", es.Open(ctx, "closing", "s"))
+			esMust(t, "Open old", es.Open(ctx, "old", "s"))
+			esMust(t, "Append old", es.Append(ctx, "old", "s", []byte("x")))
+			clock.Advance(40 * time.Minute)
+			esMust(t, "Open young", es.Open(ctx, "young", "s"))
+			esMust(t, "SessionClosed", es.SessionClosed(ctx, "closing"))
+			esMust(t, "SessionClosed twice", es.SessionClosed(ctx, "closing"))
+			clock.Advance(40 * time.Minute) // old: 80m idle, young: 40m
+			n, err := es.Sweep(ctx)
+			if err != nil || n != 1 {
+				t.Fatalf("Sweep = %d, %v; want 1", n, err)
+			}
+			for _, session := range []string{"closing", "old"} {
+				if _, err := esCollect(ctx, es, session, "s", -1); err == nil {
+					t.Errorf("session %s: After succeeded after its stream was deleted", session)
+				}
+			}
+			// Appending to a deleted stream fails rather than restarting
+			// its indices behind the SDK's back.
+			if err := es.Append(ctx, "old", "s", []byte("y")); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("Append to a swept stream: %v, want ErrNotFound", err)
+			}
+			if _, err := esCollect(ctx, es, "young", "s", -1); err != nil {
+				t.Errorf("young stream swept too early: %v", err)
+			}
+
+			// Run sweeps at once, then every SweepEvery, until its context ends.
+			clock.Advance(2 * time.Hour)
+			runCtx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- es.Run(runCtx) }()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if _, err := esCollect(ctx, es, "young", "s", -1); errors.Is(err, store.ErrNotFound) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("Run did not sweep the idle stream")
+				}
+				time.Sleep(5 * time.Millisecond) // polling for Run's first sweep
+			}
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("Run = %v, want nil after its context ended", err)
+			}
+		})
+	}
+}
+
+// An Append whose caller was cancelled is still stored: the SDK delivers the
+// event live either way, and counts it.
+func TestEventStoreAppendOutlivesCancellation(t *testing.T) {
+	for _, b := range esBackends {
+		t.Run(b.name, func(t *testing.T) {
+			es := mcpbridge.NewEventStore(b.newOpen(t)(t), mcpbridge.EventStoreOptions{})
+			esMust(t, "Open", es.Open(t.Context(), "sess", "s"))
+			cancelled, cancel := context.WithCancel(t.Context())
+			cancel()
+			esMust(t, "Append with a cancelled context", es.Append(cancelled, "sess", "s", []byte("kept")))
+			if got, err := esCollect(t.Context(), es, "sess", "s", -1); err != nil || fmt.Sprint(got) != "[kept]" {
+				t.Errorf("After = %q, %v; want [kept]", got, err)
+			}
+		})
+	}
+}
+
+// sseEvent is one server-sent event.
+type sseEvent struct {
+	name, id string
+	data     []byte
+}
+
+// readSSE reads the next event from r, skipping comments; io.EOF at the end.
+func readSSE(r *bufio.Reader) (sseEvent, error) {
+	var e sseEvent
+	seen := false
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			if err == io.EOF && seen {
+				return e, nil
+			}
+			return e, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			if seen {
+				return e, nil
+			}
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "": // a comment
+			continue
+		case "event":
+			e.name = value
+		case "id":
+			e.id = value
+		case "data":
+			if e.data != nil {
+				e.data = append(e.data, '\n')
+			}
+			e.data = append(e.data, value...)
+		}
+		seen = true
+	}
+}
+
+// esMessage is the part of a JSON-RPC message the test looks at.
+type esMessage struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params struct {
+		Progress float64 `json:"progress"`
+		Message  string  `json:"message"`
+	} `json:"params"`
+	Result struct {
+		StructuredContent struct {
+			Steps int `json:"steps"`
+		} `json:"structuredContent"`
+	} `json:"result"`
+	Error json.RawMessage `json:"error"`
+}
+
+// esClient speaks MCP Streamable HTTP (2025-11-25, the session generation
+// that has resumable streams) by hand, so that the test decides exactly
+// where a stream breaks.
+type esClient struct {
+	t       *testing.T
+	url     string
+	http    *http.Client
+	session string
+}
+
+func (c *esClient) do(ctx context.Context, method string, body any, header map[string]string) *http.Response {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.url, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	if c.session != "" {
+		req.Header.Set("Mcp-Session-Id", c.session)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s: %v", method, err)
+	}
+	return resp
+}
+
+func (c *esClient) initialize(ctx context.Context) {
+	c.t.Helper()
+	resp := c.do(ctx, http.MethodPost, map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": map[string]any{
+		"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "es-test", "version": "0"},
+	}}, nil)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"protocolVersion":"2025-11-25"`)) {
+		c.t.Fatalf("initialize: %s: %s", resp.Status, body)
+	}
+	c.session = resp.Header.Get("Mcp-Session-Id")
+	if c.session == "" {
+		c.t.Fatal("initialize: no Mcp-Session-Id")
+	}
+	resp = c.do(ctx, http.MethodPost, map[string]any{"jsonrpc": "2.0", "method": "notifications/initialized"}, nil)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		c.t.Fatalf("notifications/initialized: %s", resp.Status)
+	}
+}
+
+// resume sends the GET that resumes a stream after lastEventID. The SDK
+// answers 409 while it still holds the broken request's claim on the
+// stream (it has not yet noticed the disconnect), so it retries that, as a
+// real client's reconnect does.
+func (c *esClient) resume(ctx context.Context, lastEventID string) *http.Response {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp := c.do(ctx, http.MethodGet, nil, map[string]string{"Last-Event-ID": lastEventID})
+		if resp.StatusCode != http.StatusConflict || time.Now().After(deadline) {
+			return resp
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		time.Sleep(10 * time.Millisecond) // reconnect backoff
+	}
+}
+
+// splitEventID splits an SDK event ID, "<stream>_<index>".
+func splitEventID(t *testing.T, id string) (string, int) {
+	t.Helper()
+	stream, idx, ok := strings.Cut(id, "_")
+	n, err := strconv.Atoi(idx)
+	if !ok || err != nil {
+		t.Fatalf("event ID %q is not <stream>_<index>", id)
+	}
+	return stream, n
+}
+
+// TestEventStoreResumesStreamOverHTTP runs the adapter under a real go-sdk
+// Streamable HTTP handler: a tool sends progress notifications, the client's
+// stream is cut part way, and a GET with Last-Event-ID gets every event the
+// client missed, exactly once and in order, whether the tool is still
+// running (replay, then live) or has finished (replay only).
+func TestEventStoreResumesStreamOverHTTP(t *testing.T) {
+	const steps, gateAfter, readBeforeCut = 8, 5, 3
+	tests := []struct {
+		name string
+		// finishBeforeResume lets the tool run to the end while no client
+		// is connected; otherwise it waits until the stream was resumed.
+		finishBeforeResume bool
+	}{
+		{"tool still running", false},
+		{"tool finished while disconnected", true},
+	}
+	for _, b := range esBackends {
+		for _, tt := range tests {
+			t.Run(b.name+"/"+tt.name, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+				defer cancel()
+				open := b.newOpen(t)
+				es := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{Now: newESClock().Now, KeepPerStream: 100})
+
+				gate, finished := make(chan struct{}), make(chan struct{})
+				server := mcp.NewServer(&mcp.Implementation{Name: "es-test", Version: "0"}, nil)
+				type countOut struct {
+					Steps int `json:"steps"`
+				}
+				mcp.AddTool(server, &mcp.Tool{Name: "count", Description: "counts to 8 with progress"},
+					func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, countOut, error) {
+						defer close(finished)
+						for i := 1; i <= steps; i++ {
+							if i == gateAfter+1 {
+								select {
+								case <-gate:
+								case <-ctx.Done():
+									return nil, countOut{}, ctx.Err()
+								}
+							}
+							if err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
+								ProgressToken: req.Params.GetProgressToken(), Progress: float64(i), Total: steps, Message: fmt.Sprintf("step %d", i),
+							}); err != nil {
+								return nil, countOut{}, err
+							}
+						}
+						return nil, countOut{Steps: steps}, nil
+					})
+				handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
+					&mcp.StreamableHTTPOptions{EventStore: es})
+				srv := httptest.NewServer(handler) // 127.0.0.1
+				defer srv.Close()
+				c := &esClient{t: t, url: srv.URL, http: srv.Client()}
+				c.initialize(ctx)
+
+				// Call the tool and read the priming event and the first
+				// progress notifications, then break the stream.
+				callCtx, cut := context.WithCancel(ctx)
+				resp := c.do(callCtx, http.MethodPost, map[string]any{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": map[string]any{
+					"name": "count", "arguments": map[string]any{}, "_meta": map[string]any{"progressToken": "tok"},
+				}}, nil)
+				if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+					t.Fatalf("tools/call: %s, %s", resp.Status, resp.Header.Get("Content-Type"))
+				}
+				r := bufio.NewReader(resp.Body)
+				prime, err := readSSE(r)
+				if err != nil || prime.name != "prime" || len(prime.data) != 0 {
+					t.Fatalf("first event = %+v, %v; want the priming event", prime, err)
+				}
+				stream, idx := splitEventID(t, prime.id)
+				if idx != 0 {
+					t.Fatalf("priming event ID %q, want index 0", prime.id)
+				}
+				lastID := prime.id
+				for i := 1; i <= readBeforeCut; i++ {
+					e, err := readSSE(r)
+					if err != nil {
+						t.Fatalf("progress %d: %v", i, err)
+					}
+					var m esMessage
+					if err := json.Unmarshal(e.data, &m); err != nil || m.Method != "notifications/progress" || m.Params.Progress != float64(i) {
+						t.Fatalf("event %d = %s (%v), want progress %d", i, e.data, err, i)
+					}
+					if e.id != fmt.Sprintf("%s_%d", stream, i) {
+						t.Fatalf("event %d ID = %q", i, e.id)
+					}
+					lastID = e.id
+				}
+				resp.Body.Close()
+				cut()
+
+				if tt.finishBeforeResume {
+					close(gate)
+					select {
+					case <-finished:
+					case <-ctx.Done():
+						t.Fatal("the tool did not finish")
+					}
+				}
+
+				resp = c.resume(ctx, lastID)
+				defer resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					body, _ := io.ReadAll(resp.Body)
+					t.Fatalf("resume after %s: %s: %s", lastID, resp.Status, body)
+				}
+				r = bufio.NewReader(resp.Body)
+				var got []string
+				next := readBeforeCut + 1
+				for {
+					e, err := readSSE(r)
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatalf("resumed stream: %v", err)
+					}
+					if e.id != fmt.Sprintf("%s_%d", stream, next) {
+						t.Fatalf("resumed event ID = %q, want %s_%d (events so far %q)", e.id, stream, next, got)
+					}
+					next++
+					var m esMessage
+					if err := json.Unmarshal(e.data, &m); err != nil {
+						t.Fatalf("resumed event %s: %v", e.data, err)
+					}
+					switch {
+					case m.Method == "notifications/progress":
+						got = append(got, m.Params.Message)
+						if int(m.Params.Progress) == gateAfter && !tt.finishBeforeResume {
+							// Everything before the gate was replayed or
+							// sent on the resumed stream: let the tool go on,
+							// live.
+							close(gate)
+						}
+					case string(m.ID) == "2":
+						if m.Error != nil || m.Result.StructuredContent.Steps != steps {
+							t.Fatalf("tool result = %s", e.data)
+						}
+						got = append(got, "result")
+					default:
+						t.Fatalf("unexpected message on the resumed stream: %s", e.data)
+					}
+				}
+				var want []string
+				for i := readBeforeCut + 1; i <= steps; i++ {
+					want = append(want, fmt.Sprintf("step %d", i))
+				}
+				want = append(want, "result")
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("after resuming got %q, want %q", got, want)
+				}
+
+				// The stream stays replayable from the store: a second
+				// gateway instance on the same database reads the same
+				// events, and a client resuming from the start gets them
+				// all again.
+				other := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{})
+				stored, err := esCollect(ctx, other, c.session, stream, 0)
+				if err != nil || len(stored) != steps+1 {
+					t.Fatalf("second instance replays %d events, %v; want %d", len(stored), err, steps+1)
+				}
+				again := c.resume(ctx, stream+"_0")
+				body, _ := io.ReadAll(again.Body)
+				again.Body.Close()
+				if again.StatusCode != http.StatusOK || bytes.Count(body, []byte("notifications/progress")) != steps {
+					t.Fatalf("resume from the start: %s, %d progress events", again.Status, bytes.Count(body, []byte("notifications/progress")))
+				}
+			})
+		}
+	}
+}
+
+// TestEventStorePurgedResumeIsRefused: a client resuming from before the
+// events the cap kept is told (HTTP 400) instead of getting part of them.
+func TestEventStorePurgedResumeIsRefused(t *testing.T) {
+	for _, b := range esBackends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			es := mcpbridge.NewEventStore(b.newOpen(t)(t), mcpbridge.EventStoreOptions{KeepPerStream: 3})
+			server := mcp.NewServer(&mcp.Implementation{Name: "es-test", Version: "0"}, nil)
+			mcp.AddTool(server, &mcp.Tool{Name: "chatty"},
+				func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+					for i := 1; i <= 6; i++ {
+						if err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(), Progress: float64(i)}); err != nil {
+							return nil, nil, err
+						}
+					}
+					return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
+				})
+			srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
+				&mcp.StreamableHTTPOptions{EventStore: es}))
+			defer srv.Close()
+			c := &esClient{t: t, url: srv.URL, http: srv.Client()}
+			c.initialize(ctx)
+			resp := c.do(ctx, http.MethodPost, map[string]any{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": map[string]any{
+				"name": "chatty", "arguments": map[string]any{}, "_meta": map[string]any{"progressToken": "tok"},
+			}}, nil)
+			r := bufio.NewReader(resp.Body)
+			prime, err := readSSE(r)
+			if err != nil || prime.name != "prime" {
+				t.Fatalf("first event = %+v, %v", prime, err)
+			}
+			io.Copy(io.Discard, r) // the whole call: 6 progress events and the result
+			resp.Body.Close()
+			stream, _ := splitEventID(t, prime.id)
+
+			tests := []struct {
+				after      int
+				wantStatus int
+			}{
+				{0, http.StatusBadRequest}, // events 1..4 were dropped
+				{4, http.StatusOK},         // 5, 6 and the result were kept
+			}
+			for _, tc := range tests {
+				resp := c.resume(ctx, fmt.Sprintf("%s_%d", stream, tc.after))
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != tc.wantStatus {
+					t.Errorf("resume after %d: %s (%s), want %d", tc.after, resp.Status, body, tc.wantStatus)
+				}
+				if tc.wantStatus == http.StatusBadRequest && bytes.Contains(body, []byte("notifications/progress")) {
+					t.Errorf("resume after %d: a refused replay carried events: %s", tc.after, body)
+				}
+			}
+		})
+	}
+}
