@@ -127,6 +127,20 @@ func TestToolsBothGenerations(t *testing.T) {
 				if tool.OutputSchema == nil || tool.Description == "" {
 					t.Errorf("tool %s lacks an output schema or description", tool.Name)
 				}
+				// Clients such as the TypeScript SDK reject a property whose
+				// schema is a bare true/false.
+				for _, schema := range []any{tool.InputSchema, tool.OutputSchema} {
+					data, _ := json.Marshal(schema)
+					var s struct {
+						Properties map[string]json.RawMessage `json:"properties"`
+					}
+					_ = json.Unmarshal(data, &s)
+					for prop, ps := range s.Properties {
+						if !strings.HasPrefix(strings.TrimSpace(string(ps)), "{") {
+							t.Errorf("tool %s: property %s has schema %s, not an object", tool.Name, prop, ps)
+						}
+					}
+				}
 			}
 			for _, want := range []string{ToolSaveTicket, ToolGetTicket, ToolListTickets, ToolSaveResolution, ToolEscalate, ToolGetStatus,
 				ToolSaveAnalysis, ToolGetAllAnalysis, ToolCreateTask, ToolClaimTask, ToolCompleteTask, ToolWaitForTicket, ToolSummarizeTicket} {
@@ -382,7 +396,8 @@ func TestElicitationConfirmsRefund(t *testing.T) {
 					}
 					return
 				}
-				if out.Saved || out.Outcome != answer && !(answer == "decline" && out.Outcome == "declined") || got.Version != 1 || got.Status != workspace.StatusNew {
+				wantOutcome := map[string]string{"decline": "declined", "cancel": "cancelled"}[answer]
+				if out.Saved || out.Outcome != wantOutcome || got.Version != 1 || got.Status != workspace.StatusNew {
 					t.Errorf("%s: out %+v, ticket %+v; want unchanged", answer, out, got)
 				}
 			})

@@ -309,9 +309,9 @@ func (b *Bridge) saveResolution(ctx context.Context, req *mcp.CallToolRequest, i
 			confirmed = false
 		}
 		if !confirmed {
-			outcome := answer.Action
-			if outcome == "accept" {
-				outcome = "declined"
+			outcome := "declined"
+			if answer.Action == "cancel" {
+				outcome = "cancelled"
 			}
 			out := resolutionOut{Ticket: t, Saved: false, Outcome: outcome}
 			return result(out, t), out, nil

@@ -32,7 +32,7 @@ const (
 
 // schemaTypes makes raw JSON fields mean "any JSON value" in inferred
 // schemas, instead of an array of bytes.
-var schemaTypes = map[reflect.Type]*jsonschema.Schema{reflect.TypeFor[json.RawMessage](): {}}
+var schemaTypes = map[reflect.Type]*jsonschema.Schema{reflect.TypeFor[json.RawMessage](): {Description: "any JSON value"}}
 
 // addTool registers a typed tool with schemas inferred from In and Out and
 // enums patched in where the Go type cannot say them.
@@ -111,7 +111,7 @@ type resolutionOut struct {
 	Ticket workspace.Ticket `json:"ticket"`
 	// Saved is false when the person asked to confirm declined or cancelled.
 	Saved   bool   `json:"saved"`
-	Outcome string `json:"outcome" jsonschema:"saved, or declined/cancelled by the person asked to confirm"`
+	Outcome string `json:"outcome" jsonschema:"saved; or declined or cancelled by the person asked to confirm"`
 }
 
 type escalateIn struct {
@@ -133,7 +133,7 @@ type analysisIn struct {
 type analysisOut struct {
 	Namespace string    `json:"namespace"`
 	Author    string    `json:"author"`
-	Findings  any       `json:"findings"`
+	Findings  any       `json:"findings" jsonschema:"the findings: any JSON value"`
 	Version   int64     `json:"version"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
