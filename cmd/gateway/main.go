@@ -57,6 +57,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the gateway (the default when no command is given)", serve},
 		{"version", "print the version", printVersion},
+		{"client", "an MCP client for trying tools: a prompt, or one call", clientCmd},
 		{"help", "show this help", help},
 	}
 }
@@ -94,6 +95,7 @@ func usage(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, `Run "gateway serve -h" for the server's flags.`)
+	fmt.Fprintln(w, `Run "gateway client -h" for the client's.`)
 }
 
 func help(_ context.Context, e env, _ []string) int {
