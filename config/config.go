@@ -29,6 +29,13 @@ type Config struct {
 	// Listen is the TCP address the HTTP server binds, host:port. Port 0
 	// picks a free port; the bound address is logged.
 	Listen string `yaml:"listen"`
+	// GRPCListen is the TCP address the A2A gRPC binding binds, host:port
+	// (port 0 picks a free one). Empty turns gRPC off.
+	GRPCListen string `yaml:"grpc_listen"`
+	// PublicURL is the base URL clients reach the HTTP server at, as
+	// published in the A2A agent card (https://parley.example.com). Empty
+	// means http:// and the bound listen address (see PublicBaseURL).
+	PublicURL string `yaml:"public_url"`
 	// Store names the persistence backend: sqlite://PATH (the default, a
 	// file next to the process) or a postgres:// URL.
 	Store string `yaml:"store"`
@@ -65,6 +72,7 @@ type MCP struct {
 const (
 	DefaultConfirmRefundAbove = 500.0
 	DefaultListen             = "127.0.0.1:8080"
+	DefaultGRPCListen         = "127.0.0.1:8081"
 	DefaultStore              = "sqlite://./parley.db"
 	DefaultMaxBodyBytes       = 4 << 20 // 4 MiB
 	DefaultShutdownTimeout    = 15 * time.Second
@@ -76,6 +84,7 @@ const (
 func Default() Config {
 	return Config{
 		Listen:          DefaultListen,
+		GRPCListen:      DefaultGRPCListen,
 		Store:           DefaultStore,
 		MaxBodyBytes:    DefaultMaxBodyBytes,
 		ShutdownTimeout: DefaultShutdownTimeout,
@@ -129,6 +138,8 @@ func (c Config) SlogLevel() slog.Level {
 func (c Config) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("listen", c.Listen),
+		slog.String("grpc_listen", c.GRPCListen),
+		slog.String("public_url", c.PublicURL),
 		slog.String("store", redactURL(c.Store)),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
@@ -158,6 +169,19 @@ func (c Config) check() []*Error {
 
 	if !validListen(c.Listen) {
 		bad("listen", c.Listen, "must be host:port with a numeric port 0-65535, e.g. 127.0.0.1:8080 or :8080")
+	}
+	if c.GRPCListen != "" {
+		if !validListen(c.GRPCListen) {
+			bad("grpc_listen", c.GRPCListen, "must be host:port with a numeric port 0-65535, e.g. 127.0.0.1:8081, or empty to turn gRPC off")
+		} else if sameFixedPort(c.GRPCListen, c.Listen) {
+			bad("grpc_listen", c.GRPCListen, "must not be the HTTP listen address "+c.Listen)
+		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			bad("public_url", c.PublicURL, "must be an absolute http:// or https:// URL without user info, query or fragment, e.g. https://parley.example.com")
+		}
 	}
 	if kind, _ := c.StoreBackend(); kind == "" {
 		bad("store", redactURL(c.Store), "must be sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE (postgresql:// is accepted too)")
@@ -194,6 +218,38 @@ func validListen(s string) bool {
 	}
 	_, err = strconv.ParseUint(port, 10, 16)
 	return err == nil
+}
+
+// sameFixedPort reports whether two valid listen addresses would bind the
+// same port on overlapping hosts (port 0 never clashes).
+func sameFixedPort(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	return ha == hb || ha == "" || hb == "" || ha == "0.0.0.0" || hb == "0.0.0.0" || ha == "::" || hb == "::"
+}
+
+// PublicBaseURL is the base URL clients reach the HTTP server at, without
+// a trailing slash: PublicURL when set, else http:// and bound, the address
+// the HTTP server actually listens on (Listen when bound is empty), with an
+// unspecified host (all interfaces) shown as 127.0.0.1.
+func (c Config) PublicBaseURL(bound string) string {
+	if c.PublicURL != "" {
+		return strings.TrimSuffix(c.PublicURL, "/")
+	}
+	if bound == "" {
+		bound = c.Listen
+	}
+	host, port, err := net.SplitHostPort(bound)
+	if err != nil {
+		return "http://" + bound
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // redactURL masks the password of a URL-looking value so that it can be

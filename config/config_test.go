@@ -42,6 +42,7 @@ log_format: json
 `)
 	fileB := writeFile(t, "b.yaml", "listen: 127.0.0.1:2222\n")
 	empty := writeFile(t, "empty.yaml", "# nothing set here\n")
+	noGRPC := writeFile(t, "nogrpc.yaml", "grpc_listen: \"\"\n")
 
 	withDefaults := func(mod func(*config.Config)) config.Config {
 		c := config.Default()
@@ -69,6 +70,7 @@ log_format: json
 			args: []string{"--config", fileA},
 			want: config.Config{
 				Listen:          "127.0.0.1:1111",
+				GRPCListen:      config.DefaultGRPCListen,
 				Store:           "sqlite:///var/lib/parley/a.db",
 				MaxBodyBytes:    1000,
 				ShutdownTimeout: 30 * time.Second,
@@ -108,6 +110,7 @@ log_format: json
 			},
 			want: config.Config{
 				Listen:          ":9000",
+				GRPCListen:      config.DefaultGRPCListen,
 				Store:           "postgres://parley@db:5432/parley",
 				MaxBodyBytes:    2048,
 				ShutdownTimeout: time.Minute,
@@ -122,7 +125,7 @@ log_format: json
 			args: []string{"--config", fileA},
 			env:  map[string]string{"PARLEY_LISTEN": ""},
 			want: withDefaults(func(c *config.Config) {
-				*c = config.Config{Listen: "127.0.0.1:1111", Store: "sqlite:///var/lib/parley/a.db", MaxBodyBytes: 1000,
+				*c = config.Config{Listen: "127.0.0.1:1111", GRPCListen: config.DefaultGRPCListen, Store: "sqlite:///var/lib/parley/a.db", MaxBodyBytes: 1000,
 					ShutdownTimeout: 30 * time.Second, LogLevel: "debug", LogFormat: "json", File: fileA,
 					MCP: config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove}}
 			}),
@@ -148,6 +151,7 @@ log_format: json
 			},
 			want: config.Config{
 				Listen:          "127.0.0.1:0",
+				GRPCListen:      config.DefaultGRPCListen,
 				Store:           "sqlite://flag.db",
 				MaxBodyBytes:    7,
 				ShutdownTimeout: 2 * time.Second,
@@ -168,6 +172,22 @@ log_format: json
 			args: []string{"--listen", ":1"},
 			env:  map[string]string{"PARLEY_STORE": "postgresql://db/parley"},
 			want: withDefaults(func(c *config.Config) { c.Listen = ":1"; c.Store = "postgresql://db/parley" }),
+		},
+		{
+			name: "grpc listen and public url from env",
+			env:  map[string]string{"PARLEY_GRPC_LISTEN": ":9001", "PARLEY_PUBLIC_URL": "https://parley.example.com/"},
+			want: withDefaults(func(c *config.Config) { c.GRPCListen = ":9001"; c.PublicURL = "https://parley.example.com/" }),
+		},
+		{
+			name: "empty grpc listen flag turns gRPC off",
+			args: []string{"--grpc-listen=", "--public-url", "http://10.0.0.5:8080"},
+			env:  map[string]string{"PARLEY_GRPC_LISTEN": ":9001"},
+			want: withDefaults(func(c *config.Config) { c.GRPCListen = ""; c.PublicURL = "http://10.0.0.5:8080" }),
+		},
+		{
+			name: "empty grpc listen in the file turns gRPC off",
+			args: []string{"--config", noGRPC},
+			want: withDefaults(func(c *config.Config) { c.GRPCListen = ""; c.File = noGRPC }),
 		},
 		{
 			name: "level and format are case-insensitive",
@@ -231,6 +251,29 @@ func TestLoadInvalid(t *testing.T) {
 			name:      "listen port out of range",
 			env:       map[string]string{"PARLEY_LISTEN": "127.0.0.1:65536"},
 			wantField: "listen", wantValue: "127.0.0.1:65536", wantKind: config.SourceEnv, wantSource: "PARLEY_LISTEN",
+		},
+		{
+			name:      "grpc listen without a port",
+			env:       map[string]string{"PARLEY_GRPC_LISTEN": "localhost"},
+			wantField: "grpc_listen", wantValue: "localhost", wantKind: config.SourceEnv, wantSource: "PARLEY_GRPC_LISTEN",
+			wantMsg: []string{"host:port", "empty to turn gRPC off"},
+		},
+		{
+			name:      "grpc listen on the HTTP port",
+			args:      []string{"--listen", ":8080", "--grpc-listen", "127.0.0.1:8080"},
+			wantField: "grpc_listen", wantValue: "127.0.0.1:8080", wantKind: config.SourceFlag, wantSource: "--grpc-listen",
+			wantMsg: []string{"must not be the HTTP listen address"},
+		},
+		{
+			name:      "public url without a scheme",
+			args:      []string{"--public-url", "parley.example.com"},
+			wantField: "public_url", wantValue: "parley.example.com", wantKind: config.SourceFlag, wantSource: "--public-url",
+			wantMsg: []string{"absolute http:// or https:// URL"},
+		},
+		{
+			name:      "public url with a query",
+			file:      "public_url: https://parley.example.com/?x=1\n",
+			wantField: "public_url", wantValue: "https://parley.example.com/?x=1", wantKind: config.SourceFile, wantLine: 1,
 		},
 		{
 			name:      "listen port by name",
@@ -305,7 +348,7 @@ func TestLoadInvalid(t *testing.T) {
 			name:      "unknown key in file",
 			file:      "listen: :1\nlisten_addr: :2\n",
 			wantValue: "listen_addr", wantKind: config.SourceFile, wantLine: 2,
-			wantMsg: []string{`unknown key "listen_addr"`, "line 2", "known keys: listen, log_format"},
+			wantMsg: []string{`unknown key "listen_addr"`, "line 2", "known keys: ", "listen, log_format"},
 		},
 		{
 			name:     "malformed YAML",
@@ -430,6 +473,8 @@ func TestUsage(t *testing.T) {
 	for _, want := range []string{
 		"-config", "PARLEY_CONFIG",
 		"-listen", "PARLEY_LISTEN", "(default 127.0.0.1:8080)",
+		"-grpc-listen", "PARLEY_GRPC_LISTEN", "(default 127.0.0.1:8081)",
+		"-public-url", "PARLEY_PUBLIC_URL",
 		"-store", "PARLEY_STORE", "sqlite://./parley.db",
 		"-max-body-bytes", "PARLEY_MAX_BODY_BYTES", "4194304",
 		"-shutdown-timeout", "PARLEY_SHUTDOWN_TIMEOUT", "15s",
@@ -474,6 +519,34 @@ func TestValidateDefaults(t *testing.T) {
 	}
 	if strings.Contains(ce.Error(), "(from") {
 		t.Errorf("error %q claims a source it does not know", ce)
+	}
+}
+
+func TestPublicBaseURL(t *testing.T) {
+	tests := []struct {
+		name      string
+		publicURL string
+		listen    string
+		bound     string
+		want      string
+	}{
+		{"set", "https://parley.example.com/", "127.0.0.1:8080", "127.0.0.1:8080", "https://parley.example.com"},
+		{"set with a path", "https://example.com/parley", ":8080", "", "https://example.com/parley"},
+		{"from the bound address", "", "127.0.0.1:0", "127.0.0.1:41234", "http://127.0.0.1:41234"},
+		{"from listen when not bound", "", "127.0.0.1:8080", "", "http://127.0.0.1:8080"},
+		{"all interfaces", "", ":8080", "[::]:8080", "http://127.0.0.1:8080"},
+		{"all IPv4 interfaces", "", "0.0.0.0:8080", "", "http://127.0.0.1:8080"},
+		{"IPv6 host", "", "[::1]:8080", "", "http://[::1]:8080"},
+		{"named host", "", "localhost:8080", "", "http://localhost:8080"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := config.Default()
+			c.PublicURL, c.Listen = tt.publicURL, tt.listen
+			if got := c.PublicBaseURL(tt.bound); got != tt.want {
+				t.Errorf("PublicBaseURL(%q) = %q, want %q", tt.bound, got, tt.want)
+			}
+		})
 	}
 }
 

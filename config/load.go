@@ -47,6 +47,10 @@ func settings() []setting {
 	return []setting{
 		{"listen", "TCP `address` to listen on, host:port (port 0 picks a free one)",
 			func(c *Config) any { return &c.Listen }},
+		{"grpc_listen", "TCP `address` for the A2A gRPC binding, host:port (empty: no gRPC)",
+			func(c *Config) any { return &c.GRPCListen }},
+		{"public_url", "base `URL` clients reach the gateway at, published in its A2A agent card (default: http:// and the listen address)",
+			func(c *Config) any { return &c.PublicURL }},
 		{"store", "persistence backend: sqlite://PATH or a postgres:// `URL`",
 			func(c *Config) any { return &c.Store }},
 		{"max_body_bytes", "largest request body accepted, in `bytes`",

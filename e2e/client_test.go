@@ -35,7 +35,7 @@ func runClient(t *testing.T, url, stdin string, args ...string) (stdout, stderr 
 // JSON; a tool error exits with status 1. Questions are read from stdin.
 func TestClientCall(t *testing.T) {
 	dir := t.TempDir()
-	p := start(t, dir, cleanEnv(), "--listen", "127.0.0.1:0", "--store", "sqlite://"+filepath.Join(dir, "parley.db"), "--mcp-confirm-refund-above", "100")
+	p := start(t, dir, cleanEnv(), "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--store", "sqlite://"+filepath.Join(dir, "parley.db"), "--mcp-confirm-refund-above", "100")
 	url := "http://" + p.addr(t) + "/mcp"
 
 	out, errOut, status := runClient(t, url, "", "call", "save_ticket", `{"ticket_id":"T-7","customer":"acme","refund_amount":150}`)

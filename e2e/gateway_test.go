@@ -194,13 +194,16 @@ func TestStartsWithNoConfig(t *testing.T) {
 	// The point is that no configuration at all is needed. That means port
 	// 8080, which may be taken on a developer's machine; then the only
 	// setting given is a free port.
+	// The same goes for gRPC's 8081.
 	var args []string
 	wantAddr := "127.0.0.1:8080"
-	if ln, err := net.Listen("tcp", wantAddr); err == nil {
-		ln.Close()
-	} else {
-		t.Logf("%s is taken (%v); listening on a free port instead", wantAddr, err)
-		args, wantAddr = []string{"--listen", "127.0.0.1:0"}, ""
+	for _, def := range []string{wantAddr, "127.0.0.1:8081"} {
+		if ln, err := net.Listen("tcp", def); err == nil {
+			ln.Close()
+		} else {
+			t.Logf("%s is taken (%v); listening on free ports instead", def, err)
+			args, wantAddr = []string{"--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"}, ""
+		}
 	}
 
 	p := start(t, dir, cleanEnv(), args...)

@@ -48,7 +48,7 @@ func TestSubscriptionFanOutAcrossReplicas(t *testing.T) {
 	dbURL := pgtest.NewSchema(t)
 	var addrs []string
 	for range 2 {
-		p := start(t, t.TempDir(), cleanEnv("PARLEY_STORE="+dbURL, "PARLEY_MCP_STATE_KEY=shared-secret-for-replicas"), "--listen", "127.0.0.1:0")
+		p := start(t, t.TempDir(), cleanEnv("PARLEY_STORE="+dbURL, "PARLEY_MCP_STATE_KEY=shared-secret-for-replicas"), "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0")
 		addrs = append(addrs, p.addr(t))
 	}
 	writer := connectMCP(t, addrs[1], "2025-11-25", nil)

@@ -29,6 +29,7 @@ func TestTSClient(t *testing.T) {
 	dir := t.TempDir()
 	p := start(t, dir, cleanEnv(),
 		"--listen", "127.0.0.1:0",
+		"--grpc-listen", "127.0.0.1:0",
 		"--store", "sqlite://"+filepath.Join(dir, "parley.db"),
 		"--mcp-confirm-refund-above", confirmAboveTS,
 	)

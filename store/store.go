@@ -63,6 +63,8 @@ type Store interface {
 	Tasks
 	Feed
 	Events
+	A2ATasks
+	Agents
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// Close stops the store's background work and releases its connections.

@@ -115,7 +115,7 @@ func TestServeLifecycle(t *testing.T) {
 	var stdout, stderr syncBuffer
 	exited := make(chan int, 1)
 	go func() {
-		exited <- run(ctx, []string{"--listen", "127.0.0.1:0", "--store", "sqlite://" + dbPath},
+		exited <- run(ctx, []string{"--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--store", "sqlite://" + dbPath},
 			strings.NewReader(""), &stdout, &stderr, getenvFrom(nil))
 	}()
 	addr := waitFor(t, &stderr, listeningRE, exited)

@@ -7,10 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/a2aproject/a2a-go/a2asrv"
+
+	"github.com/parleyhq/parley/a2a"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/gateway"
 	"github.com/parleyhq/parley/mcpbridge"
@@ -73,6 +77,35 @@ func serve(ctx context.Context, e env, args []string) int {
 	}
 	g.HandleOwnBodyLimit("/mcp", bridge)
 
+	// The HTTP listener is bound here, before the A2A server is built, so
+	// that its agent card names the port actually bound (port 0 included).
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
+	if err != nil {
+		logger.Error("cannot start the gateway", "err", fmt.Errorf("listen on %s: %w", cfg.Listen, err))
+		closeStore(st, logger)
+		return exitFailure
+	}
+	a2aSrv, err := a2a.NewServer(a2a.Options{
+		Tools:           a2a.NewMCPTools(bridge.Server(), nil),
+		Tasks:           st,
+		PublicURL:       cfg.PublicBaseURL(ln.Addr().String()),
+		GRPCListen:      cfg.GRPCListen,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Version:         resolveVersion(),
+		Logger:          logger.With("component", "a2a"),
+	})
+	if err == nil {
+		err = a2aSrv.ListenGRPC(ctx)
+	}
+	if err != nil {
+		logger.Error("cannot start the A2A endpoints", "err", err)
+		ln.Close()
+		closeStore(st, logger)
+		return exitFailure
+	}
+	g.Router().Handle(a2a.JSONRPCPath, a2aSrv.Handler())
+	g.Router().Handle(a2asrv.WellKnownAgentCardPath, a2aSrv.CardHandler())
+
 	// The bridge follows the store's change feed for as long as the server
 	// runs; it stops once the server has drained.
 	// The same goes for the event store's sweeper.
@@ -80,8 +113,14 @@ func serve(ctx context.Context, e env, args []string) int {
 	bridgeDone, sweeperDone := make(chan error, 1), make(chan error, 1)
 	go func() { bridgeDone <- bridge.Run(bridgeCtx) }()
 	go func() { sweeperDone <- events.Run(bridgeCtx) }()
+	// gRPC drains beside HTTP: both stop on the signal.
+	grpcDone := make(chan error, 1)
+	go func() { grpcDone <- a2aSrv.Run(ctx) }()
 
-	runErr := g.Run(ctx)
+	runErr := g.Serve(ctx, ln)
+	if err := <-grpcDone; err != nil {
+		logger.Error("A2A gRPC server", "err", err)
+	}
 	stopBridge()
 	if err := <-bridgeDone; err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("MCP change follower failed", "err", err)

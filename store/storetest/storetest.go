@@ -48,6 +48,15 @@ func Run(t *testing.T, newDB NewDB) {
 		{"EventsSweep", testEventsSweep},
 		{"EventsCloseSession", testEventsCloseSession},
 		{"EventsNotOnFeed", testEventsNotOnFeed},
+		{"A2ATaskUpsert", testA2ATaskUpsert},
+		{"A2ATaskConcurrentSaveGet", testA2ATaskConcurrentSaveGet},
+		{"ListA2ATasks", testListA2ATasks},
+		{"A2ATaskSurvivesReopen", testA2ATaskSurvivesReopen},
+		{"AgentCRUD", testAgentCRUD},
+		{"AgentSearch", testAgentSearch},
+		{"AgentHealth", testAgentHealth},
+		{"AgentHealthConcurrent", testAgentHealthConcurrent},
+		{"AgentFeed", testAgentFeed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.f(t, newDB) })
