@@ -10,6 +10,7 @@ package a2a
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,8 @@ import (
 	a2ago "github.com/a2aproject/a2a-go/a2a"
 	"github.com/a2aproject/a2a-go/a2agrpc"
 	"github.com/a2aproject/a2a-go/a2asrv"
+
+	"github.com/parleyhq/parley/a2a/compat"
 	"google.golang.org/grpc"
 
 	"github.com/parleyhq/parley/store"
@@ -103,7 +106,9 @@ func NewServer(opts Options) (*Server, error) {
 		a2asrv.WithCallInterceptor(errorInterceptor{log: opts.Logger}),
 	}
 	s.handler = a2asrv.NewHandler(NewExecutor(opts.Tools, opts.Logger), append(handlerOpts, opts.HandlerOptions...)...)
-	s.jsonrpc = CallContextMiddleware(a2asrv.NewJSONRPCHandler(s.handler))
+	// compat goes outside the call context, so that the extensions header
+	// it copies from 1.0 requests is seen (a2a/compat.MiddlewareWith).
+	s.jsonrpc = compat.Middleware(CallContextMiddleware(a2asrv.NewJSONRPCHandler(s.handler)))
 	return s, nil
 }
 
@@ -134,16 +139,33 @@ func (s *Server) Card(ctx context.Context) (a2ago.AgentCard, error) {
 	}), nil
 }
 
-// CardHandler serves Card: mount it at a2asrv.WellKnownAgentCardPath.
+// CardHandler serves Card, with A2A 1.0's supportedInterfaces beside the
+// 0.3 fields: mount it at a2asrv.WellKnownAgentCardPath. JSON-RPC is offered
+// in both versions (compat translates); gRPC speaks 0.3 only.
 func (s *Server) CardHandler() http.Handler {
-	return a2asrv.NewAgentCardHandler(a2asrv.AgentCardProducerFn(func(ctx context.Context) (*a2ago.AgentCard, error) {
-		card, err := s.Card(ctx)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		card, err := s.Card(r.Context())
 		if err != nil {
-			s.log.ErrorContext(ctx, "a2a agent card", "err", err)
-			return nil, err
+			s.log.ErrorContext(r.Context(), "a2a agent card", "err", err)
+			http.Error(w, "agent card unavailable", http.StatusInternalServerError)
+			return
 		}
-		return &card, nil
-	}))
+		doc, err := json.Marshal(card)
+		if err == nil {
+			ifaces := compat.InterfacesFor(card.URL, compat.BindingJSONRPC, compat.V10, compat.V03)
+			if target := s.GRPCTarget(); target != "" {
+				ifaces = append(ifaces, compat.InterfacesFor(target, compat.BindingGRPC, compat.V03)...)
+			}
+			doc, err = compat.CardWith10(doc, ifaces)
+		}
+		if err != nil {
+			s.log.ErrorContext(r.Context(), "a2a agent card", "err", err)
+			http.Error(w, "agent card unavailable", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
+	})
 }
 
 // ListenGRPC binds the gRPC listener, if gRPC is on and it is not bound
