@@ -52,6 +52,15 @@ type Config struct {
 	// MCP configures the MCP endpoint.
 	MCP MCP `yaml:"mcp"`
 
+	// AllowPrivateAgentURLs lets agent cards, agent endpoints and A2A
+	// push-notification URLs point at loopback, private, link-local and
+	// other internal addresses, which the gateway otherwise refuses (a
+	// guard against server-side request forgery). For agents on a private
+	// network only.
+	AllowPrivateAgentURLs bool `yaml:"allow_private_agent_urls"`
+	// Agents configures the registry of A2A agents.
+	Agents Agents `yaml:"agents"`
+
 	// File is the config file the values were read from, empty when none
 	// was named. It is not itself a setting.
 	File string `yaml:"-"`
@@ -68,16 +77,24 @@ type MCP struct {
 	StateKey string `yaml:"state_key"`
 }
 
+// Agents configures the registry of A2A agents.
+type Agents struct {
+	// HealthInterval is how often each registered agent is probed (its
+	// card fetched again, which also detects drift). Negative: never.
+	HealthInterval time.Duration `yaml:"health_interval"`
+}
+
 // Defaults.
 const (
-	DefaultConfirmRefundAbove = 500.0
-	DefaultListen             = "127.0.0.1:8080"
-	DefaultGRPCListen         = "127.0.0.1:8081"
-	DefaultStore              = "sqlite://./parley.db"
-	DefaultMaxBodyBytes       = 4 << 20 // 4 MiB
-	DefaultShutdownTimeout    = 15 * time.Second
-	DefaultLogLevel           = "info"
-	DefaultLogFormat          = "text"
+	DefaultConfirmRefundAbove  = 500.0
+	DefaultListen              = "127.0.0.1:8080"
+	DefaultGRPCListen          = "127.0.0.1:8081"
+	DefaultStore               = "sqlite://./parley.db"
+	DefaultMaxBodyBytes        = 4 << 20 // 4 MiB
+	DefaultShutdownTimeout     = 15 * time.Second
+	DefaultLogLevel            = "info"
+	DefaultLogFormat           = "text"
+	DefaultAgentHealthInterval = 30 * time.Second
 )
 
 // Default returns the configuration used when nothing is set.
@@ -91,6 +108,7 @@ func Default() Config {
 		LogLevel:        DefaultLogLevel,
 		LogFormat:       DefaultLogFormat,
 		MCP:             MCP{ConfirmRefundAbove: DefaultConfirmRefundAbove},
+		Agents:          Agents{HealthInterval: DefaultAgentHealthInterval},
 	}
 }
 
@@ -145,6 +163,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.String("log_level", c.LogLevel),
 		slog.String("log_format", c.LogFormat),
+		slog.Bool("allow_private_agent_urls", c.AllowPrivateAgentURLs),
+		slog.Duration("agents.health_interval", c.Agents.HealthInterval),
 	}
 	if c.File != "" {
 		attrs = append(attrs, slog.String("file", c.File))
@@ -204,6 +224,9 @@ func (c Config) check() []*Error {
 	}
 	if k := c.MCP.StateKey; k != "" && len(k) < 16 {
 		bad("mcp.state_key", "(hidden)", "must be at least 16 characters: it signs client-held state")
+	}
+	if c.Agents.HealthInterval == 0 {
+		bad("agents.health_interval", c.Agents.HealthInterval.String(), "must be a positive duration such as 30s, or negative (-1s) to turn health probes off")
 	}
 	return errs
 }

@@ -77,6 +77,7 @@ log_format: json
 				LogLevel:        "debug",
 				LogFormat:       "json",
 				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove},
+				Agents:          config.Agents{HealthInterval: config.DefaultAgentHealthInterval},
 				File:            fileA,
 			},
 		},
@@ -117,6 +118,7 @@ log_format: json
 				LogLevel:        "warn",
 				LogFormat:       "text",
 				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove},
+				Agents:          config.Agents{HealthInterval: config.DefaultAgentHealthInterval},
 				File:            fileA,
 			},
 		},
@@ -127,7 +129,7 @@ log_format: json
 			want: withDefaults(func(c *config.Config) {
 				*c = config.Config{Listen: "127.0.0.1:1111", GRPCListen: config.DefaultGRPCListen, Store: "sqlite:///var/lib/parley/a.db", MaxBodyBytes: 1000,
 					ShutdownTimeout: 30 * time.Second, LogLevel: "debug", LogFormat: "json", File: fileA,
-					MCP: config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove}}
+					MCP: config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove}, Agents: config.Agents{HealthInterval: config.DefaultAgentHealthInterval}}
 			}),
 		},
 		{
@@ -158,6 +160,7 @@ log_format: json
 				LogLevel:        "error",
 				LogFormat:       "json",
 				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove},
+				Agents:          config.Agents{HealthInterval: config.DefaultAgentHealthInterval},
 				File:            fileA,
 			},
 		},
@@ -172,6 +175,17 @@ log_format: json
 			args: []string{"--listen", ":1"},
 			env:  map[string]string{"PARLEY_STORE": "postgresql://db/parley"},
 			want: withDefaults(func(c *config.Config) { c.Listen = ":1"; c.Store = "postgresql://db/parley" }),
+		},
+		{
+			name: "agent settings from env",
+			env:  map[string]string{"PARLEY_ALLOW_PRIVATE_AGENT_URLS": "true", "PARLEY_AGENTS_HEALTH_INTERVAL": "2m"},
+			want: withDefaults(func(c *config.Config) { c.AllowPrivateAgentURLs = true; c.Agents.HealthInterval = 2 * time.Minute }),
+		},
+		{
+			name: "agent settings from bare flag and flag",
+			args: []string{"--allow-private-agent-urls", "--agents-health-interval=-1s"},
+			env:  map[string]string{"PARLEY_ALLOW_PRIVATE_AGENT_URLS": "false"},
+			want: withDefaults(func(c *config.Config) { c.AllowPrivateAgentURLs = true; c.Agents.HealthInterval = -time.Second }),
 		},
 		{
 			name: "grpc listen and public url from env",
@@ -251,6 +265,18 @@ func TestLoadInvalid(t *testing.T) {
 			name:      "listen port out of range",
 			env:       map[string]string{"PARLEY_LISTEN": "127.0.0.1:65536"},
 			wantField: "listen", wantValue: "127.0.0.1:65536", wantKind: config.SourceEnv, wantSource: "PARLEY_LISTEN",
+		},
+		{
+			name:      "allow private agent urls not a bool",
+			env:       map[string]string{"PARLEY_ALLOW_PRIVATE_AGENT_URLS": "sometimes"},
+			wantField: "allow_private_agent_urls", wantValue: "sometimes", wantKind: config.SourceEnv, wantSource: "PARLEY_ALLOW_PRIVATE_AGENT_URLS",
+			wantMsg: []string{"must be true or false"},
+		},
+		{
+			name:      "agent health interval zero",
+			file:      "agents:\n  health_interval: 0s\n",
+			wantField: "agents.health_interval", wantValue: "0s", wantKind: config.SourceFile, wantLine: 2,
+			wantMsg: []string{"positive duration", "negative (-1s) to turn health probes off"},
 		},
 		{
 			name:      "grpc listen without a port",
@@ -475,6 +501,8 @@ func TestUsage(t *testing.T) {
 		"-listen", "PARLEY_LISTEN", "(default 127.0.0.1:8080)",
 		"-grpc-listen", "PARLEY_GRPC_LISTEN", "(default 127.0.0.1:8081)",
 		"-public-url", "PARLEY_PUBLIC_URL",
+		"-allow-private-agent-urls", "PARLEY_ALLOW_PRIVATE_AGENT_URLS",
+		"-agents-health-interval", "PARLEY_AGENTS_HEALTH_INTERVAL", "(default 30s)",
 		"-store", "PARLEY_STORE", "sqlite://./parley.db",
 		"-max-body-bytes", "PARLEY_MAX_BODY_BYTES", "4194304",
 		"-shutdown-timeout", "PARLEY_SHUTDOWN_TIMEOUT", "15s",

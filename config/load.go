@@ -65,6 +65,10 @@ func settings() []setting {
 			func(c *Config) any { return &c.MCP.ConfirmRefundAbove }},
 		{"mcp.state_key", "`secret` that signs MCP multi round-trip request state; replicas must share it (default: random per process)",
 			func(c *Config) any { return &c.MCP.StateKey }},
+		{"allow_private_agent_urls", "let A2A agent and push-notification URLs reach loopback, private and other internal addresses (refused by default: server-side request forgery guard)",
+			func(c *Config) any { return &c.AllowPrivateAgentURLs }},
+		{"agents.health_interval", "how often each registered A2A agent is probed, a `duration` (negative: never)",
+			func(c *Config) any { return &c.Agents.HealthInterval }},
 	}
 }
 

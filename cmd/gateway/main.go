@@ -58,6 +58,7 @@ func commands() []command {
 		{"serve", "run the gateway (the default when no command is given)", serve},
 		{"version", "print the version", printVersion},
 		{"client", "an MCP client for trying tools: a prompt, or one call", clientCmd},
+		{"agents", "register, list and remove A2A agents (through a running gateway's admin API)", agentsCmd},
 		{"help", "show this help", help},
 	}
 }
@@ -96,6 +97,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, `Run "gateway serve -h" for the server's flags.`)
 	fmt.Fprintln(w, `Run "gateway client -h" for the client's.`)
+	fmt.Fprintln(w, `Run "gateway agents -h" for the agent registry's.`)
 }
 
 func help(_ context.Context, e env, _ []string) int {

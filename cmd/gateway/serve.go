@@ -15,6 +15,8 @@ import (
 	"github.com/a2aproject/a2a-go/a2asrv"
 
 	"github.com/parleyhq/parley/a2a"
+	"github.com/parleyhq/parley/adminapi"
+	"github.com/parleyhq/parley/agentcards"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/gateway"
 	"github.com/parleyhq/parley/mcpbridge"
@@ -103,6 +105,15 @@ func serve(ctx context.Context, e env, args []string) int {
 		closeStore(st, logger)
 		return exitFailure
 	}
+	registry := agentcards.New(st, agentcards.Options{
+		Logger:         logger.With("component", "agents"),
+		AllowPrivate:   cfg.AllowPrivateAgentURLs,
+		HealthInterval: cfg.Agents.HealthInterval,
+	})
+	if cfg.AllowPrivateAgentURLs {
+		logger.Warn("agent URLs may point at loopback, private and internal addresses (--allow-private-agent-urls): only for trusted networks")
+	}
+	adminapi.New(registry, adminapi.Options{Logger: logger.With("component", "admin-api")}).Mount(g.Router())
 	g.Router().Handle(a2a.JSONRPCPath, a2aSrv.Handler())
 	g.Router().Handle(a2asrv.WellKnownAgentCardPath, a2aSrv.CardHandler())
 
@@ -113,6 +124,8 @@ func serve(ctx context.Context, e env, args []string) int {
 	bridgeDone, sweeperDone := make(chan error, 1), make(chan error, 1)
 	go func() { bridgeDone <- bridge.Run(bridgeCtx) }()
 	go func() { sweeperDone <- events.Run(bridgeCtx) }()
+	proberDone := make(chan error, 1)
+	go func() { proberDone <- registry.Run(bridgeCtx) }()
 	// gRPC drains beside HTTP: both stop on the signal.
 	grpcDone := make(chan error, 1)
 	go func() { grpcDone <- a2aSrv.Run(ctx) }()
@@ -127,6 +140,9 @@ func serve(ctx context.Context, e env, args []string) int {
 	}
 	if err := <-sweeperDone; err != nil {
 		logger.Error("MCP event sweeper failed", "err", err)
+	}
+	if err := <-proberDone; err != nil {
+		logger.Error("agent health prober failed", "err", err)
 	}
 	// Only now: requests in flight during the drain still use the store.
 	closeErr := closeStore(st, logger)
