@@ -55,20 +55,25 @@ type Options struct {
 	Actor func(ctx context.Context, req *mcp.CallToolRequest) string
 	// Now reads the clock. Default time.Now.
 	Now func() time.Time
+	// Agents, if set, adds list_agents and get_agent_card; with
+	// AgentClients too, every reachable registered agent becomes a tool.
+	Agents       Agents
+	AgentClients AgentClients
 }
 
 // Bridge is the MCP endpoint. It is an http.Handler; Run must be running
 // for resource subscriptions and wait_for_ticket to hear of changes.
 type Bridge struct {
-	ws        *workspace.Workspace
-	feed      store.Feed
-	opts      Options
-	log       *slog.Logger
-	server    *mcp.Server
-	stateful  http.Handler
-	stateless http.Handler
-	signer    stateSigner
-	watchers  watchers
+	ws         *workspace.Workspace
+	feed       store.Feed
+	opts       Options
+	log        *slog.Logger
+	server     *mcp.Server
+	stateful   http.Handler
+	stateless  http.Handler
+	signer     stateSigner
+	watchers   watchers
+	agentTools agentTools
 }
 
 // New builds the MCP server over ws; feed is the store's change feed.
@@ -102,8 +107,9 @@ func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error
 	}
 	b := &Bridge{
 		ws: ws, feed: feed, opts: opts, log: opts.Logger,
-		signer:   stateSigner{key: opts.StateKey, now: opts.Now, ttl: 15 * time.Minute},
-		watchers: watchers{byTicket: map[string]map[chan struct{}]struct{}{}},
+		signer:     stateSigner{key: opts.StateKey, now: opts.Now, ttl: 15 * time.Minute},
+		watchers:   watchers{byTicket: map[string]map[chan struct{}]struct{}{}},
+		agentTools: agentTools{hash: map[string]string{}, agent: map[string]string{}},
 	}
 	b.server = mcp.NewServer(Implementation, &mcp.ServerOptions{
 		Instructions: "Parley is the shared state of a support pipeline. Agents coordinate through tickets " +
@@ -120,6 +126,7 @@ func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error
 		},
 	})
 	b.addTools()
+	b.addAgentTools()
 	b.addResources()
 	getServer := func(*http.Request) *mcp.Server { return b.server }
 	b.stateful = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
@@ -197,6 +204,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mcp bridge: follow change feed: %w", err)
 	}
+	// Agents registered before we subscribed become tools now; later ones
+	// as their changes arrive.
+	if err := b.syncAgentTools(ctx); err != nil && ctx.Err() == nil {
+		b.log.Warn("agent tools", "error", err)
+	}
 	for c := range changes {
 		var uris []string
 		switch c.Kind {
@@ -209,6 +221,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 			b.watchers.wake(id)
 		case store.KindTask:
 			uris = []string{statusURI}
+		case store.KindAgent:
+			if err := b.syncAgentTools(ctx); err != nil && ctx.Err() == nil {
+				b.log.Warn("agent tools", "error", err)
+			}
 		}
 		for _, u := range uris {
 			if err := b.server.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: u}); err != nil && ctx.Err() == nil {

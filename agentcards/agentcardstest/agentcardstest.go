@@ -48,13 +48,19 @@ type Peer struct {
 // Card03(name, its URL, skills...). It stops when the test ends.
 func NewPeer(t testing.TB, name string, skills ...a2a.AgentSkill) *Peer {
 	t.Helper()
+	return NewPeerWith(t, name, EchoExecutor{Name: name}, skills...)
+}
+
+// NewPeerWith is NewPeer with an executor of the test's own.
+func NewPeerWith(t testing.TB, name string, exec a2asrv.AgentExecutor, skills ...a2a.AgentSkill) *Peer {
+	t.Helper()
 	p := &Peer{}
 	mux := http.NewServeMux()
 	mux.Handle(a2asrv.WellKnownAgentCardPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.CardRequests.Add(1)
 		(*p.card.Load()).ServeHTTP(w, r)
 	}))
-	mux.Handle("/", a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(EchoExecutor{Name: name})))
+	mux.Handle("/", a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(exec)))
 	p.Server = httptest.NewServer(mux)
 	t.Cleanup(p.Server.Close)
 	p.Serve(Card03(name, p.URL()+"/", skills...))

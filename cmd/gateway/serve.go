@@ -62,6 +62,18 @@ func serve(ctx context.Context, e env, args []string) int {
 		return exitFailure
 	}
 	ws := workspace.New(st, workspace.Options{})
+	registry := agentcards.New(st, agentcards.Options{
+		Logger:         logger.With("component", "agents"),
+		AllowPrivate:   cfg.AllowPrivateAgentURLs,
+		HealthInterval: cfg.Agents.HealthInterval,
+	})
+	if cfg.AllowPrivateAgentURLs {
+		logger.Warn("agent URLs may point at loopback, private and internal addresses (--allow-private-agent-urls): only for trusted networks")
+	}
+	// Calls to registered agents (agent tools, relays) share one client pool
+	// whose every dial passes the SSRF guard.
+	agentClients := a2a.NewClientPool(registry, registry.Guard().Transport())
+	defer agentClients.Close()
 	// Session streams are kept in the store, so that a client whose stream
 	// breaks resumes it with Last-Event-ID.
 	events := mcpbridge.NewEventStore(st, mcpbridge.EventStoreOptions{Logger: logger.With("component", "mcp-events")})
@@ -71,6 +83,8 @@ func serve(ctx context.Context, e env, args []string) int {
 		MaxBodyBytes:       cfg.MaxBodyBytes,
 		ConfirmRefundAbove: cfg.MCP.ConfirmRefundAbove,
 		StateKey:           []byte(cfg.MCP.StateKey),
+		Agents:             registry,
+		AgentClients:       agentClients,
 	})
 	if err != nil {
 		logger.Error("cannot start the MCP endpoint", "err", err)
@@ -104,14 +118,6 @@ func serve(ctx context.Context, e env, args []string) int {
 		ln.Close()
 		closeStore(st, logger)
 		return exitFailure
-	}
-	registry := agentcards.New(st, agentcards.Options{
-		Logger:         logger.With("component", "agents"),
-		AllowPrivate:   cfg.AllowPrivateAgentURLs,
-		HealthInterval: cfg.Agents.HealthInterval,
-	})
-	if cfg.AllowPrivateAgentURLs {
-		logger.Warn("agent URLs may point at loopback, private and internal addresses (--allow-private-agent-urls): only for trusted networks")
 	}
 	adminapi.New(registry, adminapi.Options{Logger: logger.With("component", "admin-api")}).Mount(g.Router())
 	g.Router().Handle(a2a.JSONRPCPath, a2aSrv.Handler())

@@ -1,0 +1,224 @@
+package mcpbridge
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	a2ago "github.com/a2aproject/a2a-go/a2a"
+	"github.com/a2aproject/a2a-go/a2asrv"
+	"github.com/a2aproject/a2a-go/a2asrv/eventqueue"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/parleyhq/parley/a2a"
+	"github.com/parleyhq/parley/agentcards"
+	"github.com/parleyhq/parley/agentcards/agentcardstest"
+	"github.com/parleyhq/parley/store/sqlite"
+	"github.com/parleyhq/parley/workspace"
+)
+
+// escalationAgent is an A2A agent that reports progress, asks for a
+// decision (input-required) and then answers with a data artifact.
+type escalationAgent struct{}
+
+func (escalationAgent) Execute(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
+	say := func(state a2ago.TaskState, text string) error {
+		msg := a2ago.NewMessageForTask(a2ago.MessageRoleAgent, rc, a2ago.TextPart{Text: text})
+		ev := a2ago.NewStatusUpdateEvent(rc, state, msg)
+		ev.Final = state == a2ago.TaskStateInputRequired || state == a2ago.TaskStateCompleted
+		return q.Write(ctx, ev)
+	}
+	if rc.StoredTask == nil {
+		if err := q.Write(ctx, a2ago.NewSubmittedTask(rc, rc.Message)); err != nil {
+			return err
+		}
+		if err := say(a2ago.TaskStateWorking, "checking the customer's tenure"); err != nil {
+			return err
+		}
+		return say(a2ago.TaskStateInputRequired, "Approve a refund of 350.00?")
+	}
+	answer := ""
+	for _, p := range rc.Message.Parts {
+		if t, ok := p.(a2ago.TextPart); ok {
+			answer += t.Text
+		}
+	}
+	if err := say(a2ago.TaskStateWorking, "applying the decision"); err != nil {
+		return err
+	}
+	art := a2ago.NewArtifactEvent(rc, a2ago.DataPart{Data: map[string]any{"approved": answer == "yes", "amount": 350.0}})
+	art.Artifact.Name = "decision"
+	if err := q.Write(ctx, art); err != nil {
+		return err
+	}
+	return say(a2ago.TaskStateCompleted, "done")
+}
+
+func (escalationAgent) Cancel(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
+	return q.Write(ctx, a2ago.NewStatusUpdateEvent(rc, a2ago.TaskStateCanceled, nil))
+}
+
+type agentFixture struct {
+	*fixture
+	reg *agentcards.Registry
+}
+
+func newAgentFixture(t *testing.T) *agentFixture {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := agentcards.New(st, agentcards.Options{AllowPrivate: true, HealthInterval: -1})
+	pool := a2a.NewClientPool(reg, reg.Guard().Transport())
+	ws := workspace.New(st, workspace.Options{})
+	b, err := New(ws, st, Options{Agents: reg, AgentClients: pool, EventStore: NewEventStore(st, EventStoreOptions{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = b.Run(ctx) }()
+	srv := httptest.NewServer(b)
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		cancel()
+		<-done
+		pool.Close()
+		st.Close()
+	})
+	return &agentFixture{fixture: &fixture{bridge: b, ws: ws, url: srv.URL}, reg: reg}
+}
+
+// startAgent serves an a2a-go agent with exec on loopback.
+func startAgent(t *testing.T, name string, exec a2asrv.AgentExecutor, skills ...a2ago.AgentSkill) *agentcardstest.Peer {
+	t.Helper()
+	return agentcardstest.NewPeerWith(t, name, exec, skills...)
+}
+
+// waitFor polls cond, a hang guard for what the change feed delivers.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestAgentsAsTools(t *testing.T) {
+	f := newAgentFixture(t)
+	ctx := t.Context()
+	changed := make(chan struct{}, 8)
+	var mu sync.Mutex
+	var progress []string
+	var asked string
+	cs := f.connect(t, "2025-11-25", &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
+		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+			mu.Lock()
+			progress = append(progress, req.Params.Message)
+			mu.Unlock()
+		},
+		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			asked = req.Params.Message
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"answer": "yes"}}, nil
+		},
+	})
+
+	agent := startAgent(t, "Escalation Desk", escalationAgent{}, agentcardstest.Skill("approve-refund", "Approve refunds", "billing"))
+	if _, err := f.reg.Register(ctx, agentcards.Registration{URL: agent.URL()}); err != nil {
+		t.Fatal(err)
+	}
+	const tool = "agent_escalation_desk"
+	waitFor(t, "the agent's tool", func() bool { return slices.Contains(f.bridge.agentToolNames(), tool) })
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notifications/tools/list_changed when the agent registered")
+	}
+	tools, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found *mcp.Tool
+	for _, tl := range tools.Tools {
+		if tl.Name == tool {
+			found = tl
+		}
+	}
+	if found == nil || !strings.Contains(found.Description, "Approve refunds") {
+		t.Fatalf("tools/list lacks %s with the agent's skills: %+v", tool, found)
+	}
+
+	var agents listAgentsOut
+	call(t, cs, ToolListAgents, map[string]any{"skill": "approve-refund"}, &agents)
+	if len(agents.Agents) != 1 || agents.Agents[0].Tool != tool || agents.Agents[0].Skills[0].ID != "approve-refund" {
+		t.Errorf("list_agents = %+v", agents)
+	}
+	var card agentCardOut
+	call(t, cs, ToolGetAgentCard, map[string]any{"name": "Escalation Desk"}, &card)
+	if !strings.Contains(string(card.Card), `"approve-refund"`) {
+		t.Errorf("get_agent_card = %s", card.Card)
+	}
+
+	params := &mcp.CallToolParams{Name: tool, Arguments: map[string]any{"message": "refund 350 for T-1", "data": map[string]any{"ticket_id": "T-1"}}}
+	params.SetProgressToken("agent-call")
+	res, err := cs.CallTool(ctx, params)
+	if err != nil || res.IsError {
+		t.Fatalf("calling the agent tool: %v %+v", err, res)
+	}
+	if !strings.Contains(asked, "Approve a refund of 350.00?") || !strings.Contains(asked, "Escalation Desk") {
+		t.Errorf("elicitation = %q, want the agent's question", asked)
+	}
+	out, _ := json.Marshal(res.StructuredContent)
+	var got struct {
+		Agent string `json:"agent"`
+		State string `json:"state"`
+		Data  struct {
+			Approved bool    `json:"approved"`
+			Amount   float64 `json:"amount"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil || got.State != "completed" || !got.Data.Approved || got.Data.Amount != 350 {
+		t.Errorf("result = %s", out)
+	}
+	waitFor(t, "progress", func() bool { mu.Lock(); defer mu.Unlock(); return len(progress) >= 3 })
+	mu.Lock()
+	if !slices.Contains(progress, "working: checking the customer's tenure") || !slices.Contains(progress, "working: applying the decision") {
+		t.Errorf("progress = %q", progress)
+	}
+	mu.Unlock()
+
+	// An agent that goes away stops being a tool.
+	if err := f.reg.Remove(ctx, "Escalation Desk"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the tool to go", func() bool { return len(f.bridge.agentToolNames()) == 0 })
+	if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: map[string]any{"message": "x"}}); err == nil && !res.IsError {
+		t.Error("the removed agent's tool still answers")
+	}
+}
+
+func TestAgentToolName(t *testing.T) {
+	tests := map[string]string{
+		"billing":               "agent_billing",
+		"Escalation Desk":       "agent_escalation_desk",
+		"a/b.c":                 "agent_a_b_c",
+		strings.Repeat("x", 80): "agent_" + strings.Repeat("x", 58),
+	}
+	for in, want := range tests {
+		if got := agentToolName(in); got != want {
+			t.Errorf("agentToolName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
