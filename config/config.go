@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +61,10 @@ type Config struct {
 	AllowPrivateAgentURLs bool `yaml:"allow_private_agent_urls"`
 	// Agents configures the registry of A2A agents.
 	Agents Agents `yaml:"agents"`
+
+	// Auth configures authentication, the permission policy and the
+	// credentials presented to agents (see Auth).
+	Auth Auth `yaml:"auth"`
 
 	// File is the config file the values were read from, empty when none
 	// was named. It is not itself a setting.
@@ -109,6 +114,10 @@ func Default() Config {
 		LogFormat:       DefaultLogFormat,
 		MCP:             MCP{ConfirmRefundAbove: DefaultConfirmRefundAbove},
 		Agents:          Agents{HealthInterval: DefaultAgentHealthInterval},
+		Auth: Auth{
+			RoleClaims: slices.Clone(DefaultRoleClaims),
+			AdminRoles: slices.Clone(DefaultAdminRoles),
+		},
 	}
 }
 
@@ -165,6 +174,11 @@ func (c Config) LogValue() slog.Value {
 		slog.String("log_format", c.LogFormat),
 		slog.Bool("allow_private_agent_urls", c.AllowPrivateAgentURLs),
 		slog.Duration("agents.health_interval", c.Agents.HealthInterval),
+		slog.String("auth.issuer", c.Auth.Issuer),
+		slog.Any("auth.audiences", c.Auth.Audiences),
+		slog.Bool("auth.insecure_no_auth", c.Auth.InsecureNoAuth),
+		slog.Int("auth.policy_rules", len(c.Auth.Policy)),
+		slog.Int("auth.agents_credentials", len(c.Auth.AgentsCredentials)),
 	}
 	if c.File != "" {
 		attrs = append(attrs, slog.String("file", c.File))
@@ -228,6 +242,7 @@ func (c Config) check() []*Error {
 	if c.Agents.HealthInterval == 0 {
 		bad("agents.health_interval", c.Agents.HealthInterval.String(), "must be a positive duration such as 30s, or negative (-1s) to turn health probes off")
 	}
+	c.Auth.check(bad)
 	return errs
 }
 

@@ -23,6 +23,9 @@ func FuzzLoadYAML(f *testing.F) {
 		"shutdown_timeout: 15\n",
 		"max_body_bytes: -1\n",
 		"unknown: 1\n",
+		"auth:\n  issuer: https://idp\n  audiences: [a]\n  policy: [{name: a, match: {role: r}, allow: ['*']}]\n",
+		"auth:\n  agents_credentials: {b: {client_credentials: {token_url: https://t, client_id: c, client_secret_env: S}}}\n",
+		"auth: {role_claims: [a..b], policy: [{}], agents_credentials: {'': {}}}\n",
 	} {
 		f.Add([]byte(seed))
 	}

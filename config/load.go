@@ -36,8 +36,14 @@ type setting struct {
 	// usage is the flag's help; a `backquoted` word names its value.
 	usage string
 	// field returns a pointer to the setting in c: *string, *int64, *int,
-	// *bool or *time.Duration.
+	// *float64, *bool, *time.Duration or *[]string (comma-separated in the
+	// environment and on the command line).
 	field func(c *Config) any
+	// name, when set, replaces key in the environment variable and flag
+	// names, for settings whose established spelling differs from their
+	// YAML path ("oidc_issuer" gives PARLEY_OIDC_ISSUER and --oidc-issuer
+	// for auth.issuer).
+	name string
 }
 
 // settings lists every scalar setting. Environment variable and flag
@@ -46,38 +52,54 @@ type setting struct {
 func settings() []setting {
 	return []setting{
 		{"listen", "TCP `address` to listen on, host:port (port 0 picks a free one)",
-			func(c *Config) any { return &c.Listen }},
+			func(c *Config) any { return &c.Listen }, ""},
 		{"grpc_listen", "TCP `address` for the A2A gRPC binding, host:port (empty: no gRPC)",
-			func(c *Config) any { return &c.GRPCListen }},
+			func(c *Config) any { return &c.GRPCListen }, ""},
 		{"public_url", "base `URL` clients reach the gateway at, published in its A2A agent card (default: http:// and the listen address)",
-			func(c *Config) any { return &c.PublicURL }},
+			func(c *Config) any { return &c.PublicURL }, ""},
 		{"store", "persistence backend: sqlite://PATH or a postgres:// `URL`",
-			func(c *Config) any { return &c.Store }},
+			func(c *Config) any { return &c.Store }, ""},
 		{"max_body_bytes", "largest request body accepted, in `bytes`",
-			func(c *Config) any { return &c.MaxBodyBytes }},
+			func(c *Config) any { return &c.MaxBodyBytes }, ""},
 		{"shutdown_timeout", "how long in-flight requests may take to finish on shutdown (a `duration` such as 15s)",
-			func(c *Config) any { return &c.ShutdownTimeout }},
+			func(c *Config) any { return &c.ShutdownTimeout }, ""},
 		{"log_level", "log `level`: debug, info, warn or error",
-			func(c *Config) any { return &c.LogLevel }},
+			func(c *Config) any { return &c.LogLevel }, ""},
 		{"log_format", "log `format`: text or json",
-			func(c *Config) any { return &c.LogFormat }},
+			func(c *Config) any { return &c.LogFormat }, ""},
 		{"mcp.confirm_refund_above", "save_resolution asks a person to confirm refunds above this `amount` (negative: never)",
-			func(c *Config) any { return &c.MCP.ConfirmRefundAbove }},
+			func(c *Config) any { return &c.MCP.ConfirmRefundAbove }, ""},
 		{"mcp.state_key", "`secret` that signs MCP multi round-trip request state; replicas must share it (default: random per process)",
-			func(c *Config) any { return &c.MCP.StateKey }},
+			func(c *Config) any { return &c.MCP.StateKey }, ""},
 		{"allow_private_agent_urls", "let A2A agent and push-notification URLs reach loopback, private and other internal addresses (refused by default: server-side request forgery guard)",
-			func(c *Config) any { return &c.AllowPrivateAgentURLs }},
+			func(c *Config) any { return &c.AllowPrivateAgentURLs }, ""},
 		{"agents.health_interval", "how often each registered A2A agent is probed, a `duration` (negative: never)",
-			func(c *Config) any { return &c.Agents.HealthInterval }},
+			func(c *Config) any { return &c.Agents.HealthInterval }, ""},
+		{key: "auth.issuer", name: "oidc_issuer",
+			usage: "OIDC issuer `URL` whose tokens callers present; setting it turns authentication on (empty: no-auth mode, loopback only)",
+			field: func(c *Config) any { return &c.Auth.Issuer }},
+		{key: "auth.audiences", name: "oidc_audience",
+			usage: "token `audiences` the gateway accepts, comma-separated (required with --oidc-issuer)",
+			field: func(c *Config) any { return &c.Auth.Audiences }},
+		{key: "auth.insecure_no_auth", name: "insecure_no_auth",
+			usage: "allow no-auth mode (no --oidc-issuer) on non-loopback listen addresses: anyone who can connect may do anything",
+			field: func(c *Config) any { return &c.Auth.InsecureNoAuth }},
 	}
 }
 
 func (s setting) envName() string {
-	return envPrefix + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(s.key))
+	return envPrefix + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(s.spelling()))
 }
 
 func (s setting) flagName() string {
-	return strings.NewReplacer("_", "-", ".", "-").Replace(s.key)
+	return strings.NewReplacer("_", "-", ".", "-").Replace(s.spelling())
+}
+
+func (s setting) spelling() string {
+	if s.name != "" {
+		return s.name
+	}
+	return s.key
 }
 
 // Load reads the configuration: defaults, then the YAML file named by
@@ -217,7 +239,11 @@ func newFlagSet(w io.Writer) (*flag.FlagSet, map[string]*rawFlag) {
 		ptr := s.field(&def)
 		_, isBool := ptr.(*bool)
 		// The value starts as the default so that Usage prints it.
-		f := &rawFlag{value: fmt.Sprint(reflect.ValueOf(ptr).Elem().Interface()), isBool: isBool}
+		value := fmt.Sprint(reflect.ValueOf(ptr).Elem().Interface())
+		if list, ok := ptr.(*[]string); ok {
+			value = strings.Join(*list, ",")
+		}
+		f := &rawFlag{value: value, isBool: isBool}
 		raw[s.flagName()] = f
 		set.Var(f, s.flagName(), s.usage+" (env "+s.envName()+")")
 	}
@@ -260,6 +286,15 @@ func parseInto(ptr any, s string) (reason string) {
 			return describeType("time.Duration")
 		}
 		*p = d
+	case *[]string:
+		// Comma-separated; blanks around items and empty items dropped.
+		var list []string
+		for _, item := range strings.Split(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				list = append(list, item)
+			}
+		}
+		*p = list
 	default:
 		// A setting was added with a field type this switch does not
 		// know; the tests catch it before any user does.

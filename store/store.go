@@ -65,6 +65,8 @@ type Store interface {
 	Events
 	A2ATasks
 	Agents
+	RelayedTasks
+	Audit
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// Close stops the store's background work and releases its connections.

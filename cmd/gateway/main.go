@@ -59,6 +59,7 @@ func commands() []command {
 		{"version", "print the version", printVersion},
 		{"client", "an MCP client for trying tools: a prompt, or one call", clientCmd},
 		{"agents", "register, list and remove A2A agents (through a running gateway's admin API)", agentsCmd},
+		{"audit", "verify the audit log's hash chain, or list its records (from the database)", auditCmd},
 		{"help", "show this help", help},
 	}
 }
@@ -98,6 +99,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, `Run "gateway serve -h" for the server's flags.`)
 	fmt.Fprintln(w, `Run "gateway client -h" for the client's.`)
 	fmt.Fprintln(w, `Run "gateway agents -h" for the agent registry's.`)
+	fmt.Fprintln(w, `Run "gateway audit -h" for the audit log's.`)
 }
 
 func help(_ context.Context, e env, _ []string) int {

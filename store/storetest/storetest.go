@@ -57,6 +57,13 @@ func Run(t *testing.T, newDB NewDB) {
 		{"AgentHealth", testAgentHealth},
 		{"AgentHealthConcurrent", testAgentHealthConcurrent},
 		{"AgentFeed", testAgentFeed},
+		{"AuditAppend", testAuditAppend},
+		{"AuditList", testAuditList},
+		{"AuditConcurrentAppends", testAuditConcurrentAppends},
+		{"AuditNotOnFeed", testAuditNotOnFeed},
+		{"RelayedTaskUpsert", testRelayedTaskUpsert},
+		{"ListRelayedTasks", testListRelayedTasks},
+		{"RelayedTaskConcurrentSaves", testRelayedTaskConcurrentSaves},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.f(t, newDB) })

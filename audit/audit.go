@@ -1,0 +1,271 @@
+// Package audit is Parley's tamper-evident audit log: every tool call, A2A
+// message or relay, agent registration or approval, negotiation move and
+// decision, and policy denial is appended to a hash chain kept in the store
+// (store.Audit), and Verify walks the chain to find the first record that
+// was altered, removed or inserted behind Parley's back.
+//
+// Callers describe what happened in an Entry; the Log fills in the time,
+// the principal (through Options.Principal) and the links carried in the
+// context (WithParent, WithLinks, WithRecord), cleans the text, and appends.
+//
+// Append is synchronous: when it returns without error the record is
+// committed. It is bounded by Options.Timeout (2s by default) and is not
+// cancelled with the caller's context, so that a request whose client went
+// away is still recorded. It is one short transaction, serialized with the
+// other appends of every replica (that is what keeps the chain one line).
+// Whether a failed append fails the audited operation is the caller's
+// choice; the Log logs every failure.
+//
+// A nil *Log records nothing, so that a component can take one optionally.
+//
+// The hash chain makes tampering evident, not impossible: someone who can
+// write the database and recomputes every hash from the altered record to
+// the end, and the chain head, is not detected. Copying the head's hash
+// elsewhere from time to time (see store.AuditChainHead) closes that gap.
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parleyhq/parley/store"
+)
+
+// Record is one stored entry of the log; see store.AuditRecord.
+type Record = store.AuditRecord
+
+// Filter selects records for List; see store.AuditFilter.
+type Filter = store.AuditFilter
+
+// Actions Parley records. Other dotted names may be used.
+const (
+	ActionMCPToolCall         = "mcp.tool_call"
+	ActionA2AMessage          = "a2a.message"
+	ActionA2ARelay            = "a2a.relay"
+	ActionAgentRegister       = "agent.register"
+	ActionAgentReplace        = "agent.replace"
+	ActionAgentApprove        = "agent.approve"
+	ActionAgentRemove         = "agent.remove"
+	ActionNegotiationStart    = "negotiation.start"
+	ActionNegotiationMove     = "negotiation.move"
+	ActionNegotiationDecision = "negotiation.decision"
+	ActionPolicyDenial        = "policy.denial"
+)
+
+// Outcomes.
+const (
+	OK     = store.AuditOK
+	Error  = store.AuditError
+	Denied = store.AuditDenied
+)
+
+// Limits on what one record keeps, so that a caller-controlled value (a
+// tool name, a task ID) cannot bloat the log. Longer text is cut at a
+// character boundary and marked with "…"; a longer detail is replaced by
+// {"truncated":true,"bytes":N}.
+const (
+	MaxTextBytes   = 1024
+	MaxDetailBytes = 64 << 10
+)
+
+// Principal is who acted: the subject of the caller's token and the OAuth
+// client it was issued to.
+type Principal struct {
+	Subject string
+	Client  string
+}
+
+// Entry describes something to record. Zero fields are filled from the
+// context and the Log's options.
+type Entry struct {
+	// Action is required: one of the Action constants or another dotted name.
+	Action string
+	// Target is what was acted on: a tool name, an agent name, a task ID.
+	Target string
+	// Outcome is OK (the default), Error or Denied.
+	Outcome string
+	// Detail is anything JSON-encodable (json.RawMessage passes through):
+	// arguments worth keeping, an error message, for a denial the rule that
+	// decided it. Do not put secrets or whole payloads here.
+	Detail any
+	// Principal defaults to Options.Principal(ctx).
+	Principal Principal
+	// At defaults to Options.Now().
+	At time.Time
+	// Links override those carried by the context, field by field.
+	Links Links
+}
+
+// Options tune a Log.
+type Options struct {
+	Logger *slog.Logger
+	// Now reads the clock for records' times. Default time.Now.
+	Now func() time.Time
+	// Timeout bounds one append. Default 2s.
+	Timeout time.Duration
+	// Principal tells who the caller in ctx is (from the auth middleware's
+	// context), for entries that do not say. Default: nobody (empty).
+	Principal func(ctx context.Context) Principal
+	// PageSize is how many records Verify reads at a time. Default 500.
+	PageSize int
+}
+
+// Log appends to, lists and verifies the audit log in a store.
+type Log struct {
+	st   store.Audit
+	opts Options
+	log  *slog.Logger
+}
+
+// New returns a Log over st.
+func New(st store.Audit, opts Options) *Log {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	if opts.PageSize <= 0 {
+		opts.PageSize = 500
+	}
+	return &Log{st: st, opts: opts, log: opts.Logger}
+}
+
+// Append records e and returns the stored record; pass it to WithRecord to
+// link what follows from it. See the package comment for how long it may
+// take. A failure is logged and returned.
+func (l *Log) Append(ctx context.Context, e Entry) (Record, error) {
+	if l == nil {
+		return Record{}, nil
+	}
+	r := l.record(ctx, e)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.Timeout)
+	defer cancel()
+	out, err := l.st.AppendAudit(actx, r)
+	if err != nil {
+		l.log.ErrorContext(ctx, "audit record not written", "action", r.Action, "target", r.Target,
+			"subject", r.Subject, "outcome", r.Outcome, "error", err)
+		return Record{}, err
+	}
+	return out, nil
+}
+
+// record builds the store record for e: defaults, links and clean text.
+func (l *Log) record(ctx context.Context, e Entry) Record {
+	p := e.Principal
+	if p == (Principal{}) && l.opts.Principal != nil {
+		p = l.opts.Principal(ctx)
+	}
+	at := e.At
+	if at.IsZero() {
+		at = l.opts.Now()
+	}
+	outcome := e.Outcome
+	if outcome == "" {
+		outcome = OK
+	}
+	links := LinksFrom(ctx).merge(e.Links)
+	action := cleanText(e.Action)
+	if action == "" {
+		action = "unknown"
+	}
+	return Record{
+		At:            at,
+		Subject:       cleanText(p.Subject),
+		Client:        cleanText(p.Client),
+		Action:        action,
+		Target:        cleanText(e.Target),
+		TicketID:      cleanText(links.TicketID),
+		Outcome:       cleanText(outcome),
+		Detail:        encodeDetail(e.Detail),
+		Parent:        links.Parent,
+		RequestID:     cleanText(links.RequestID),
+		TaskID:        cleanText(links.TaskID),
+		NegotiationID: cleanText(links.NegotiationID),
+	}
+}
+
+// cleanText makes s storable on every backend: valid UTF-8 without NUL
+// bytes, at most MaxTextBytes.
+func cleanText(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	}
+	if len(s) <= MaxTextBytes {
+		return s
+	}
+	const ellipsis = "…"
+	cut := MaxTextBytes - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
+}
+
+// encodeDetail turns an entry's detail into compact JSON that every
+// backend stores as it is, or nil for none.
+func encodeDetail(v any) json.RawMessage {
+	switch d := v.(type) {
+	case nil:
+		return nil
+	case json.RawMessage:
+		if len(bytes.TrimSpace(d)) == 0 {
+			return nil
+		}
+	case []byte:
+		if len(bytes.TrimSpace(d)) == 0 {
+			return nil
+		}
+		// Bytes given as such are a document, not a base64 string.
+		v = json.RawMessage(d)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		var syntax *json.SyntaxError
+		msg := err.Error()
+		if errors.As(err, &syntax) {
+			msg = "the detail is not valid JSON: " + syntax.Error()
+		}
+		b, _ = json.Marshal(map[string]string{"detail_error": cleanText(msg)})
+	}
+	if string(b) == "null" {
+		return nil
+	}
+	if !utf8.Valid(b) {
+		// Only possible inside strings of a raw document; the
+		// replacement keeps it valid JSON.
+		b = bytes.ToValidUTF8(b, []byte("\uFFFD"))
+	}
+	if len(b) > MaxDetailBytes {
+		b, _ = json.Marshal(map[string]any{"truncated": true, "bytes": len(b)})
+	}
+	return b
+}
+
+// List returns the records matching f, and whether more follow.
+func (l *Log) List(ctx context.Context, f Filter) ([]Record, bool, error) {
+	if l == nil {
+		return nil, false, nil
+	}
+	return l.st.ListAudit(ctx, f)
+}
+
+// Verify walks the whole chain; see the package function Verify.
+func (l *Log) Verify(ctx context.Context) (Result, error) {
+	if l == nil {
+		return Result{OK: true}, nil
+	}
+	return Verify(ctx, l.st, l.opts.PageSize)
+}

@@ -1,0 +1,125 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+
+	"github.com/parleyhq/parley/store"
+)
+
+// Tasks relayed to registered agents (store.RelayedTasks), in
+// relayed_tasks, keyed by (agent_key, task_id) with agent_key the agent's
+// name lower-cased here (agentKey), as the registry matches names.
+//
+// A save is one INSERT … ON CONFLICT DO UPDATE … WHERE: the WHERE makes a
+// save that is older than the record, or changes nothing, a no-op that
+// neither bumps the version nor emits a change.
+
+const relayedTaskColumns = `agent, task_id, context_id, caller, state, version, created_at, updated_at`
+
+func scanRelayedTask(row interface{ Scan(...any) error }) (store.RelayedTask, error) {
+	var t store.RelayedTask
+	var created, updated int64
+	if err := row.Scan(&t.Agent, &t.TaskID, &t.ContextID, &t.Caller, &t.State, &t.Version, &created, &updated); err != nil {
+		return store.RelayedTask{}, err
+	}
+	t.CreatedAt, t.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return t, nil
+}
+
+// SaveRelayedTask implements store.RelayedTasks.
+func (db *DB) SaveRelayedTask(ctx context.Context, t store.RelayedTask) error {
+	switch {
+	case t.Agent == "":
+		return errors.New("save relayed task: the agent is empty")
+	case t.TaskID == "":
+		return errors.New("save relayed task: the task ID is empty")
+	}
+	at := micros(t.UpdatedAt)
+	return db.inTx(ctx, "save relayed task", func(tx *sql.Tx) (bool, error) {
+		var version int64
+		var agent string
+		err := tx.QueryRowContext(ctx, db.q(`INSERT INTO relayed_tasks (agent_key, `+relayedTaskColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
+			ON CONFLICT (agent_key, task_id) DO UPDATE SET
+				state = CASE WHEN excluded.state = '' THEN relayed_tasks.state ELSE excluded.state END,
+				context_id = CASE WHEN relayed_tasks.context_id = '' THEN excluded.context_id ELSE relayed_tasks.context_id END,
+				version = relayed_tasks.version + 1,
+				updated_at = excluded.updated_at
+			WHERE excluded.updated_at >= relayed_tasks.updated_at
+				AND ((excluded.state <> '' AND excluded.state <> relayed_tasks.state)
+					OR (relayed_tasks.context_id = '' AND excluded.context_id <> ''))
+			RETURNING version, agent`),
+			agentKey(t.Agent), t.Agent, t.TaskID, t.ContextID, t.Caller, t.State, at, at).Scan(&version, &agent)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil // stale or unchanged: nothing written
+		}
+		if err != nil {
+			return false, err
+		}
+		return true, db.emit(ctx, tx, store.KindRelayedTask, store.RelayedTaskKey(agent, t.TaskID), version, t.UpdatedAt)
+	})
+}
+
+// ListRelayedTasks implements store.RelayedTasks.
+func (db *DB) ListRelayedTasks(ctx context.Context, f store.RelayedTaskFilter) ([]store.RelayedTask, bool, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	var where []string
+	var args []any
+	if f.Agent != "" {
+		where = append(where, "agent_key = ?")
+		args = append(args, agentKey(f.Agent))
+	}
+	if f.Caller != "" {
+		where = append(where, "caller = ?")
+		args = append(args, f.Caller)
+	}
+	if len(f.States) > 0 {
+		where = append(where, "state IN ("+placeholders(len(f.States))+")")
+		for _, s := range f.States {
+			args = append(args, s)
+		}
+	}
+	if f.After != "" {
+		// Keyset pagination on (created_at, agent_key, task_id); an unknown
+		// cursor matches nothing rather than restarting from the beginning.
+		agent, taskID, _ := store.SplitRelayedTaskKey(f.After)
+		key := agentKey(agent)
+		const cursor = `(SELECT created_at FROM relayed_tasks WHERE agent_key = ? AND task_id = ?)`
+		where = append(where, `(created_at > `+cursor+`
+			OR (created_at = `+cursor+` AND (agent_key > ? OR (agent_key = ? AND task_id > ?))))`)
+		args = append(args, key, taskID, key, taskID, key, key, taskID)
+	}
+	query := `SELECT ` + relayedTaskColumns + ` FROM relayed_tasks`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY created_at, agent_key, task_id LIMIT ?"
+	args = append(args, limit+1)
+	rows, err := db.reader.QueryContext(ctx, db.q(query), args...)
+	if err != nil {
+		return nil, false, db.fail("list relayed tasks", err)
+	}
+	defer rows.Close()
+	var out []store.RelayedTask
+	for rows.Next() {
+		t, err := scanRelayedTask(rows)
+		if err != nil {
+			return nil, false, db.fail("list relayed tasks", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, db.fail("list relayed tasks", err)
+	}
+	more := len(out) > limit
+	if more {
+		out = out[:limit]
+	}
+	return out, more, nil
+}
