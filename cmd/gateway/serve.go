@@ -119,6 +119,23 @@ func serve(ctx context.Context, e env, args []string) int {
 		closeStore(st, logger)
 		return exitFailure
 	}
+	// /a2a/agents/{name}: A2A JSON-RPC relayed to registered agents, through
+	// the registry's guard, each relayed task recorded in the store.
+	relay, err := a2a.NewRelay(a2a.RelayOptions{
+		Registry:  registry,
+		Transport: registry.Guard().Transport(),
+		Tasks:     st,
+		PublicURL: cfg.PublicBaseURL(ln.Addr().String()),
+		RequestID: gateway.RequestIDFrom,
+		Logger:    logger.With("component", "a2a-relay"),
+	})
+	if err != nil {
+		logger.Error("cannot start the A2A relay", "err", err)
+		ln.Close()
+		closeStore(st, logger)
+		return exitFailure
+	}
+	g.Router().Mount(a2a.RelayPath, relay)
 	adminapi.New(registry, adminapi.Options{Logger: logger.With("component", "admin-api")}).Mount(g.Router())
 	g.Router().Handle(a2a.JSONRPCPath, a2aSrv.Handler())
 	g.Router().Handle(a2asrv.WellKnownAgentCardPath, a2aSrv.CardHandler())
@@ -151,6 +168,7 @@ func serve(ctx context.Context, e env, args []string) int {
 		logger.Error("agent health prober failed", "err", err)
 	}
 	// Only now: requests in flight during the drain still use the store.
+	relay.Close() // records the relayed tasks still queued
 	closeErr := closeStore(st, logger)
 	if runErr != nil {
 		logger.Error("gateway failed", "err", runErr)
