@@ -29,8 +29,9 @@ var ErrAgentUnreachable = errors.New("agent unreachable")
 // through compat's translating transport, so callers use a2a-go's 0.3
 // client for every agent.
 type ClientPool struct {
-	dir  Directory
-	base http.RoundTripper
+	dir      Directory
+	base     http.RoundTripper
+	outbound func(agent string, base http.RoundTripper) http.RoundTripper
 
 	mu      sync.Mutex
 	clients map[string]pooled // by lower-cased agent name
@@ -42,10 +43,23 @@ type pooled struct {
 	card   *a2ago.AgentCard
 }
 
+// PoolOption configures a ClientPool.
+type PoolOption func(*ClientPool)
+
+// WithOutbound gives each agent's requests the gateway's own credentials
+// for that agent (auth.Outbound.Transport), never the caller's.
+func WithOutbound(f func(agent string, base http.RoundTripper) http.RoundTripper) PoolOption {
+	return func(p *ClientPool) { p.outbound = f }
+}
+
 // NewClientPool returns a pool over dir whose requests go through base
 // (the guard's transport: agentcards.Guard.Transport).
-func NewClientPool(dir Directory, base http.RoundTripper) *ClientPool {
-	return &ClientPool{dir: dir, base: base, clients: map[string]pooled{}}
+func NewClientPool(dir Directory, base http.RoundTripper, opts ...PoolOption) *ClientPool {
+	p := &ClientPool{dir: dir, base: base, clients: map[string]pooled{}}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
 }
 
 // Client returns a client for the named agent, and the agent as the
@@ -66,6 +80,9 @@ func (p *ClientPool) Client(ctx context.Context, name string) (*a2aclient.Client
 		return nil, agent, fmt.Errorf("agent %q: its card: %w", agent.Name, err)
 	}
 	transport := p.base
+	if p.outbound != nil {
+		transport = p.outbound(agent.Name, transport)
+	}
 	if !speaks03(agent.Card) {
 		transport = compat.NewTransport10(p.base)
 	}

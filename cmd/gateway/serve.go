@@ -8,15 +8,20 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/a2aproject/a2a-go/a2asrv"
+	"github.com/go-chi/chi/v5"
 
 	"github.com/parleyhq/parley/a2a"
 	"github.com/parleyhq/parley/adminapi"
 	"github.com/parleyhq/parley/agentcards"
+	"github.com/parleyhq/parley/audit"
+	"github.com/parleyhq/parley/auth"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/gateway"
 	"github.com/parleyhq/parley/mcpbridge"
@@ -70,9 +75,17 @@ func serve(ctx context.Context, e env, args []string) int {
 	if cfg.AllowPrivateAgentURLs {
 		logger.Warn("agent URLs may point at loopback, private and internal addresses (--allow-private-agent-urls): only for trusted networks")
 	}
+	// Calls Parley makes to agents carry Parley's own credentials for each
+	// agent, never a caller's token.
+	outbound, err := auth.NewOutbound(ctx, cfg.Auth.AgentsCredentials, auth.OutboundOptions{})
+	if err != nil {
+		logger.Error("cannot start the gateway", "err", err)
+		closeStore(st, logger)
+		return exitFailure
+	}
 	// Calls to registered agents (agent tools, relays) share one client pool
 	// whose every dial passes the SSRF guard.
-	agentClients := a2a.NewClientPool(registry, registry.Guard().Transport())
+	agentClients := a2a.NewClientPool(registry, registry.Guard().Transport(), a2a.WithOutbound(outbound.Transport))
 	defer agentClients.Close()
 	// Session streams are kept in the store, so that a client whose stream
 	// breaks resumes it with Last-Event-ID.
@@ -91,7 +104,6 @@ func serve(ctx context.Context, e env, args []string) int {
 		closeStore(st, logger)
 		return exitFailure
 	}
-	g.HandleOwnBodyLimit("/mcp", bridge)
 
 	// The HTTP listener is bound here, before the A2A server is built, so
 	// that its agent card names the port actually bound (port 0 included).
@@ -101,14 +113,72 @@ func serve(ctx context.Context, e env, args []string) int {
 		closeStore(st, logger)
 		return exitFailure
 	}
+	publicURL := cfg.PublicBaseURL(ln.Addr().String())
+
+	// Auth in front of every endpoint; without an issuer, a loopback-only
+	// no-auth mode that says so loudly.
+	if !cfg.Auth.Enabled() {
+		if err := auth.CheckNoAuth([]string{cfg.Listen, cfg.GRPCListen}, cfg.Auth.InsecureNoAuth); err != nil {
+			logger.Error("cannot start the gateway", "err", err)
+			ln.Close()
+			closeStore(st, logger)
+			return exitFailure
+		}
+		logger.Warn(auth.NoAuthWarning)
+		if !auth.IsLoopbackListen(cfg.Listen) || (cfg.GRPCListen != "" && !auth.IsLoopbackListen(cfg.GRPCListen)) {
+			logger.Warn(auth.NoAuthInsecureWarning)
+		}
+	}
+	auditLog := audit.New(st, audit.Options{
+		Logger: logger.With("component", "audit"),
+		Principal: func(ctx context.Context) audit.Principal {
+			p, ok := auth.FromContext(ctx)
+			if !ok {
+				return audit.Principal{} // refused before a caller was known
+			}
+			return audit.Principal{Subject: p.Name(), Client: p.ClientID}
+		},
+	})
+	authn, err := auth.New(ctx, cfg.Auth, auth.Options{
+		PublicURL: publicURL,
+		Logger:    logger.With("component", "auth"),
+		OnDecision: func(ctx context.Context, p *auth.Principal, permission string, d auth.Decision) {
+			if !d.Allowed {
+				_, _ = auditLog.Append(ctx, audit.Entry{Action: audit.ActionPolicyDenial, Target: permission, Outcome: audit.Denied,
+					Detail: map[string]string{"rule": d.Rule, "reason": d.Reason}})
+			}
+		},
+		OnRefused: func(ctx context.Context, endpoint string, err error) {
+			_, _ = auditLog.Append(ctx, audit.Entry{Action: "auth.refused", Target: endpoint, Outcome: audit.Denied,
+				Detail: map[string]string{"reason": err.Error()}})
+		},
+	})
+	if err != nil {
+		logger.Error("cannot start the gateway", "err", err)
+		ln.Close()
+		closeStore(st, logger)
+		return exitFailure
+	}
+	// MCP: tokens, protected-resource metadata, sessions bound to their
+	// user; each caller sees and calls only the tools it may.
+	bridge.Server().AddReceivingMiddleware(authn.MCPMiddleware())
+	g.HandleOwnBodyLimit(auth.MCPPath, authn.MCP(bridge))
+	g.Router().Handle(auth.ProtectedResourceMetadataPath, authn.ProtectedResourceMetadata())
+	g.Router().Handle(auth.ProtectedResourceMetadataPath+auth.MCPPath, authn.ProtectedResourceMetadata())
+
+	schemes, security := authn.A2ASecurity()
 	a2aSrv, err := a2a.NewServer(a2a.Options{
-		Tools:           a2a.NewMCPTools(bridge.Server(), nil),
-		Tasks:           st,
-		PublicURL:       cfg.PublicBaseURL(ln.Addr().String()),
-		GRPCListen:      cfg.GRPCListen,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		Version:         resolveVersion(),
-		Logger:          logger.With("component", "a2a"),
+		Tools:             a2a.NewMCPTools(bridge.Server(), nil),
+		Tasks:             st,
+		PublicURL:         publicURL,
+		GRPCListen:        cfg.GRPCListen,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		Version:           resolveVersion(),
+		Logger:            logger.With("component", "a2a"),
+		Principal:         authn.A2APrincipal,
+		SecuritySchemes:   schemes,
+		Security:          security,
+		GRPCServerOptions: authn.GRPCServerOptions(),
 	})
 	if err == nil {
 		err = a2aSrv.ListenGRPC(ctx)
@@ -125,9 +195,18 @@ func serve(ctx context.Context, e env, args []string) int {
 		Registry:  registry,
 		Transport: registry.Guard().Transport(),
 		Tasks:     st,
-		PublicURL: cfg.PublicBaseURL(ln.Addr().String()),
+		PublicURL: publicURL,
 		RequestID: gateway.RequestIDFrom,
 		Logger:    logger.With("component", "a2a-relay"),
+		Principal: authn.A2APrincipal,
+		Outbound: func(agent string, req *http.Request) error {
+			tok, err := outbound.Token(agent)
+			if err != nil || tok == nil {
+				return err
+			}
+			tok.SetAuthHeader(req)
+			return nil
+		},
 	})
 	if err != nil {
 		logger.Error("cannot start the A2A relay", "err", err)
@@ -135,10 +214,17 @@ func serve(ctx context.Context, e env, args []string) int {
 		closeStore(st, logger)
 		return exitFailure
 	}
-	g.Router().Mount(a2a.RelayPath, relay)
-	adminapi.New(registry, adminapi.Options{Logger: logger.With("component", "admin-api")}).Mount(g.Router())
-	g.Router().Handle(a2a.JSONRPCPath, a2aSrv.Handler())
+	// Cards stay public; JSON-RPC needs a token when auth is on.
+	g.Router().Mount(a2a.RelayPath, relayRoutes(relay, authn.A2A))
+	g.Router().Handle(a2a.JSONRPCPath, authn.A2A(a2aSrv.Handler()))
 	g.Router().Handle(a2asrv.WellKnownAgentCardPath, a2aSrv.CardHandler())
+	// Admin API: 401 from the middleware, 403 per action from the policy.
+	g.Router().Group(func(r chi.Router) {
+		r.Use(authn.Admin)
+		authorize := authn.AdminAuthorizer(adminapi.ErrUnauthenticated)
+		adminapi.New(registry, adminapi.Options{Logger: logger.With("component", "admin-api"), Authorize: authorize}).Mount(r)
+		adminapi.NewAudit(auditLog, adminapi.Options{Logger: logger.With("component", "admin-api"), Authorize: authorize}).Mount(r)
+	})
 
 	// The bridge follows the store's change feed for as long as the server
 	// runs; it stops once the server has drained.
@@ -197,4 +283,17 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// relayRoutes puts the A2A auth face in front of the relay's JSON-RPC
+// routes and leaves its agent cards public, as the gateway's own is.
+func relayRoutes(relay http.Handler, protect func(http.Handler) http.Handler) http.Handler {
+	protected := protect(relay)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, a2asrv.WellKnownAgentCardPath) {
+			relay.ServeHTTP(w, r)
+			return
+		}
+		protected.ServeHTTP(w, r)
+	})
 }
