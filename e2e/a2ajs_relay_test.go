@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	a2ago "github.com/a2aproject/a2a-go/a2a"
+	"github.com/a2aproject/a2a-go/a2asrv"
+	"github.com/a2aproject/a2a-go/a2asrv/eventqueue"
+
+	"github.com/parleyhq/parley/agentcards/agentcardstest"
+)
+
+// relayAgentName is the agent TestA2AJSRelay registers; relayMissingAgent
+// is a name that is never registered.
+const (
+	relayAgentName    = "echo-relay"
+	relayMissingAgent = "no-such-agent"
+)
+
+// TestA2AJSRelay drives a registered agent through the gateway's relay
+// (/a2a/agents/{name}) with @a2a-js/sdk 1.3.0 (A2A 1.0, without its
+// legacyCompat option) and 0.3.14 (A2A 0.3), as TestA2AJSClient does the
+// gateway's own endpoint (e2e/js/a2a-relay-client.mjs). The agent is a real
+// a2a-go agent on loopback, which speaks A2A 0.3 only, with relayEchoExecutor:
+// so the 1.3.0 SDK's calls are translated both ways by the relay.
+//
+// Each SDK resolves the relay's rewritten card
+// (/a2a/agents/{name}/.well-known/agent-card.json), which must point it at
+// the relay; sends a text and a data part and gets them echoed back in the
+// completed task's artifact; streams a message and sees the task, a working
+// update with text, the artifact and the completion in that order; gets the
+// first task back; and sees a message to an unregistered agent fail with an
+// error naming it.
+//
+// Like TestA2AJSClient it needs node and e2e/js/node_modules; without them
+// it is skipped locally, but fails under CI (CI set).
+func TestA2AJSRelay(t *testing.T) {
+	node, clientScript := nodeA2AClient(t)
+	script := filepath.Join(filepath.Dir(clientScript), "a2a-relay-client.mjs")
+
+	peer := agentcardstest.NewPeerWith(t, relayAgentName, relayEchoExecutor{name: relayAgentName},
+		agentcardstest.Skill("echo", "Echo", "e2e", "relay"))
+
+	dir := t.TempDir()
+	p := start(t, dir, cleanEnv(),
+		"--listen", "127.0.0.1:0",
+		"--grpc-listen", "127.0.0.1:0",
+		"--allow-private-agent-urls",
+		"--store", "sqlite://"+filepath.Join(dir, "parley.db"),
+	)
+	base := "http://" + p.addr(t)
+	registerRelayAgent(t, base, peer.URL())
+
+	for _, sdk := range a2aJSSDKs {
+		t.Run("sdk-"+sdk.version, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			args := []string{script, base, relayAgentName, sdk.a2a, peer.URL(), relayMissingAgent}
+			cmd := exec.CommandContext(ctx, node, args...)
+			cmd.Dir = filepath.Dir(script)
+			cmd.Env = cleanEnv()
+			cmd.WaitDelay = 5 * time.Second
+			out, err := cmd.CombinedOutput()
+			run := "node " + strings.Join(append([]string{filepath.Base(script)}, args[1:]...), " ")
+			switch {
+			case ctx.Err() != nil:
+				t.Fatalf("%s did not finish within its timeout:\n%s\ngateway log (end):\n%s", run, out, tail(p.logs.String(), 60))
+			case err != nil:
+				t.Fatalf("%s: %v\n%s\ngateway log (end):\n%s", run, err, out, tail(p.logs.String(), 60))
+			}
+			t.Logf("%s:\n%s", run, out)
+			if !strings.Contains(string(out), "PASS ") {
+				t.Fatalf("the script exited 0 without its PASS line:\n%s", out)
+			}
+			if want := "@a2a-js/sdk " + sdk.version + " "; !strings.Contains(string(out), want) {
+				t.Errorf("the script did not run %q (is e2e/js/node_modules up to date? npm ci):\n%s", want, out)
+			}
+		})
+	}
+}
+
+// registerRelayAgent registers the agent at agentURL through the admin API, as
+// POST /api/v1/agents {"url": …}, and checks it is registered under
+// relayAgentName.
+func registerRelayAgent(t *testing.T, base, agentURL string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"url": agentURL})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/agents", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /api/v1/agents: %v", err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	var got struct {
+		Name string `json:"name"`
+	}
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(out, &got) != nil || got.Name != relayAgentName {
+		t.Fatalf("POST /api/v1/agents %s = %s\n%s\nwant 201 and the agent named %q", body, resp.Status, out, relayAgentName)
+	}
+}
+
+// relayEchoExecutor streams, for every message: the submitted task, a
+// working status update with a text, an artifact named "echo" with a data
+// part echoing what it received and a text part, and the completed status.
+//
+// The data part is {"agent": name, "texts": [the text parts], "data": [the
+// data parts' data], "parley": the message's metadata.parley (what the
+// relay adds: the caller and "via")}.
+type relayEchoExecutor struct{ name string }
+
+func (e relayEchoExecutor) Execute(ctx context.Context, reqCtx *a2asrv.RequestContext, q eventqueue.Queue) error {
+	texts, data := []any{}, []any{}
+	var parley any
+	if m := reqCtx.Message; m != nil {
+		for _, p := range m.Parts {
+			switch p := p.(type) {
+			case a2ago.TextPart:
+				texts = append(texts, p.Text)
+			case a2ago.DataPart:
+				data = append(data, p.Data)
+			}
+		}
+		parley = m.Metadata["parley"]
+	}
+	if reqCtx.StoredTask == nil {
+		if err := q.Write(ctx, a2ago.NewSubmittedTask(reqCtx, reqCtx.Message)); err != nil {
+			return err
+		}
+	}
+	working := a2ago.NewMessageForTask(a2ago.MessageRoleAgent, reqCtx,
+		a2ago.TextPart{Text: e.name + " is working on it"})
+	if err := q.Write(ctx, a2ago.NewStatusUpdateEvent(reqCtx, a2ago.TaskStateWorking, working)); err != nil {
+		return err
+	}
+	art := a2ago.NewArtifactEvent(reqCtx,
+		a2ago.DataPart{Data: map[string]any{"agent": e.name, "texts": texts, "data": data, "parley": parley}},
+		a2ago.TextPart{Text: e.name + " echoes what it received"})
+	art.Artifact.Name = "echo"
+	art.LastChunk = true
+	if err := q.Write(ctx, art); err != nil {
+		return err
+	}
+	done := a2ago.NewStatusUpdateEvent(reqCtx, a2ago.TaskStateCompleted,
+		a2ago.NewMessageForTask(a2ago.MessageRoleAgent, reqCtx, a2ago.TextPart{Text: e.name + " is done"}))
+	done.Final = true
+	return q.Write(ctx, done)
+}
+
+func (relayEchoExecutor) Cancel(context.Context, *a2asrv.RequestContext, eventqueue.Queue) error {
+	return a2ago.ErrTaskNotCancelable
+}
