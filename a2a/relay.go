@@ -189,6 +189,12 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rl.serveJSONRPC(w, r, name)
 	case "/"+sub == agentcards.WellKnownPath:
 		rl.serveCard(w, r, name)
+	case name == ".well-known":
+		// A client resolved the card relative to /a2a/agents/NAME without a
+		// trailing slash (A2A SDKs resolve ".well-known/…" against the URL
+		// given): the agent's name is lost, so say how to ask.
+		writePlainError(w, http.StatusNotFound, "no agent named in the card URL: use "+RelayPath+
+			"/{name}/ (with the trailing slash) as the agent's base URL, or "+RelayPath+"/{name}"+agentcards.WellKnownPath)
 	default:
 		http.NotFound(w, r)
 	}

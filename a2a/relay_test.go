@@ -1181,6 +1181,18 @@ func TestRelayCard(t *testing.T) {
 	}
 	relayURL := env.srv.URL + "/a2a/agents/Billing%20Desk"
 
+	// An SDK given the relay URL without a trailing slash resolves the card
+	// next to it, losing the agent's name: the 404 says what to do.
+	lost, err := http.Get(env.srv.URL + "/a2a/agents" + agentcards.WellKnownPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lostBody, _ := io.ReadAll(lost.Body)
+	lost.Body.Close()
+	if lost.StatusCode != http.StatusNotFound || !strings.Contains(string(lostBody), "trailing slash") {
+		t.Errorf("card without an agent name: %d %s", lost.StatusCode, lostBody)
+	}
+
 	resp, err := http.Get(relayURL + agentcards.WellKnownPath)
 	if err != nil {
 		t.Fatal(err)
