@@ -147,4 +147,21 @@ func TestAuthFrontsEveryEndpoint(t *testing.T) {
 	if !strings.Contains(out, "policy.denial") || !strings.Contains(out, "escalate") {
 		t.Errorf("audit list lacks the denial of escalate:\n%s", out)
 	}
+	var listed struct {
+		Records []struct {
+			Action  string `json:"action"`
+			Target  string `json:"target"`
+			Subject string `json:"subject"`
+		} `json:"records"`
+	}
+	if err := json.Unmarshal([]byte(out), &listed); err != nil {
+		t.Fatalf("audit list --json: %v\n%s", err, out)
+	}
+	var audited bool
+	for _, r := range listed.Records {
+		audited = audited || r.Action == "mcp.tool_call" && r.Target == "save_ticket" && r.Subject == "alice"
+	}
+	if !audited {
+		t.Errorf("alice's save_ticket call is not in the audit log:\n%s", out)
+	}
 }

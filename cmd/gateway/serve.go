@@ -161,7 +161,9 @@ func serve(ctx context.Context, e env, args []string) int {
 	}
 	// MCP: tokens, protected-resource metadata, sessions bound to their
 	// user; each caller sees and calls only the tools it may.
-	bridge.Server().AddReceivingMiddleware(authn.MCPMiddleware())
+	// Auth outermost, so that the audit records name the caller; denials
+	// are recorded through OnDecision.
+	bridge.Server().AddReceivingMiddleware(authn.MCPMiddleware(), mcpbridge.AuditMiddleware(auditLog))
 	g.HandleOwnBodyLimit(auth.MCPPath, authn.MCP(bridge))
 	g.Router().Handle(auth.ProtectedResourceMetadataPath, authn.ProtectedResourceMetadata())
 	g.Router().Handle(auth.ProtectedResourceMetadataPath+auth.MCPPath, authn.ProtectedResourceMetadata())
