@@ -20,7 +20,9 @@ import (
 	"github.com/a2aproject/a2a-go/a2aclient/agentcard"
 	"github.com/a2aproject/a2a-go/a2asrv"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/parleyhq/parley/a2a"
 	"github.com/parleyhq/parley/mcpbridge"
@@ -74,6 +76,7 @@ func startGateway(t *testing.T, dbPath string) *gateway {
 		PublicURL:  hs.URL,
 		GRPCListen: "127.0.0.1:0",
 		Principal:  headerPrincipal,
+		IsAdmin:    func(ctx context.Context) bool { return a2a.CallerFrom(ctx) == "root" },
 		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -605,4 +608,40 @@ func TestGRPCTargetOnAllInterfaces(t *testing.T) {
 			t.Errorf("NewServer with PublicURL %q succeeded", bad)
 		}
 	}
+}
+
+// TestTaskOwnership: a caller reaches only the tasks it started (others'
+// answer as not found); an administrator reaches every task.
+func TestTaskOwnership(t *testing.T) {
+	g := startGateway(t, filepath.Join(t.TempDir(), "parley.db"))
+	for _, transport := range []a2ago.TransportProtocol{a2ago.TransportProtocolJSONRPC, a2ago.TransportProtocolGRPC} {
+		t.Run(string(transport), func(t *testing.T) {
+			task := send(t, g.client(t, transport, "alice"), toolMessage(mcpbridge.ToolSaveTicket, map[string]any{"customer": "Owned"}))
+			tests := []struct {
+				user string
+				ok   bool
+			}{{"alice", true}, {"bob", false}, {"", false}, {"root", true}}
+			for _, tt := range tests {
+				c := g.client(t, transport, tt.user)
+				_, err := c.GetTask(t.Context(), &a2ago.TaskQueryParams{ID: task.ID})
+				if tt.ok && err != nil {
+					t.Errorf("%q tasks/get: %v", tt.user, err)
+				}
+				if !tt.ok && !isNotFound(err) {
+					t.Errorf("%q tasks/get of alice's task: %v, want task not found", tt.user, err)
+				}
+				if !tt.ok {
+					if _, err := c.CancelTask(t.Context(), &a2ago.TaskIDParams{ID: task.ID}); !isNotFound(err) {
+						t.Errorf("%q tasks/cancel of alice's task: %v, want task not found", tt.user, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// isNotFound: task not found, as JSON-RPC (the sentinel) or gRPC (the
+// status code; a2a-go's gRPC client does not map it back) says it.
+func isNotFound(err error) bool {
+	return errors.Is(err, a2ago.ErrTaskNotFound) || status.Code(err) == codes.NotFound
 }

@@ -55,6 +55,9 @@ type Options struct {
 	// ShutdownTimeout bounds how long Run waits for in-flight gRPC calls
 	// (streams included) after ctx ends before cutting them. Default 15s.
 	ShutdownTimeout time.Duration
+	// IsAdmin reports whether the caller may see every caller's tasks;
+	// nil: nobody may (each caller sees only the tasks it started).
+	IsAdmin func(context.Context) bool
 	// GRPCServerOptions are added to the gRPC server's, such as the
 	// authentication interceptors.
 	GRPCServerOptions []grpc.ServerOption
@@ -104,6 +107,8 @@ func NewServer(opts Options) (*Server, error) {
 		// Identity first, so that the error log names the caller.
 		a2asrv.WithCallInterceptor(IdentityInterceptor(opts.Principal)),
 		a2asrv.WithCallInterceptor(errorInterceptor{log: opts.Logger}),
+		// After identity: a caller reaches only its own tasks.
+		a2asrv.WithCallInterceptor(ownershipInterceptor{tasks: s.tasks, isAdmin: opts.IsAdmin, log: opts.Logger}),
 	}
 	s.handler = a2asrv.NewHandler(NewExecutor(opts.Tools, opts.Logger), append(handlerOpts, opts.HandlerOptions...)...)
 	// compat goes outside the call context, so that the extensions header

@@ -178,6 +178,7 @@ func serve(ctx context.Context, e env, args []string) int {
 		Version:           resolveVersion(),
 		Logger:            logger.With("component", "a2a"),
 		Principal:         authn.A2APrincipal,
+		IsAdmin:           auth.IsAdmin,
 		SecuritySchemes:   schemes,
 		Security:          security,
 		GRPCServerOptions: authn.GRPCServerOptions(),
