@@ -62,6 +62,10 @@ type RelayOptions struct {
 	// call. The caller's Authorization header is never forwarded. Nil:
 	// requests go out without credentials.
 	Outbound func(agent string, req *http.Request) error
+	// Authorize decides whether the caller in ctx may message the agent
+	// (auth: agent:NAME:message). An error refuses the call, naming the
+	// agent and the reason. Nil: everyone may.
+	Authorize func(ctx context.Context, agent string) error
 	// RequestID returns the ID the gateway gave the request, forwarded to
 	// the agent as X-Request-Id. Nil: the caller's X-Request-Id header.
 	RequestID func(ctx context.Context) string
@@ -336,6 +340,7 @@ func pickEndpoint(eps []endpoint, v compat.Version) (endpoint, bool) {
 // Reasons a relayed call failed, in the error data's "cause".
 const (
 	causeNotRegistered = "not_registered"
+	causeForbidden     = "forbidden"
 	causeNoInterface   = "no_jsonrpc_interface"
 	causeRegistry      = "registry_unavailable"
 	causeUnreachable   = "unreachable"
@@ -439,6 +444,12 @@ func (c *call) relay(body []byte, req map[string]any) {
 		return
 	}
 	c.name = agent.Name
+	if rl.opts.Authorize != nil {
+		if err := rl.opts.Authorize(r.Context(), agent.Name); err != nil {
+			c.fail(compat.CodeInvalidRequest, causeForbidden, "agent %q: not allowed: %v", c.name, err)
+			return
+		}
+	}
 	ep, ok := pickEndpoint(rl.agentEndpoints(agent), c.cv)
 	if !ok {
 		c.fail(compat.CodeUnsupportedOperation, causeNoInterface, "agent %q offers no A2A JSON-RPC interface Parley can relay", c.name)

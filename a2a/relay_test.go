@@ -1353,3 +1353,36 @@ func TestRelayIdentity(t *testing.T) {
 		t.Errorf("answer = %v", answers[0])
 	}
 }
+
+// TestRelayAuthorize: a caller the policy does not let message the agent is
+// refused, naming the agent and the rule; an allowed caller goes through.
+func TestRelayAuthorize(t *testing.T) {
+	// As auth's A2A face does, a middleware puts the caller's principal in
+	// the request context, where Authorize reads it.
+	withPrincipal := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := &auth.Principal{Subject: r.Header.Get(userHeader)}
+			next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+		})
+	}
+	env := newRelayEnvWith(t, func(o *a2a.RelayOptions) {
+		o.Authorize = func(ctx context.Context, agent string) error {
+			if p, _ := auth.FromContext(ctx); p.Name() == "mallory" {
+				return errors.New(`policy rule "default-deny"`)
+			}
+			return nil
+		}
+	}, withPrincipal)
+	exec := newCompleteExecutor("billing")
+	env.register(t, startAgent(t, "billing", exec, speaks03))
+	msg := func() *a2ago.MessageSendParams {
+		return &a2ago.MessageSendParams{Message: a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.TextPart{Text: "refund 350"})}
+	}
+	_, err := env.client(t, "billing", map[string]string{userHeader: "mallory"}).SendMessage(t.Context(), msg())
+	if err == nil || !strings.Contains(err.Error(), `agent "billing": not allowed`) || !strings.Contains(err.Error(), "default-deny") {
+		t.Errorf("mallory's message/send: %v, want a refusal naming the agent and the rule", err)
+	}
+	if _, err := env.client(t, "billing", map[string]string{userHeader: "alice"}).SendMessage(t.Context(), msg()); err != nil {
+		t.Errorf("alice's message/send: %v", err)
+	}
+}

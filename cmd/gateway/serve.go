@@ -202,6 +202,9 @@ func serve(ctx context.Context, e env, args []string) int {
 		RequestID: gateway.RequestIDFrom,
 		Logger:    logger.With("component", "a2a-relay"),
 		Principal: authn.A2APrincipal,
+		Authorize: func(ctx context.Context, agent string) error {
+			return authn.AuthorizeAgent(ctx, agent, auth.AgentMessage)
+		},
 		Outbound: func(agent string, req *http.Request) error {
 			tok, err := outbound.Token(agent)
 			if err != nil || tok == nil {
