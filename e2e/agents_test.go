@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -54,8 +56,26 @@ func TestAgentsCLI(t *testing.T) {
 		if !ok || json.Unmarshal([]byte(out), &listed) != nil || len(listed.Agents) != 1 || listed.Agents[0].Name != "billing" {
 			t.Fatalf("agents list --skill refunds: ok=%v\n%s%s", ok, out, errOut)
 		}
+		// A message relayed to the agent.
+		resp, err := http.Post(api+"/a2a/agents/billing/", "application/json", strings.NewReader(
+			`{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"m1","role":"user","parts":[{"kind":"text","text":"hi"}]}}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), "billing echoes: hi") {
+			t.Errorf("relayed message/send = %s", body)
+		}
 		if out, errOut, ok = gatewayCmd(t, "agents", "--api", api, "remove", "billing"); !ok {
 			t.Fatalf("agents remove: %s%s", out, errOut)
+		}
+		// Registration, the relayed message and the removal are audited.
+		out, errOut, _ = gatewayCmd(t, "audit", "list", "--json", "--store", "sqlite://"+filepath.Join(dir, "parley.db"))
+		for _, want := range []string{`"agent.register"`, `"a2a.relay"`, `"agent.remove"`} {
+			if !strings.Contains(out, want) {
+				t.Errorf("audit list lacks %s:\n%s%s", want, out, errOut)
+			}
 		}
 		out, _, _ = gatewayCmd(t, "agents", "--api", api, "--json", "list")
 		if strings.Contains(out, `"billing"`) {

@@ -221,12 +221,14 @@ func serve(ctx context.Context, e env, args []string) int {
 		return exitFailure
 	}
 	// Cards stay public; JSON-RPC needs a token when auth is on.
-	g.Router().Mount(a2a.RelayPath, relayRoutes(relay, authn.A2A))
-	g.Router().Handle(a2a.JSONRPCPath, authn.A2A(a2aSrv.Handler()))
+	// Audit records go inside the auth faces, so that they name the caller.
+	auditRelay := audit.Middleware(auditLog, describeRelay)
+	g.Router().Mount(a2a.RelayPath, relayRoutes(relay, func(h http.Handler) http.Handler { return authn.A2A(auditRelay(h)) }))
+	g.Router().Handle(a2a.JSONRPCPath, authn.A2A(audit.Middleware(auditLog, describeA2A)(a2aSrv.Handler())))
 	g.Router().Handle(a2asrv.WellKnownAgentCardPath, a2aSrv.CardHandler())
 	// Admin API: 401 from the middleware, 403 per action from the policy.
 	g.Router().Group(func(r chi.Router) {
-		r.Use(authn.Admin)
+		r.Use(authn.Admin, audit.Middleware(auditLog, describeAdmin))
 		authorize := authn.AdminAuthorizer(adminapi.ErrUnauthenticated)
 		adminapi.New(registry, adminapi.Options{Logger: logger.With("component", "admin-api"), Authorize: authorize}).Mount(r)
 		adminapi.NewAudit(auditLog, adminapi.Options{Logger: logger.With("component", "admin-api"), Authorize: authorize}).Mount(r)

@@ -1,0 +1,100 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// Describe says what an HTTP request does, for its audit record: the entry
+// (Action and Target at least) and whether to record it at all. method is
+// the JSON-RPC method when the body is a JSON-RPC request, else "".
+type Describe func(r *http.Request, method string) (Entry, bool)
+
+// maxPeek bounds how much of a body the middleware reads to find a
+// JSON-RPC method; larger bodies are recorded without it.
+const maxPeek = 1 << 20
+
+// Middleware appends one record per request that describe accepts, once
+// the handler has answered: outcome OK for 2xx answers, Denied for 401 and
+// 403, Error otherwise (JSON-RPC errors answered with 200 count as OK: the
+// call reached its handler; the JSON-RPC method is in the detail). Put it
+// inside the auth middleware so that records name the caller.
+func Middleware(log *Log, describe Describe) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			method := ""
+			if r.Method == http.MethodPost && r.Body != nil {
+				head, err := io.ReadAll(io.LimitReader(r.Body, maxPeek))
+				if err == nil {
+					var rpc struct {
+						Method string `json:"method"`
+					}
+					if json.Unmarshal(head, &rpc) == nil {
+						method = rpc.Method
+					}
+				}
+				r.Body = struct {
+					io.Reader
+					io.Closer
+				}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+			}
+			entry, ok := describe(r, method)
+			if !ok {
+				next.ServeHTTP(w, r)
+				return
+			}
+			sw := &statusWriter{ResponseWriter: w}
+			next.ServeHTTP(sw, r)
+			switch {
+			case sw.status == 0 || sw.status < 300:
+				entry.Outcome = OK
+			case sw.status == http.StatusUnauthorized || sw.status == http.StatusForbidden:
+				entry.Outcome = Denied
+			default:
+				entry.Outcome = Error
+			}
+			detail := map[string]string{"http_status": strconv.Itoa(max(sw.status, http.StatusOK))}
+			if method != "" {
+				detail["method"] = method
+			}
+			if entry.Detail == nil {
+				entry.Detail = detail
+			}
+			// Append logs its own failures.
+			_, _ = log.Append(r.Context(), entry)
+		})
+	}
+}
+
+// statusWriter records the status a handler answered with, keeping
+// Flusher visible for streamed answers.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

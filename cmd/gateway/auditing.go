@@ -1,0 +1,59 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/parleyhq/parley/a2a"
+	"github.com/parleyhq/parley/audit"
+)
+
+// What the gateway's HTTP endpoints record in the audit log (tool calls are
+// recorded by mcpbridge.AuditMiddleware, denials by the auth hooks).
+
+// a2aSends are the JSON-RPC methods that send an agent a message, in both
+// A2A versions.
+var a2aSends = map[string]bool{
+	"message/send": true, "message/stream": true, "SendMessage": true, "SendStreamingMessage": true,
+}
+
+// describeA2A records calls to the gateway's own A2A endpoint: messages as
+// a2a.message, other methods (tasks/get, cancel, …) as a2a.call.
+func describeA2A(_ *http.Request, method string) (audit.Entry, bool) {
+	action := "a2a.call"
+	if a2aSends[method] {
+		action = audit.ActionA2AMessage
+	}
+	return audit.Entry{Action: action, Target: "parley"}, method != ""
+}
+
+// describeRelay records every JSON-RPC call relayed to an agent.
+func describeRelay(r *http.Request, method string) (audit.Entry, bool) {
+	name, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, a2a.RelayPath+"/"), "/")
+	return audit.Entry{Action: audit.ActionA2ARelay, Target: name}, method != "" && name != ""
+}
+
+// describeAdmin records changes to the agent registry.
+func describeAdmin(r *http.Request, _ string) (audit.Entry, bool) {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/api/v1/agents")
+	if !ok {
+		return audit.Entry{}, false
+	}
+	name, sub, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
+	var action string
+	switch {
+	case r.Method == http.MethodPost && name == "":
+		action = audit.ActionAgentRegister
+	case r.Method == http.MethodPut && sub == "":
+		action = audit.ActionAgentReplace
+	case r.Method == http.MethodDelete && sub == "":
+		action = audit.ActionAgentRemove
+	case r.Method == http.MethodPost && sub == "approve":
+		action = audit.ActionAgentApprove
+	case r.Method == http.MethodPost && sub == "refetch":
+		action = "agent.refetch"
+	default:
+		return audit.Entry{}, false
+	}
+	return audit.Entry{Action: action, Target: name}, true
+}
