@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	a2ago "github.com/a2aproject/a2a-go/a2a"
 	"github.com/a2aproject/a2a-go/a2asrv"
 
 	"github.com/parleyhq/parley/a2a/compat"
@@ -62,6 +63,11 @@ type RelayOptions struct {
 	// call. The caller's Authorization header is never forwarded. Nil:
 	// requests go out without credentials.
 	Outbound func(agent string, req *http.Request) error
+	// SecuritySchemes and Security, when set, replace the agent's in the
+	// rewritten cards: callers authenticate to Parley, not to the agent
+	// (Parley presents its own credentials to it).
+	SecuritySchemes a2ago.NamedSecuritySchemes
+	Security        []a2ago.SecurityRequirements
 	// Authorize decides whether the caller in ctx may message the agent
 	// (auth: agent:NAME:message). An error refuses the call, naming the
 	// agent and the reason. Nil: everyone may.
@@ -226,7 +232,7 @@ func (rl *Relay) serveCard(w http.ResponseWriter, r *http.Request, name string) 
 		writePlainError(w, http.StatusBadGateway, fmt.Sprintf("agent %q offers no A2A JSON-RPC interface Parley can relay", agent.Name))
 		return
 	}
-	doc, err := RewriteCard(agent.Card.Raw, rl.AgentURL(agent.Name))
+	doc, err := rl.rewriteCard(agent.Card.Raw, agent.Name)
 	if err != nil {
 		rl.log.ErrorContext(r.Context(), "relay: agent card", "agent", agent.Name, "err", err)
 		writePlainError(w, http.StatusBadGateway, fmt.Sprintf("agent %q: its card cannot be rewritten: %v", agent.Name, err))
@@ -274,6 +280,39 @@ func RewriteCard(card []byte, relayURL string) ([]byte, error) {
 		return nil, err
 	}
 	return compat.CardWith10(doc, compat.InterfacesFor(relayURL, compat.BindingJSONRPC, compat.V10, compat.V03))
+}
+
+// rewriteCard is RewriteCard with Parley's security schemes in place of
+// the agent's, when the relay has them.
+func (rl *Relay) rewriteCard(card []byte, agent string) ([]byte, error) {
+	if rl.opts.SecuritySchemes != nil {
+		v, err := decodeJSON(card)
+		if err != nil {
+			return nil, err
+		}
+		c, ok := v.(map[string]any)
+		if !ok {
+			return nil, errors.New("an agent card must be a JSON object")
+		}
+		// Both versions' spellings of the agent's schemes go; the 0.3 ones
+		// of Parley's come in, and CardWith10 adds their 1.0 form.
+		delete(c, "securitySchemes")
+		delete(c, "security")
+		delete(c, "securityRequirements")
+		schemes, err := json.Marshal(rl.opts.SecuritySchemes)
+		if err != nil {
+			return nil, err
+		}
+		security, err := json.Marshal(rl.opts.Security)
+		if err != nil {
+			return nil, err
+		}
+		c["securitySchemes"], c["security"] = json.RawMessage(schemes), json.RawMessage(security)
+		if card, err = json.Marshal(c); err != nil {
+			return nil, err
+		}
+	}
+	return RewriteCard(card, rl.AgentURL(agent))
 }
 
 // agentEndpoints lists the agent's JSON-RPC interfaces in a version Parley
@@ -716,7 +755,7 @@ func (c *call) inspect(answer map[string]any) (map[string]any, bool) {
 	if compat.Method10(c.method) == "GetExtendedAgentCard" {
 		if card, ok := result.(map[string]any); ok {
 			if doc, err := encodeJSON(card); err == nil {
-				if rewritten, err := RewriteCard(doc, c.rl.AgentURL(c.name)); err == nil {
+				if rewritten, err := c.rl.rewriteCard(doc, c.name); err == nil {
 					if c.cv == compat.V10 {
 						rewritten, err = compat.CardTo10(rewritten)
 					}

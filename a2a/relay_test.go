@@ -1386,3 +1386,29 @@ func TestRelayAuthorize(t *testing.T) {
 		t.Errorf("alice's message/send: %v", err)
 	}
 }
+
+// TestRelayCardDeclaresParleysSecurity: with Parley's schemes set, the
+// rewritten card asks callers for Parley's credentials, not the agent's.
+func TestRelayCardDeclaresParleysSecurity(t *testing.T) {
+	env := newRelayEnvWith(t, func(o *a2a.RelayOptions) {
+		o.SecuritySchemes = a2ago.NamedSecuritySchemes{"parley-oidc": a2ago.OpenIDConnectSecurityScheme{OpenIDConnectURL: "https://idp.example.com/.well-known/openid-configuration"}}
+		o.Security = []a2ago.SecurityRequirements{{"parley-oidc": a2ago.SecuritySchemeScopes{}}}
+	}, nil)
+	env.register(t, startAgent(t, "billing", newCompleteExecutor("billing"), speaks03))
+	resp, err := http.Get(env.url("billing") + agentcards.WellKnownPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var card map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&card); err != nil {
+		t.Fatal(err)
+	}
+	schemes, _ := card["securitySchemes"].(map[string]any)
+	if len(schemes) != 1 || schemes["parley-oidc"] == nil {
+		t.Errorf("securitySchemes = %v, want only Parley's", card["securitySchemes"])
+	}
+	if sec := fmt.Sprint(card["security"]); !strings.Contains(sec, "parley-oidc") {
+		t.Errorf("security = %v", card["security"])
+	}
+}

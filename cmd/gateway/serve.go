@@ -195,13 +195,15 @@ func serve(ctx context.Context, e env, args []string) int {
 	// /a2a/agents/{name}: A2A JSON-RPC relayed to registered agents, through
 	// the registry's guard, each relayed task recorded in the store.
 	relay, err := a2a.NewRelay(a2a.RelayOptions{
-		Registry:  registry,
-		Transport: registry.Guard().Transport(),
-		Tasks:     st,
-		PublicURL: publicURL,
-		RequestID: gateway.RequestIDFrom,
-		Logger:    logger.With("component", "a2a-relay"),
-		Principal: authn.A2APrincipal,
+		Registry:        registry,
+		Transport:       registry.Guard().Transport(),
+		Tasks:           st,
+		PublicURL:       publicURL,
+		RequestID:       gateway.RequestIDFrom,
+		Logger:          logger.With("component", "a2a-relay"),
+		Principal:       authn.A2APrincipal,
+		SecuritySchemes: schemes,
+		Security:        security,
 		Authorize: func(ctx context.Context, agent string) error {
 			return authn.AuthorizeAgent(ctx, agent, auth.AgentMessage)
 		},
