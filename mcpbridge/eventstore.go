@@ -1,11 +1,13 @@
 package mcpbridge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -30,6 +32,12 @@ type EventStoreOptions struct {
 	SweepEvery time.Duration
 	// WriteTimeout bounds each store call. Default 10s.
 	WriteTimeout time.Duration
+	// MaxQueued bounds the writes waiting for Run's flusher; beyond, Open
+	// and Append wait for room. Default 4096.
+	MaxQueued int
+	// MaxBatch bounds the writes the flusher commits in one transaction.
+	// Default 256.
+	MaxBatch int
 	// Now reads the clock for event times and the sweep cutoff. Default
 	// time.Now.
 	Now    func() time.Time
@@ -38,29 +46,83 @@ type EventStoreOptions struct {
 
 // EventStore is a durable mcp.EventStore over the store's Events, so that an
 // MCP client whose Streamable HTTP stream broke resumes it with
-// Last-Event-ID and gets every event it missed, exactly once, also after a
-// gateway restart or through another replica sharing the store (as far as
-// the SDK lets a session get there: sessions themselves live in the
-// handler's memory).
+// Last-Event-ID and gets every event it missed, exactly once, also through
+// another instance sharing the store (as far as the SDK lets a session get
+// there: sessions themselves live in the handler's memory, so only this
+// process ever writes a session's streams).
+//
+// Writes do not wait for the store while Run runs: Open and Append number a
+// stream's events in memory (this process is the only writer of its
+// sessions' streams), queue the write and return, and Run's flusher commits
+// everything queued in one transaction per batch (at most MaxBatch writes;
+// what arrives meanwhile goes in the next one). Each queued append carries
+// its index, and the store refuses it if the stream's next index is another,
+// so a stored stream never disagrees with the event IDs its client holds. A
+// write the store refuses, or that fails, marks its stream broken: its
+// later appends are dropped and After refuses to replay it (the client is
+// told to start over) instead of returning part of it. After first waits
+// until every write queued for its stream before the call is committed;
+// SessionClosed is queued behind the session's writes and waits for its
+// own commit. At most MaxQueued writes wait: beyond, Open and Append wait
+// for room (at most WriteTimeout), never dropping a write. While Run is not
+// running (before it starts, after it returns) every call writes
+// synchronously, in the same order.
 //
 // Storage is bounded by KeepPerStream and by MaxAge: the SDK does not
 // always report a session's end, so whoever wires the gateway must run Run
-// for as long as the store is in use, and stop it through its context. One
-// EventStore serves every session of the process.
+// for as long as the store is in use, and stop it through its context; Run
+// commits what is still queued before it returns. One EventStore serves
+// every session of the process.
 type EventStore struct {
 	ev           store.Events
 	keep         int
 	maxAge       time.Duration
 	sweepEvery   time.Duration
 	writeTimeout time.Duration
+	maxQueued    int
+	maxBatch     int
 	now          func() time.Time
 	log          *slog.Logger
+
+	// flushMu is held while a batch is written, so batches are written one
+	// at a time, in queue order, whoever writes them.
+	flushMu sync.Mutex
+
+	mu        sync.Mutex
+	running   bool // Run's flusher commits the queue
+	queue     []queuedWrite
+	seq       uint64        // the last write queued
+	committed uint64        // every write up to this one is written (or failed)
+	applied   chan struct{} // closed, and replaced, when a batch is written
+	kick      chan struct{} // wakes the flusher; capacity 1
+	sessions  map[string]map[string]*streamState
+}
+
+// streamState is what the EventStore knows of a stream it wrote.
+type streamState struct {
+	next    int64     // the index of the stream's next event
+	lastAt  time.Time // its last open or append, as the store records it
+	lastSeq uint64    // its last queued write
+	err     error     // why a write of it failed; it is not replayed then
+}
+
+// queuedWrite is a write waiting for the flusher.
+type queuedWrite struct {
+	seq uint64
+	w   store.StreamEventWrite
+	st  *streamState // nil for a session close, and for a stream not in memory
+	// done, if set, receives the write's result; otherwise a failure is
+	// logged.
+	done chan store.StreamEventResult
 }
 
 var _ mcp.EventStore = (*EventStore)(nil)
 
 // eventPage is how many events After reads per store call.
 const eventPage = 500
+
+// errNotStored marks a stream with a write that failed.
+var errNotStored = errors.New("an event of the stream was not stored")
 
 // NewEventStore returns an EventStore over ev.
 func NewEventStore(ev store.Events, opts EventStoreOptions) *EventStore {
@@ -76,6 +138,12 @@ func NewEventStore(ev store.Events, opts EventStoreOptions) *EventStore {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 10 * time.Second
 	}
+	if opts.MaxQueued <= 0 {
+		opts.MaxQueued = 4096
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -84,15 +152,34 @@ func NewEventStore(ev store.Events, opts EventStoreOptions) *EventStore {
 	}
 	return &EventStore{
 		ev: ev, keep: max(opts.KeepPerStream, 0), maxAge: opts.MaxAge, sweepEvery: opts.SweepEvery,
-		writeTimeout: opts.WriteTimeout, now: opts.Now, log: opts.Logger,
+		writeTimeout: opts.WriteTimeout, maxQueued: opts.MaxQueued, maxBatch: opts.MaxBatch,
+		now: opts.Now, log: opts.Logger,
+		applied: make(chan struct{}), kick: make(chan struct{}, 1),
+		sessions: map[string]map[string]*streamState{},
 	}
 }
 
 // Open implements mcp.EventStore.
 func (s *EventStore) Open(ctx context.Context, sessionID, streamID string) error {
-	ctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
-	defer cancel()
-	if err := s.ev.OpenStream(ctx, sessionID, streamID, s.now()); err != nil {
+	s.mu.Lock()
+	if err := s.room(); err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("open event stream %q: %w", streamID, err)
+	}
+	st := s.sessions[sessionID][streamID]
+	if st == nil {
+		// A stream of this process's session that it does not know is
+		// new: sessions live in this process only.
+		st = &streamState{}
+		if s.sessions[sessionID] == nil {
+			s.sessions[sessionID] = map[string]*streamState{}
+		}
+		s.sessions[sessionID][streamID] = st
+	}
+	at := s.now()
+	st.lastAt = later(st.lastAt, at)
+	done := s.enqueue(store.StreamEventWrite{Op: store.StreamOpen, Session: sessionID, Stream: streamID, At: at}, st, false)
+	if err := s.result(ctx, done); err != nil {
 		return fmt.Errorf("open event stream %q: %w", streamID, err)
 	}
 	return nil
@@ -106,12 +193,250 @@ func (s *EventStore) Open(ctx context.Context, sessionID, streamID string) error
 // stored indices one behind the event IDs the client holds, and a later
 // resumption would silently skip an event.
 func (s *EventStore) Append(ctx context.Context, sessionID, streamID string, data []byte) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.writeTimeout)
-	defer cancel()
-	if _, err := s.ev.AppendEvent(ctx, sessionID, streamID, data, s.now(), s.keep); err != nil {
+	if data == nil {
+		data = []byte{}
+	} else {
+		data = bytes.Clone(data)
+	}
+	s.mu.Lock()
+	st := s.sessions[sessionID][streamID]
+	if err := s.room(); err != nil {
+		if st != nil && st.err == nil {
+			// The SDK counts this event anyway.
+			st.err = fmt.Errorf("%w: %w", errNotStored, err)
+		}
+		s.mu.Unlock()
+		return fmt.Errorf("store event of stream %q: %w", streamID, err)
+	}
+	st = s.sessions[sessionID][streamID] // room may have let go of s.mu
+	at := s.now()
+	w := store.StreamEventWrite{Op: store.StreamAppend, Session: sessionID, Stream: streamID, Index: -1, Data: data, At: at, Keep: s.keep}
+	if st == nil {
+		// Not opened through this EventStore (or swept since): the store
+		// numbers the event, and says whether the stream is open.
+		done := s.enqueue(w, nil, true)
+		r, err := s.wait(ctx, done)
+		if err == nil {
+			err = r.Err
+		}
+		if err != nil {
+			return fmt.Errorf("store event of stream %q: %w", streamID, err)
+		}
+		s.mu.Lock()
+		if st := s.sessions[sessionID][streamID]; st == nil {
+			if s.sessions[sessionID] == nil {
+				s.sessions[sessionID] = map[string]*streamState{}
+			}
+			s.sessions[sessionID][streamID] = &streamState{next: r.Index + 1, lastAt: at, lastSeq: 0}
+		}
+		s.mu.Unlock()
+		return nil
+	}
+	if st.err != nil {
+		err := st.err
+		s.mu.Unlock()
+		return fmt.Errorf("store event of stream %q: %w", streamID, err)
+	}
+	w.Index = st.next
+	st.next++
+	st.lastAt = later(st.lastAt, at)
+	done := s.enqueue(w, st, false)
+	if err := s.result(ctx, done); err != nil {
 		return fmt.Errorf("store event of stream %q: %w", streamID, err)
 	}
 	return nil
+}
+
+// room waits, with s.mu held, until the queue has room for a write, or
+// WriteTimeout passed. Without the flusher every write is written at once,
+// so there is always room.
+func (s *EventStore) room() error {
+	var timeout <-chan time.Time
+	for s.running && len(s.queue) >= s.maxQueued {
+		if timeout == nil {
+			t := time.NewTimer(s.writeTimeout)
+			defer t.Stop()
+			timeout = t.C
+		}
+		applied := s.applied
+		s.mu.Unlock()
+		select {
+		case <-applied:
+		case <-timeout:
+			s.mu.Lock()
+			return fmt.Errorf("%d event writes are waiting for the store: %w", len(s.queue), store.ErrUnavailable)
+		}
+		s.mu.Lock()
+	}
+	return nil
+}
+
+// enqueue queues w, with s.mu held, and unlocks it. It returns the channel
+// the write's result arrives on: always when the caller must wait for it,
+// and while the flusher is not running (then the caller writes it).
+func (s *EventStore) enqueue(w store.StreamEventWrite, st *streamState, wait bool) chan store.StreamEventResult {
+	s.seq++
+	q := queuedWrite{seq: s.seq, w: w, st: st}
+	if wait || !s.running {
+		q.done = make(chan store.StreamEventResult, 1)
+	}
+	if st != nil {
+		st.lastSeq = s.seq
+	}
+	s.queue = append(s.queue, q)
+	running := s.running
+	s.mu.Unlock()
+	if running {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	return q.done
+}
+
+// result waits for a write's result if done is set, and returns its error.
+func (s *EventStore) result(ctx context.Context, done chan store.StreamEventResult) error {
+	if done == nil {
+		return nil
+	}
+	r, err := s.wait(ctx, done)
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
+
+// wait waits for a queued write's result, writing the queue itself while
+// the flusher is not running. Only WriteTimeout bounds it: see Append.
+func (s *EventStore) wait(ctx context.Context, done chan store.StreamEventResult) (store.StreamEventResult, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.writeTimeout)
+	defer cancel()
+	for {
+		select {
+		case r := <-done:
+			return r, nil
+		default:
+		}
+		s.mu.Lock()
+		running, applied := s.running, s.applied
+		s.mu.Unlock()
+		if !running {
+			s.flush()
+			continue
+		}
+		select {
+		case r := <-done:
+			return r, nil
+		case <-applied:
+		case <-ctx.Done():
+			return store.StreamEventResult{}, ctx.Err()
+		}
+	}
+}
+
+// waitApplied waits until every write up to seq is written (or failed),
+// writing the queue itself while the flusher is not running.
+func (s *EventStore) waitApplied(ctx context.Context, seq uint64) error {
+	for {
+		s.mu.Lock()
+		committed, running, applied := s.committed, s.running, s.applied
+		s.mu.Unlock()
+		if committed >= seq {
+			return nil
+		}
+		if !running {
+			s.flush()
+			continue
+		}
+		select {
+		case <-applied:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// flush writes one batch from the head of the queue in one transaction, and
+// reports whether there was one.
+func (s *EventStore) flush() bool {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.mu.Lock()
+	n := min(len(s.queue), s.maxBatch)
+	if n == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	batch := s.queue[:n:n]
+	if n == len(s.queue) {
+		s.queue = nil
+	} else {
+		s.queue = s.queue[n:]
+	}
+	s.mu.Unlock()
+
+	writes := make([]store.StreamEventWrite, n)
+	for i, q := range batch {
+		writes[i] = q.w
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.writeTimeout)
+	results, err := s.ev.WriteEvents(ctx, writes)
+	cancel()
+	if err == nil && len(results) != n {
+		err = fmt.Errorf("the store returned %d results for %d writes", len(results), n)
+	}
+	if err != nil {
+		results = make([]store.StreamEventResult, n)
+		for i := range results {
+			results[i].Err = err
+		}
+	}
+
+	s.mu.Lock()
+	var failed int
+	var firstErr error
+	for i, q := range batch {
+		r := results[i]
+		if r.Err == nil {
+			continue
+		}
+		if q.st != nil && q.st.err == nil {
+			q.st.err = fmt.Errorf("%w: %w", errNotStored, r.Err)
+		}
+		if q.done == nil {
+			failed++
+			if firstErr == nil {
+				firstErr = r.Err
+			}
+		}
+	}
+	s.committed = batch[n-1].seq
+	close(s.applied)
+	s.applied = make(chan struct{})
+	s.mu.Unlock()
+	for i, q := range batch {
+		if q.done != nil {
+			q.done <- results[i]
+		}
+	}
+	if failed > 0 {
+		s.log.Warn("storing MCP stream events failed; their streams cannot be resumed", "writes", failed, "error", firstErr)
+	}
+	return true
+}
+
+// drain writes everything queued.
+func (s *EventStore) drain() {
+	for s.flush() {
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // After implements mcp.EventStore. It reads every event after index before
@@ -120,7 +445,7 @@ func (s *EventStore) Append(ctx context.Context, sessionID, streamID string, dat
 // error matching both mcp.ErrEventsPurged and store.ErrEventsPurged.
 func (s *EventStore) After(ctx context.Context, sessionID, streamID string, index int) iter.Seq2[[]byte, error] {
 	return func(yield func([]byte, error) bool) {
-		events, err := s.after(ctx, sessionID, streamID, int64(index))
+		events, err := s.replay(ctx, sessionID, streamID, int64(index))
 		if err != nil {
 			yield(nil, err)
 			return
@@ -131,6 +456,31 @@ func (s *EventStore) After(ctx context.Context, sessionID, streamID string, inde
 			}
 		}
 	}
+}
+
+// replay waits for the stream's queued writes, then reads it.
+func (s *EventStore) replay(ctx context.Context, sessionID, streamID string, index int64) ([]store.StreamEvent, error) {
+	s.mu.Lock()
+	st := s.sessions[sessionID][streamID]
+	var seq uint64
+	if st != nil {
+		seq = st.lastSeq
+	}
+	s.mu.Unlock()
+	if seq > 0 {
+		if err := s.waitApplied(ctx, seq); err != nil {
+			return nil, fmt.Errorf("replay stream %q after event %d: %w", streamID, index, err)
+		}
+	}
+	if st != nil {
+		s.mu.Lock()
+		err := st.err
+		s.mu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("replay stream %q after event %d: %w: %w: %w", streamID, index, mcp.ErrEventsPurged, store.ErrEventsPurged, err)
+		}
+	}
+	return s.after(ctx, sessionID, streamID, index)
 }
 
 func (s *EventStore) after(ctx context.Context, sessionID, streamID string, index int64) ([]store.StreamEvent, error) {
@@ -160,29 +510,86 @@ func (s *EventStore) after(ctx context.Context, sessionID, streamID string, inde
 	}
 }
 
-// SessionClosed implements mcp.EventStore.
+// SessionClosed implements mcp.EventStore. The session's streams are
+// deleted after its queued writes, and later appends to them fail.
 func (s *EventStore) SessionClosed(ctx context.Context, sessionID string) error {
-	// The SDK passes a context without deadline here.
-	ctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
-	defer cancel()
-	if err := s.ev.CloseSession(ctx, sessionID); err != nil {
+	s.mu.Lock()
+	if err := s.room(); err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("delete the events of a closed session: %w", err)
+	}
+	delete(s.sessions, sessionID)
+	// The SDK passes a context without deadline here; wait bounds it.
+	done := s.enqueue(store.StreamEventWrite{Op: store.StreamCloseSession, Session: sessionID}, nil, true)
+	if err := s.result(ctx, done); err != nil {
 		return fmt.Errorf("delete the events of a closed session: %w", err)
 	}
 	return nil
 }
 
-// Sweep deletes the streams idle for longer than MaxAge once, and returns
-// how many it deleted.
+// Sweep writes what is queued, then deletes the streams idle for longer
+// than MaxAge once, and returns how many it deleted. It forgets them in
+// memory by the same rule.
 func (s *EventStore) Sweep(ctx context.Context) (int64, error) {
+	s.drain()
 	ctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
 	defer cancel()
-	return s.ev.SweepEvents(ctx, s.now().Add(-s.maxAge))
+	cutoff := s.now().Add(-s.maxAge)
+	n, err := s.ev.SweepEvents(ctx, cutoff)
+	if err != nil {
+		return n, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for session, streams := range s.sessions {
+		live := false
+		for _, st := range streams {
+			live = live || !st.lastAt.Before(cutoff)
+		}
+		for id, st := range streams {
+			if st.lastSeq > s.committed {
+				continue // written since the sweep
+			}
+			if st.lastAt.Before(cutoff) && (id != "" || !live) {
+				delete(streams, id)
+			}
+		}
+		if len(streams) == 0 {
+			delete(s.sessions, session)
+		}
+	}
+	return n, nil
 }
 
-// Run sweeps idle streams at once and then every SweepEvery, until ctx ends;
-// it returns nil then. A failed sweep is logged and tried again at the next
-// tick. Every replica may run it: sweeps are idempotent.
+// Flushing reports whether Run's flusher is on: whether Open and Append
+// return before their writes are committed.
+func (s *EventStore) Flushing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running
+}
+
+// Run is the EventStore's flusher and sweeper. Until ctx ends, it commits
+// the writes Open, Append and SessionClosed queue, a batch per transaction,
+// and it sweeps idle streams at once and then every SweepEvery (a failed
+// sweep is logged and tried again at the next tick; every replica may
+// sweep: sweeps are idempotent). When ctx ends, it commits what is still
+// queued, leaves later writes to their callers (synchronous again), and
+// returns nil. One Run at a time: a second fails.
 func (s *EventStore) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return errors.New("the MCP event store is already running")
+	}
+	s.running = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.running = false
+		s.mu.Unlock()
+		s.drain()
+	}()
 	t := time.NewTicker(s.sweepEvery)
 	defer t.Stop()
 	for {
@@ -193,10 +600,16 @@ func (s *EventStore) Run(ctx context.Context) error {
 		case n > 0:
 			s.log.Debug("swept idle MCP event streams", "streams", n)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-s.kick:
+				s.drain()
+			case <-t.C:
+				break wait
+			}
 		}
 	}
 }

@@ -456,156 +456,163 @@ func TestEventStoreResumesStreamOverHTTP(t *testing.T) {
 	}
 	for _, b := range esBackends {
 		for _, tt := range tests {
-			t.Run(b.name+"/"+tt.name, func(t *testing.T) {
-				ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-				defer cancel()
-				open := b.newOpen(t)
-				es := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{Now: newESClock().Now, KeepPerStream: 100})
+			// With Run's flusher (as the gateway runs it) and without
+			// (every write synchronous).
+			for _, flusher := range []bool{true, false} {
+				t.Run(fmt.Sprintf("%s/%s/flusher=%v", b.name, tt.name, flusher), func(t *testing.T) {
+					ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+					defer cancel()
+					open := b.newOpen(t)
+					es := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{Now: newESClock().Now, KeepPerStream: 100})
+					if flusher {
+						esRun(t, es)
+					}
 
-				gate, finished := make(chan struct{}), make(chan struct{})
-				server := mcp.NewServer(&mcp.Implementation{Name: "es-test", Version: "0"}, nil)
-				type countOut struct {
-					Steps int `json:"steps"`
-				}
-				mcp.AddTool(server, &mcp.Tool{Name: "count", Description: "counts to 8 with progress"},
-					func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, countOut, error) {
-						defer close(finished)
-						for i := 1; i <= steps; i++ {
-							if i == gateAfter+1 {
-								select {
-								case <-gate:
-								case <-ctx.Done():
-									return nil, countOut{}, ctx.Err()
+					gate, finished := make(chan struct{}), make(chan struct{})
+					server := mcp.NewServer(&mcp.Implementation{Name: "es-test", Version: "0"}, nil)
+					type countOut struct {
+						Steps int `json:"steps"`
+					}
+					mcp.AddTool(server, &mcp.Tool{Name: "count", Description: "counts to 8 with progress"},
+						func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, countOut, error) {
+							defer close(finished)
+							for i := 1; i <= steps; i++ {
+								if i == gateAfter+1 {
+									select {
+									case <-gate:
+									case <-ctx.Done():
+										return nil, countOut{}, ctx.Err()
+									}
+								}
+								if err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
+									ProgressToken: req.Params.GetProgressToken(), Progress: float64(i), Total: steps, Message: fmt.Sprintf("step %d", i),
+								}); err != nil {
+									return nil, countOut{}, err
 								}
 							}
-							if err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
-								ProgressToken: req.Params.GetProgressToken(), Progress: float64(i), Total: steps, Message: fmt.Sprintf("step %d", i),
-							}); err != nil {
-								return nil, countOut{}, err
+							return nil, countOut{Steps: steps}, nil
+						})
+					handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
+						&mcp.StreamableHTTPOptions{EventStore: es})
+					srv := httptest.NewServer(handler) // 127.0.0.1
+					defer srv.Close()
+					c := &esClient{t: t, url: srv.URL, http: srv.Client()}
+					c.initialize(ctx)
+
+					// Call the tool and read the priming event and the first
+					// progress notifications, then break the stream.
+					callCtx, cut := context.WithCancel(ctx)
+					resp := c.do(callCtx, http.MethodPost, map[string]any{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": map[string]any{
+						"name": "count", "arguments": map[string]any{}, "_meta": map[string]any{"progressToken": "tok"},
+					}}, nil)
+					if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+						t.Fatalf("tools/call: %s, %s", resp.Status, resp.Header.Get("Content-Type"))
+					}
+					r := bufio.NewReader(resp.Body)
+					prime, err := readSSE(r)
+					if err != nil || prime.name != "prime" || len(prime.data) != 0 {
+						t.Fatalf("first event = %+v, %v; want the priming event", prime, err)
+					}
+					stream, idx := splitEventID(t, prime.id)
+					if idx != 0 {
+						t.Fatalf("priming event ID %q, want index 0", prime.id)
+					}
+					lastID := prime.id
+					for i := 1; i <= readBeforeCut; i++ {
+						e, err := readSSE(r)
+						if err != nil {
+							t.Fatalf("progress %d: %v", i, err)
+						}
+						var m esMessage
+						if err := json.Unmarshal(e.data, &m); err != nil || m.Method != "notifications/progress" || m.Params.Progress != float64(i) {
+							t.Fatalf("event %d = %s (%v), want progress %d", i, e.data, err, i)
+						}
+						if e.id != fmt.Sprintf("%s_%d", stream, i) {
+							t.Fatalf("event %d ID = %q", i, e.id)
+						}
+						lastID = e.id
+					}
+					resp.Body.Close()
+					cut()
+
+					if tt.finishBeforeResume {
+						close(gate)
+						select {
+						case <-finished:
+						case <-ctx.Done():
+							t.Fatal("the tool did not finish")
+						}
+					}
+
+					resp = c.resume(ctx, lastID)
+					defer resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						body, _ := io.ReadAll(resp.Body)
+						t.Fatalf("resume after %s: %s: %s", lastID, resp.Status, body)
+					}
+					r = bufio.NewReader(resp.Body)
+					var got []string
+					next := readBeforeCut + 1
+					for {
+						e, err := readSSE(r)
+						if err == io.EOF {
+							break
+						}
+						if err != nil {
+							t.Fatalf("resumed stream: %v", err)
+						}
+						if e.id != fmt.Sprintf("%s_%d", stream, next) {
+							t.Fatalf("resumed event ID = %q, want %s_%d (events so far %q)", e.id, stream, next, got)
+						}
+						next++
+						var m esMessage
+						if err := json.Unmarshal(e.data, &m); err != nil {
+							t.Fatalf("resumed event %s: %v", e.data, err)
+						}
+						switch {
+						case m.Method == "notifications/progress":
+							got = append(got, m.Params.Message)
+							if int(m.Params.Progress) == gateAfter && !tt.finishBeforeResume {
+								// Everything before the gate was replayed or
+								// sent on the resumed stream: let the tool go on,
+								// live.
+								close(gate)
 							}
+						case string(m.ID) == "2":
+							if m.Error != nil || m.Result.StructuredContent.Steps != steps {
+								t.Fatalf("tool result = %s", e.data)
+							}
+							got = append(got, "result")
+						default:
+							t.Fatalf("unexpected message on the resumed stream: %s", e.data)
 						}
-						return nil, countOut{Steps: steps}, nil
-					})
-				handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
-					&mcp.StreamableHTTPOptions{EventStore: es})
-				srv := httptest.NewServer(handler) // 127.0.0.1
-				defer srv.Close()
-				c := &esClient{t: t, url: srv.URL, http: srv.Client()}
-				c.initialize(ctx)
+					}
+					var want []string
+					for i := readBeforeCut + 1; i <= steps; i++ {
+						want = append(want, fmt.Sprintf("step %d", i))
+					}
+					want = append(want, "result")
+					if fmt.Sprint(got) != fmt.Sprint(want) {
+						t.Fatalf("after resuming got %q, want %q", got, want)
+					}
 
-				// Call the tool and read the priming event and the first
-				// progress notifications, then break the stream.
-				callCtx, cut := context.WithCancel(ctx)
-				resp := c.do(callCtx, http.MethodPost, map[string]any{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": map[string]any{
-					"name": "count", "arguments": map[string]any{}, "_meta": map[string]any{"progressToken": "tok"},
-				}}, nil)
-				if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-					t.Fatalf("tools/call: %s, %s", resp.Status, resp.Header.Get("Content-Type"))
-				}
-				r := bufio.NewReader(resp.Body)
-				prime, err := readSSE(r)
-				if err != nil || prime.name != "prime" || len(prime.data) != 0 {
-					t.Fatalf("first event = %+v, %v; want the priming event", prime, err)
-				}
-				stream, idx := splitEventID(t, prime.id)
-				if idx != 0 {
-					t.Fatalf("priming event ID %q, want index 0", prime.id)
-				}
-				lastID := prime.id
-				for i := 1; i <= readBeforeCut; i++ {
-					e, err := readSSE(r)
-					if err != nil {
-						t.Fatalf("progress %d: %v", i, err)
+					// The stream stays replayable from the store: a second
+					// gateway instance on the same database reads the same
+					// events, and a client resuming from the start gets them
+					// all again.
+					other := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{})
+					stored, err := esCollect(ctx, other, c.session, stream, 0)
+					if err != nil || len(stored) != steps+1 {
+						t.Fatalf("second instance replays %d events, %v; want %d", len(stored), err, steps+1)
 					}
-					var m esMessage
-					if err := json.Unmarshal(e.data, &m); err != nil || m.Method != "notifications/progress" || m.Params.Progress != float64(i) {
-						t.Fatalf("event %d = %s (%v), want progress %d", i, e.data, err, i)
+					again := c.resume(ctx, stream+"_0")
+					body, _ := io.ReadAll(again.Body)
+					again.Body.Close()
+					if again.StatusCode != http.StatusOK || bytes.Count(body, []byte("notifications/progress")) != steps {
+						t.Fatalf("resume from the start: %s, %d progress events", again.Status, bytes.Count(body, []byte("notifications/progress")))
 					}
-					if e.id != fmt.Sprintf("%s_%d", stream, i) {
-						t.Fatalf("event %d ID = %q", i, e.id)
-					}
-					lastID = e.id
-				}
-				resp.Body.Close()
-				cut()
-
-				if tt.finishBeforeResume {
-					close(gate)
-					select {
-					case <-finished:
-					case <-ctx.Done():
-						t.Fatal("the tool did not finish")
-					}
-				}
-
-				resp = c.resume(ctx, lastID)
-				defer resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					body, _ := io.ReadAll(resp.Body)
-					t.Fatalf("resume after %s: %s: %s", lastID, resp.Status, body)
-				}
-				r = bufio.NewReader(resp.Body)
-				var got []string
-				next := readBeforeCut + 1
-				for {
-					e, err := readSSE(r)
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						t.Fatalf("resumed stream: %v", err)
-					}
-					if e.id != fmt.Sprintf("%s_%d", stream, next) {
-						t.Fatalf("resumed event ID = %q, want %s_%d (events so far %q)", e.id, stream, next, got)
-					}
-					next++
-					var m esMessage
-					if err := json.Unmarshal(e.data, &m); err != nil {
-						t.Fatalf("resumed event %s: %v", e.data, err)
-					}
-					switch {
-					case m.Method == "notifications/progress":
-						got = append(got, m.Params.Message)
-						if int(m.Params.Progress) == gateAfter && !tt.finishBeforeResume {
-							// Everything before the gate was replayed or
-							// sent on the resumed stream: let the tool go on,
-							// live.
-							close(gate)
-						}
-					case string(m.ID) == "2":
-						if m.Error != nil || m.Result.StructuredContent.Steps != steps {
-							t.Fatalf("tool result = %s", e.data)
-						}
-						got = append(got, "result")
-					default:
-						t.Fatalf("unexpected message on the resumed stream: %s", e.data)
-					}
-				}
-				var want []string
-				for i := readBeforeCut + 1; i <= steps; i++ {
-					want = append(want, fmt.Sprintf("step %d", i))
-				}
-				want = append(want, "result")
-				if fmt.Sprint(got) != fmt.Sprint(want) {
-					t.Fatalf("after resuming got %q, want %q", got, want)
-				}
-
-				// The stream stays replayable from the store: a second
-				// gateway instance on the same database reads the same
-				// events, and a client resuming from the start gets them
-				// all again.
-				other := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{})
-				stored, err := esCollect(ctx, other, c.session, stream, 0)
-				if err != nil || len(stored) != steps+1 {
-					t.Fatalf("second instance replays %d events, %v; want %d", len(stored), err, steps+1)
-				}
-				again := c.resume(ctx, stream+"_0")
-				body, _ := io.ReadAll(again.Body)
-				again.Body.Close()
-				if again.StatusCode != http.StatusOK || bytes.Count(body, []byte("notifications/progress")) != steps {
-					t.Fatalf("resume from the start: %s, %d progress events", again.Status, bytes.Count(body, []byte("notifications/progress")))
-				}
-			})
+				})
+			}
 		}
 	}
 }
@@ -662,6 +669,272 @@ func TestEventStorePurgedResumeIsRefused(t *testing.T) {
 				if tc.wantStatus == http.StatusBadRequest && bytes.Contains(body, []byte("notifications/progress")) {
 					t.Errorf("resume after %d: a refused replay carried events: %s", tc.after, body)
 				}
+			}
+		})
+	}
+}
+
+// esRun runs es's flusher and sweeper until the test ends, and checks that
+// Run returns nil then.
+func esRun(t *testing.T, es *mcpbridge.EventStore) (stop func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	done := make(chan error, 1)
+	go func() { done <- es.Run(ctx) }()
+	for !es.Flushing() {
+		select {
+		case err := <-done:
+			t.Fatalf("Run = %v before it started", err)
+		case <-time.After(time.Millisecond): // polling for Run to start
+		}
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run = %v, want nil", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// esGated holds every WriteEvents call until release is closed, and says on
+// entered when one arrives.
+type esGated struct {
+	store.Events
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func newESGated(t *testing.T, ev store.Events) *esGated {
+	g := &esGated{Events: ev, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	return g
+}
+
+func (g *esGated) open() { g.once.Do(func() { close(g.release) }) }
+
+func (g *esGated) WriteEvents(ctx context.Context, w []store.StreamEventWrite) ([]store.StreamEventResult, error) {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	<-g.release
+	return g.Events.WriteEvents(ctx, w)
+}
+
+// esStarted runs f in a goroutine and returns a channel closed when it
+// returns.
+func esStarted(f func()) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	return done
+}
+
+func esNotDone(t *testing.T, what string, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-done:
+		t.Fatalf("%s returned while the store's writes were held", what)
+	default:
+	}
+}
+
+// Many sessions and streams append at once while the flusher commits them
+// in batches: each stream replays exactly its own events, in order, from
+// this instance and from the store.
+func TestEventStoreFlusherConcurrentStreams(t *testing.T) {
+	for _, b := range esBackends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			open := b.newOpen(t)
+			es := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{MaxBatch: 16, MaxQueued: 64})
+			esRun(t, es)
+			const sessions, streams, events = 4, 8, 40
+			var wg sync.WaitGroup
+			for se := range sessions {
+				for st := range streams {
+					wg.Go(func() {
+						session, stream := fmt.Sprintf("sess%d", se), fmt.Sprintf("s%d", st)
+						if err := es.Open(ctx, session, stream); err != nil {
+							t.Errorf("Open %s/%s: %v", session, stream, err)
+							return
+						}
+						for i := range events {
+							if err := es.Append(ctx, session, stream, []byte(fmt.Sprintf("%s/%s/%d", session, stream, i))); err != nil {
+								t.Errorf("Append %s/%s #%d: %v", session, stream, i, err)
+								return
+							}
+							if i == events/2 {
+								// A replay mid-way sees every event so far.
+								got, err := esCollect(ctx, es, session, stream, -1)
+								if err != nil || len(got) != i+1 {
+									t.Errorf("%s/%s mid-way: %d events, %v; want %d", session, stream, len(got), err, i+1)
+								}
+							}
+						}
+					})
+				}
+			}
+			wg.Wait()
+			other := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{})
+			for se := range sessions {
+				for st := range streams {
+					session, stream := fmt.Sprintf("sess%d", se), fmt.Sprintf("s%d", st)
+					var want []string
+					for i := range events {
+						want = append(want, fmt.Sprintf("%s/%s/%d", session, stream, i))
+					}
+					for name, s := range map[string]*mcpbridge.EventStore{"same": es, "other": other} {
+						// other reads the store only: es's replay committed it.
+						if name == "other" {
+							if _, err := esCollect(ctx, es, session, stream, -1); err != nil {
+								t.Fatal(err)
+							}
+						}
+						got, err := esCollect(ctx, s, session, stream, -1)
+						if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+							t.Fatalf("%s instance: %s/%s replays %q, %v; want %q", name, session, stream, got, err, want)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// Open and Append return while the store's writes are held; After waits
+// for them and then replays every event.
+func TestEventStoreAfterWaitsForQueuedWrites(t *testing.T) {
+	for _, b := range esBackends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			g := newESGated(t, b.newOpen(t)(t))
+			es := mcpbridge.NewEventStore(g, mcpbridge.EventStoreOptions{})
+			esRun(t, es)
+			t.Cleanup(g.open) // before Run stops
+			esMust(t, "Open", es.Open(ctx, "sess", "s"))
+			<-g.entered // the flusher holds the open
+			for _, d := range []string{"", "a", "b", "c"} {
+				esMust(t, "Append", es.Append(ctx, "sess", "s", []byte(d)))
+			}
+			var got []string
+			var err error
+			done := esStarted(func() { got, err = esCollect(ctx, es, "sess", "s", 0) })
+			esNotDone(t, "After", done)
+			g.open()
+			<-done
+			if err != nil || fmt.Sprint(got) != "[a b c]" {
+				t.Fatalf("After = %q, %v; want [a b c]", got, err)
+			}
+		})
+	}
+}
+
+// SessionClosed behind queued opens and appends deletes them all: nothing
+// of the session is left in the store, and later appends fail.
+func TestEventStoreSessionClosedAfterQueuedWrites(t *testing.T) {
+	for _, b := range esBackends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			open := b.newOpen(t)
+			g := newESGated(t, open(t))
+			es := mcpbridge.NewEventStore(g, mcpbridge.EventStoreOptions{})
+			esRun(t, es)
+			t.Cleanup(g.open)
+			esMust(t, "Open", es.Open(ctx, "sess", "s1"))
+			<-g.entered
+			esMust(t, "Open", es.Open(ctx, "sess", "s2"))
+			esMust(t, "Open", es.Open(ctx, "keep", "s"))
+			for i := range 5 {
+				esMust(t, "Append", es.Append(ctx, "sess", "s1", []byte(strconv.Itoa(i))))
+				esMust(t, "Append", es.Append(ctx, "sess", "s2", []byte(strconv.Itoa(i))))
+			}
+			esMust(t, "Append", es.Append(ctx, "keep", "s", []byte("kept")))
+			var err error
+			done := esStarted(func() { err = es.SessionClosed(ctx, "sess") })
+			esNotDone(t, "SessionClosed", done)
+			g.open()
+			<-done
+			esMust(t, "SessionClosed", err)
+			other := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{})
+			for _, s := range []*mcpbridge.EventStore{es, other} {
+				for _, stream := range []string{"s1", "s2"} {
+					if got, err := esCollect(ctx, s, "sess", stream, -1); !errors.Is(err, store.ErrNotFound) {
+						t.Errorf("closed session's stream %s: %q, %v; want ErrNotFound", stream, got, err)
+					}
+				}
+			}
+			if err := es.Append(ctx, "sess", "s1", []byte("late")); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("Append after SessionClosed: %v, want ErrNotFound", err)
+			}
+			if got, err := esCollect(ctx, other, "keep", "s", -1); err != nil || fmt.Sprint(got) != "[kept]" {
+				t.Errorf("other session: %q, %v", got, err)
+			}
+		})
+	}
+}
+
+// When Run's context ends it commits what is queued before returning; then
+// writes are synchronous again.
+func TestEventStoreRunFlushesOnShutdown(t *testing.T) {
+	for _, b := range esBackends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			open := b.newOpen(t)
+			g := newESGated(t, open(t))
+			es := mcpbridge.NewEventStore(g, mcpbridge.EventStoreOptions{})
+			stop := esRun(t, es)
+			t.Cleanup(g.open)
+			esMust(t, "Open", es.Open(ctx, "sess", "s"))
+			<-g.entered
+			for i := range 10 {
+				esMust(t, "Append", es.Append(ctx, "sess", "s", []byte(strconv.Itoa(i))))
+			}
+			stopped := esStarted(stop)
+			esNotDone(t, "Run", stopped)
+			g.open()
+			<-stopped
+			other := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{})
+			if got, err := esCollect(ctx, other, "sess", "s", -1); err != nil || fmt.Sprint(got) != "[0 1 2 3 4 5 6 7 8 9]" {
+				t.Fatalf("after Run returned, the store holds %q, %v", got, err)
+			}
+			// Without Run, an append is in the store when Append returns.
+			esMust(t, "Append", es.Append(ctx, "sess", "s", []byte("sync")))
+			if got, err := esCollect(ctx, other, "sess", "s", 9); err != nil || fmt.Sprint(got) != "[sync]" {
+				t.Fatalf("after a synchronous append the store holds %q, %v", got, err)
+			}
+		})
+	}
+}
+
+// A full queue makes Append wait for room instead of dropping the event.
+func TestEventStoreBackpressure(t *testing.T) {
+	for _, b := range esBackends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			g := newESGated(t, b.newOpen(t)(t))
+			es := mcpbridge.NewEventStore(g, mcpbridge.EventStoreOptions{MaxQueued: 4, MaxBatch: 2})
+			esRun(t, es)
+			t.Cleanup(g.open)
+			esMust(t, "Open", es.Open(ctx, "sess", "s"))
+			<-g.entered // the flusher took the open and is held
+			for i := range 4 {
+				esMust(t, "Append", es.Append(ctx, "sess", "s", []byte(strconv.Itoa(i))))
+			}
+			var err error
+			done := esStarted(func() { err = es.Append(ctx, "sess", "s", []byte("4")) })
+			esNotDone(t, "Append to a full queue", done)
+			g.open()
+			<-done
+			esMust(t, "Append after waiting", err)
+			if got, err := esCollect(ctx, es, "sess", "s", -1); err != nil || fmt.Sprint(got) != "[0 1 2 3 4]" {
+				t.Fatalf("After = %q, %v", got, err)
 			}
 		})
 	}

@@ -269,4 +269,43 @@ type Events interface {
 	// which lives as long as the session and may be quiet meanwhile: it is
 	// deleted only once every stream of its session is idle.
 	SweepEvents(ctx context.Context, olderThan time.Time) (int64, error)
+	// WriteEvents applies writes in their order in one transaction, each as
+	// OpenStream, AppendEvent or CloseSession would, so that many writes
+	// cost one commit. A write's own failure is in its result and leaves
+	// the other writes in: ErrNotFound for an append to a stream not open,
+	// ErrVersionConflict for an append whose Index is not the stream's next
+	// index. err is a failure of the whole: then nothing was written.
+	WriteEvents(ctx context.Context, writes []StreamEventWrite) (results []StreamEventResult, err error)
+}
+
+// StreamEventOp is what a StreamEventWrite does.
+type StreamEventOp int
+
+const (
+	// StreamOpen opens Stream, as OpenStream.
+	StreamOpen StreamEventOp = iota + 1
+	// StreamAppend appends Data to Stream, as AppendEvent.
+	StreamAppend
+	// StreamCloseSession deletes Session's streams, as CloseSession.
+	StreamCloseSession
+)
+
+// StreamEventWrite is one write of WriteEvents.
+type StreamEventWrite struct {
+	Op              StreamEventOp
+	Session, Stream string
+	// Index is, for an append, the index the event must take; -1 takes the
+	// stream's next index, whichever it is.
+	Index int64
+	Data  []byte
+	At    time.Time
+	// Keep caps the stream's events, as AppendEvent's keep.
+	Keep int
+}
+
+// StreamEventResult is the outcome of one StreamEventWrite: the index an
+// append took, or the write's error.
+type StreamEventResult struct {
+	Index int64
+	Err   error
 }

@@ -170,3 +170,138 @@ func (db *DB) SweepEvents(ctx context.Context, olderThan time.Time) (int64, erro
 	})
 	return deleted, err
 }
+
+// WriteEvents implements store.Events. It prepares each statement once per
+// call, so a batch pays for its SQL text once rather than per write.
+func (db *DB) WriteEvents(ctx context.Context, writes []store.StreamEventWrite) ([]store.StreamEventResult, error) {
+	results := make([]store.StreamEventResult, len(writes))
+	err := db.inTx(ctx, "write stream events", func(tx *sql.Tx) (bool, error) {
+		clear(results)
+		stmts := map[string]*sql.Stmt{}
+		defer func() {
+			for _, st := range stmts {
+				st.Close()
+			}
+		}()
+		stmt := func(query string) (*sql.Stmt, error) {
+			if st, ok := stmts[query]; ok {
+				return st, nil
+			}
+			st, err := tx.PrepareContext(ctx, db.q(query))
+			if err != nil {
+				return nil, err
+			}
+			stmts[query] = st
+			return st, nil
+		}
+		exec := func(query string, args ...any) error {
+			st, err := stmt(query)
+			if err != nil {
+				return err
+			}
+			_, err = st.ExecContext(ctx, args...)
+			return err
+		}
+		for i, w := range writes {
+			switch w.Op {
+			case store.StreamOpen:
+				if err := exec(`INSERT INTO mcp_streams (session_id, stream_id, next_index, purged_through, opened_at, last_at)
+					VALUES (?, ?, 0, -1, ?, ?)
+					ON CONFLICT (session_id, stream_id) DO UPDATE SET
+						last_at = CASE WHEN excluded.last_at > mcp_streams.last_at THEN excluded.last_at ELSE mcp_streams.last_at END`,
+					w.Session, w.Stream, micros(w.At), micros(w.At)); err != nil {
+					return false, err
+				}
+			case store.StreamCloseSession:
+				if err := exec(`DELETE FROM mcp_streams WHERE session_id = ?`, w.Session); err != nil {
+					return false, err
+				}
+			case store.StreamAppend:
+				index, err := db.writeEvent(ctx, stmt, exec, w)
+				if err != nil {
+					var we writeError
+					if !errors.As(err, &we) {
+						return false, err
+					}
+					results[i].Err = we.err
+					continue
+				}
+				results[i].Index = index
+			default:
+				return false, fmt.Errorf("unknown stream event write %d", w.Op)
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// writeError is a failure of one write of WriteEvents, which leaves the
+// transaction going.
+type writeError struct{ err error }
+
+func (e writeError) Error() string { return e.err.Error() }
+
+// writeEvent appends one event inside WriteEvents' transaction.
+func (db *DB) writeEvent(ctx context.Context, stmt func(string) (*sql.Stmt, error), exec func(string, ...any) error, w store.StreamEventWrite) (int64, error) {
+	data := w.Data
+	if data == nil {
+		data = []byte{}
+	}
+	keepN := int64(math.MaxInt64)
+	if w.Keep > 0 {
+		keepN = int64(w.Keep)
+	}
+	const update = `UPDATE mcp_streams SET
+			next_index = next_index + 1,
+			last_at = CASE WHEN ? > last_at THEN ? ELSE last_at END,
+			purged_through = CASE WHEN next_index - ? > purged_through THEN next_index - ? ELSE purged_through END
+		WHERE session_id = ? AND stream_id = ?`
+	query, args := update+` RETURNING next_index - 1, purged_through`,
+		[]any{micros(w.At), micros(w.At), keepN, keepN, w.Session, w.Stream}
+	if w.Index >= 0 {
+		query, args = update+` AND next_index = ? RETURNING next_index - 1, purged_through`, append(args, w.Index)
+	}
+	st, err := stmt(query)
+	if err != nil {
+		return 0, err
+	}
+	var index, purged int64
+	err = st.QueryRowContext(ctx, args...).Scan(&index, &purged)
+	if errors.Is(err, sql.ErrNoRows) {
+		var next int64
+		err := db.scanNextIndex(ctx, stmt, w, &next)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, writeError{fmt.Errorf("append to stream %q: not open (never opened, or its session closed or swept): %w", w.Stream, store.ErrNotFound)}
+		}
+		if err != nil {
+			return 0, err
+		}
+		return 0, writeError{fmt.Errorf("append to stream %q as event %d: its next event is %d: %w", w.Stream, w.Index, next, store.ErrVersionConflict)}
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := exec(`INSERT INTO mcp_events (session_id, stream_id, idx, data) VALUES (?, ?, ?, ?)`,
+		w.Session, w.Stream, index, data); err != nil {
+		return 0, err
+	}
+	if w.Keep > 0 && purged >= 0 {
+		if err := exec(`DELETE FROM mcp_events WHERE session_id = ? AND stream_id = ? AND idx <= ?`,
+			w.Session, w.Stream, purged); err != nil {
+			return 0, err
+		}
+	}
+	return index, nil
+}
+
+func (db *DB) scanNextIndex(ctx context.Context, stmt func(string) (*sql.Stmt, error), w store.StreamEventWrite, next *int64) error {
+	st, err := stmt(`SELECT next_index FROM mcp_streams WHERE session_id = ? AND stream_id = ?`)
+	if err != nil {
+		return err
+	}
+	return st.QueryRowContext(ctx, w.Session, w.Stream).Scan(next)
+}

@@ -372,3 +372,71 @@ func testEventsNotOnFeed(t *testing.T, newDB NewDB) {
 		t.Errorf("first change after event writes = %+v, want the ticket", c)
 	}
 }
+
+// testEventsWriteBatch applies opens, appends and a session close in one
+// WriteEvents call, in order, and reports each write's own failure without
+// undoing the others.
+func testEventsWriteBatch(t *testing.T, newDB NewDB) {
+	ctx := t.Context()
+	s := openOne(t, newDB)
+	if err := s.OpenStream(ctx, "gone", "s", t0); err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, s, "gone", "s", 0, 0, "old")
+	w := func(op store.StreamEventOp, session, stream string, index int64, data string) store.StreamEventWrite {
+		var d []byte
+		if data != "" {
+			d = []byte(data)
+		}
+		return store.StreamEventWrite{Op: op, Session: session, Stream: stream, Index: index, Data: d, At: t0, Keep: 3}
+	}
+	writes := []store.StreamEventWrite{
+		w(store.StreamOpen, "sess", "a", 0, ""),
+		w(store.StreamAppend, "sess", "a", 0, ""),
+		w(store.StreamOpen, "sess", "b", 0, ""),
+		w(store.StreamAppend, "sess", "a", 1, "a1"),
+		w(store.StreamAppend, "sess", "b", -1, "b0"),
+		w(store.StreamAppend, "sess", "a", 5, "wrong index"),
+		w(store.StreamAppend, "sess", "never", 0, "not open"),
+		w(store.StreamAppend, "sess", "a", -1, "a2"),
+		w(store.StreamAppend, "sess", "a", 3, "a3"),
+		w(store.StreamCloseSession, "gone", "", 0, ""),
+		w(store.StreamAppend, "gone", "s", 1, "after close"),
+	}
+	res, err := s.WriteEvents(ctx, writes)
+	if err != nil {
+		t.Fatalf("WriteEvents: %v", err)
+	}
+	if len(res) != len(writes) {
+		t.Fatalf("WriteEvents: %d results for %d writes", len(res), len(writes))
+	}
+	wantErr := map[int]error{5: store.ErrVersionConflict, 6: store.ErrNotFound, 10: store.ErrNotFound}
+	wantIndex := map[int]int64{1: 0, 3: 1, 4: 0, 7: 2, 8: 3}
+	for i, r := range res {
+		if want, ok := wantErr[i]; ok {
+			if !errors.Is(r.Err, want) {
+				t.Errorf("write %d: error %v, want %v", i, r.Err, want)
+			}
+			continue
+		}
+		if r.Err != nil {
+			t.Errorf("write %d: %v", i, r.Err)
+		}
+		if want, ok := wantIndex[i]; ok && r.Index != want {
+			t.Errorf("write %d: index %d, want %d", i, r.Index, want)
+		}
+	}
+	// Keep 3: the priming event of a was dropped.
+	if got, err := s.EventsAfter(ctx, "sess", "a", 0, 0); err != nil || describe(got) != "[1:a1 2:a2 3:a3]" {
+		t.Errorf("stream a = %s, %v", describe(got), err)
+	}
+	if _, err := s.EventsAfter(ctx, "sess", "a", -1, 0); !errors.Is(err, store.ErrEventsPurged) {
+		t.Errorf("stream a from the start: %v, want ErrEventsPurged", err)
+	}
+	if got, err := s.EventsAfter(ctx, "sess", "b", -1, 0); err != nil || describe(got) != "[0:b0]" {
+		t.Errorf("stream b = %s, %v", describe(got), err)
+	}
+	if _, err := s.EventsAfter(ctx, "gone", "s", -1, 0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("closed session's stream: %v, want ErrNotFound", err)
+	}
+}

@@ -48,6 +48,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"EventsSweep", testEventsSweep},
 		{"EventsCloseSession", testEventsCloseSession},
 		{"EventsNotOnFeed", testEventsNotOnFeed},
+		{"EventsWriteBatch", testEventsWriteBatch},
 		{"A2ATaskUpsert", testA2ATaskUpsert},
 		{"A2ATaskConcurrentSaveGet", testA2ATaskConcurrentSaveGet},
 		{"ListA2ATasks", testListA2ATasks},
