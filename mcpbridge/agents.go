@@ -15,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/parleyhq/parley/agentcards"
+	"github.com/parleyhq/parley/auth"
 )
 
 // Tool names of the agent registry.
@@ -269,6 +270,11 @@ func (b *Bridge) callAgent(agentName string) mcp.ToolHandler {
 			text, _ := answer.Content["answer"].(string)
 			msg = a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.TextPart{Text: text})
 			msg.TaskID, msg.ContextID = a2ago.TaskID(pending.TaskID), pending.ContextID
+		}
+		// The agent sees on whose behalf Parley asks (never their token:
+		// the pool's transport carries Parley's own credentials).
+		if p, ok := auth.FromContext(ctx); ok {
+			msg.Metadata = auth.WithOnBehalfOf(msg.Metadata, p)
 		}
 		return b.streamAgent(ctx, req, client, agentName, toolName, msg)
 	}

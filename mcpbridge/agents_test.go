@@ -3,6 +3,7 @@ package mcpbridge
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -19,15 +20,25 @@ import (
 	"github.com/parleyhq/parley/a2a"
 	"github.com/parleyhq/parley/agentcards"
 	"github.com/parleyhq/parley/agentcards/agentcardstest"
+	"github.com/parleyhq/parley/auth"
 	"github.com/parleyhq/parley/store/sqlite"
 	"github.com/parleyhq/parley/workspace"
 )
 
 // escalationAgent is an A2A agent that reports progress, asks for a
 // decision (input-required) and then answers with a data artifact.
-type escalationAgent struct{}
+type escalationAgent struct {
+	// metadata receives the metadata of each message the agent gets.
+	metadata chan map[string]any
+}
 
-func (escalationAgent) Execute(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
+func (a escalationAgent) Execute(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
+	if a.metadata != nil && rc.Message != nil {
+		select {
+		case a.metadata <- rc.Message.Metadata:
+		default:
+		}
+	}
 	say := func(state a2ago.TaskState, text string) error {
 		msg := a2ago.NewMessageForTask(a2ago.MessageRoleAgent, rc, a2ago.TextPart{Text: text})
 		ev := a2ago.NewStatusUpdateEvent(rc, state, msg)
@@ -135,7 +146,14 @@ func TestAgentsAsTools(t *testing.T) {
 		},
 	})
 
-	agent := startAgent(t, "Escalation Desk", escalationAgent{}, agentcardstest.Skill("approve-refund", "Approve refunds", "billing"))
+	// As auth's MCP middleware does, name the caller in the context.
+	f.bridge.Server().AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			return next(auth.WithPrincipal(ctx, &auth.Principal{Subject: "carol", ClientID: "support-app"}), method, req)
+		}
+	})
+	seen := make(chan map[string]any, 4)
+	agent := startAgent(t, "Escalation Desk", escalationAgent{metadata: seen}, agentcardstest.Skill("approve-refund", "Approve refunds", "billing"))
 	if _, err := f.reg.Register(ctx, agentcards.Registration{URL: agent.URL()}); err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +194,14 @@ func TestAgentsAsTools(t *testing.T) {
 	res, err := cs.CallTool(ctx, params)
 	if err != nil || res.IsError {
 		t.Fatalf("calling the agent tool: %v %+v", err, res)
+	}
+	select {
+	case md := <-seen:
+		if got := fmt.Sprint(md["parley"]); !strings.Contains(got, "on_behalf_of") || !strings.Contains(got, "carol") {
+			t.Errorf("the agent's message metadata = %v, want parley.on_behalf_of naming carol", md)
+		}
+	default:
+		t.Error("the agent received no message")
 	}
 	if !strings.Contains(asked, "Approve a refund of 350.00?") || !strings.Contains(asked, "Escalation Desk") {
 		t.Errorf("elicitation = %q, want the agent's question", asked)
