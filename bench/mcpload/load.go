@@ -49,16 +49,26 @@ func (m Mode) protocolVersion() string {
 
 // Servers and tools of the scenarios.
 const (
-	serverParley = "parley"
-	serverBare   = "bare"
-	toolGet      = "get_ticket"
-	toolSave     = "save_ticket"
+	serverParley  = "parley"
+	serverBare    = "bare"
+	serverAuthOff = "auth-off" // Parley, auth in no-auth mode (no issuer)
+	serverAuthOn  = "auth-on"  // Parley, auth on (a local OIDC issuer)
+	toolGet       = "get_ticket"
+	toolSave      = "save_ticket"
 )
 
 // Where the in-process gateway keeps session streams.
 const (
 	eventsDurable = "durable"
 	eventsMemory  = "memory"
+)
+
+// What Parley's get_ticket is compared with.
+const (
+	// compareBare: a bare go-sdk server (TargetRatio).
+	compareBare = "bare"
+	// compareAuth: itself with auth off (AuthTargetRatio).
+	compareAuth = "auth"
 )
 
 // TargetRatio is the issue's goal for get_ticket: Parley at least this
@@ -96,6 +106,16 @@ type Config struct {
 	Target string
 	// CallTimeout bounds one tool call.
 	CallTimeout time.Duration
+	// Compare is what Parley's get_ticket is measured against: bare (the
+	// default: a bare go-sdk server, and save_ticket too) or auth (Parley
+	// itself with auth off; get_ticket only).
+	Compare string
+	// NoTokenCache turns the verifier's token cache off with -compare
+	// auth, so that every request verifies its token's signature.
+	NoTokenCache bool
+	// Audit adds, with -compare auth, serve.go's audit middleware (a
+	// record of every tool call in the store's audit log) on both sides.
+	Audit bool
 	// Progress, if set, receives a line per step.
 	Progress io.Writer
 }
@@ -128,6 +148,19 @@ func (c *Config) validate() error {
 	if c.CallTimeout <= 0 {
 		c.CallTimeout = 10 * time.Second
 	}
+	switch c.Compare {
+	case "":
+		c.Compare = compareBare
+	case compareBare, compareAuth:
+	default:
+		return fmt.Errorf("-compare %q: want bare or auth", c.Compare)
+	}
+	if c.Compare == compareAuth && c.Target != "" {
+		return errors.New("-compare auth starts Parley in process twice (auth off and on): it cannot load a -target")
+	}
+	if (c.NoTokenCache || c.Audit) && c.Compare != compareAuth {
+		return errors.New("-no-token-cache and -audit are for -compare auth")
+	}
 	if c.Target != "" {
 		if c.Store != "" && c.Store != "sqlite" || c.PostgresURL != "" || c.Events != "" && c.Events != eventsDurable || c.SQLiteReaders != 0 {
 			return errors.New("-store, -postgres-url, -events and -sqlite-readers configure the in-process gateway; with -target the gateway's own settings apply")
@@ -152,6 +185,15 @@ func (c *Config) validate() error {
 		return fmt.Errorf("-store %q: want sqlite or postgres", c.Store)
 	}
 	return nil
+}
+
+// servers are the servers of c's scenarios, in the order they are
+// measured in each round.
+func (c *Config) servers() []string {
+	if c.Compare == compareAuth {
+		return []string{serverAuthOff, serverAuthOn}
+	}
+	return []string{serverBare, serverParley}
 }
 
 func (c *Config) progress(format string, args ...any) {
@@ -204,16 +246,44 @@ type Ratio struct {
 	CPURatio float64 `json:"cpu_ratio,omitempty"`
 }
 
+// AuthRatio is Parley's get_ticket with auth on against auth off.
+type AuthRatio struct {
+	Mode     Mode    `json:"mode"`
+	Tool     string  `json:"tool"`
+	OnRPS    float64 `json:"on_rps"`
+	OffRPS   float64 `json:"off_rps"`
+	OnP50Ms  float64 `json:"on_p50_ms"`
+	OffP50Ms float64 `json:"off_p50_ms"`
+	OnP99Ms  float64 `json:"on_p99_ms"`
+	OffP99Ms float64 `json:"off_p99_ms"`
+	// Ratio is OnRPS / OffRPS.
+	Ratio  float64 `json:"ratio"`
+	Target float64 `json:"target"`
+	Met    bool    `json:"met"`
+	// CPURatio is the CPU time per call with auth off over with auth on
+	// (this process: clients and servers), as Ratio.CPURatio.
+	CPURatio float64 `json:"cpu_ratio,omitempty"`
+	// ExtraCPUPerCallUs is how much more CPU time per call auth on took.
+	ExtraCPUPerCallUs float64 `json:"extra_cpu_per_call_us,omitempty"`
+}
+
 // Report is a run's outcome.
 type Report struct {
-	Clients    int    `json:"clients"`
-	Duration   string `json:"duration,omitempty"`
-	Requests   int    `json:"requests,omitempty"`
-	Warmup     string `json:"warmup"`
-	Rounds     int    `json:"rounds"`
-	Store      string `json:"store,omitempty"`
-	Events     string `json:"events,omitempty"`
-	Target     string `json:"target,omitempty"`
+	Clients  int    `json:"clients"`
+	Duration string `json:"duration,omitempty"`
+	Requests int    `json:"requests,omitempty"`
+	Warmup   string `json:"warmup"`
+	Rounds   int    `json:"rounds"`
+	Store    string `json:"store,omitempty"`
+	Events   string `json:"events,omitempty"`
+	Target   string `json:"target,omitempty"`
+	Compare  string `json:"compare"`
+	// TokenCache says whether the verifier cached verified tokens
+	// (-compare auth).
+	TokenCache *bool `json:"token_cache,omitempty"`
+	// Audit says whether every tool call was audited (-compare auth
+	// -audit).
+	Audit      bool   `json:"audit,omitempty"`
 	Tickets    int    `json:"tickets"`
 	GoVersion  string `json:"go_version"`
 	Platform   string `json:"platform"`
@@ -227,7 +297,10 @@ type Report struct {
 	// from each server, to show the comparison is like for like.
 	ResponseBytes map[string]int `json:"response_bytes"`
 	Results       []Result       `json:"results"`
-	Ratios        []Ratio        `json:"ratios"`
+	// Ratios are parley/bare (-compare bare); AuthRatios on/off (-compare
+	// auth).
+	Ratios     []Ratio     `json:"ratios,omitempty"`
+	AuthRatios []AuthRatio `json:"auth_ratios,omitempty"`
 }
 
 // Errors counts failed calls over all scenarios.
@@ -249,21 +322,34 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.Target != "" {
 		where = "gateway at " + r.Target
 	}
+	sizes := fmt.Sprintf("%d bytes (parley) / %d bytes (bare)", r.ResponseBytes[serverParley], r.ResponseBytes[serverBare])
+	if r.Compare == compareAuth {
+		cache := "on"
+		if r.TokenCache != nil && !*r.TokenCache {
+			cache = "off"
+		}
+		audited := ""
+		if r.Audit {
+			audited = ", every tool call audited"
+		}
+		where += fmt.Sprintf(", auth off vs on (local OIDC issuer, RS256 tokens, token cache %s%s)", cache, audited)
+		sizes = fmt.Sprintf("%d bytes (auth off) / %d bytes (auth on)", r.ResponseBytes[serverAuthOff], r.ResponseBytes[serverAuthOn])
+	}
 	fmt.Fprintf(w, "mcpload: %d clients, %s in %d rounds (warm-up %s), %d tickets, %s\n", r.Clients, measure, r.Rounds, r.Warmup, r.Tickets, where)
-	fmt.Fprintf(w, "%s %s, %d CPUs, GOMAXPROCS %d, %s; get_ticket result %d bytes (parley) / %d bytes (bare)\n",
-		r.GoVersion, r.Platform, r.NumCPU, r.GOMAXPROCS, r.SDK, r.ResponseBytes[serverParley], r.ResponseBytes[serverBare])
+	fmt.Fprintf(w, "%s %s, %d CPUs, GOMAXPROCS %d, %s; get_ticket result %s\n",
+		r.GoVersion, r.Platform, r.NumCPU, r.GOMAXPROCS, r.SDK, sizes)
 	if len(r.LoadAvg) == 2 {
 		fmt.Fprintf(w, "load average before %s, after %s\n", r.LoadAvg[0], r.LoadAvg[1])
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%-9s  %-6s  %-11s  %-10s  %8s  %8s  %7s  %7s  %7s  %6s  %9s  %5s  %7s\n",
+	fmt.Fprintf(w, "%-9s  %-8s  %-11s  %-10s  %8s  %8s  %7s  %7s  %7s  %6s  %9s  %5s  %7s\n",
 		"mode", "server", "tool", "protocol", "calls", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "cpu µs/op", "cores", "allocs")
 	for _, res := range r.Results {
 		cpu, cores := "n/a", "n/a"
 		if res.CPUPerCallUs > 0 {
 			cpu, cores = fmt.Sprintf("%.0f", res.CPUPerCallUs), fmt.Sprintf("%.2f", res.CPUCores)
 		}
-		fmt.Fprintf(w, "%-9s  %-6s  %-11s  %-10s  %8d  %8.0f  %7.2f  %7.2f  %7.2f  %6d  %9s  %5s  %7.0f\n",
+		fmt.Fprintf(w, "%-9s  %-8s  %-11s  %-10s  %8d  %8.0f  %7.2f  %7.2f  %7.2f  %6d  %9s  %5s  %7.0f\n",
 			res.Mode, res.Server, res.Tool, res.Protocol, res.Calls, res.RPS, res.P50Ms, res.P90Ms, res.P99Ms, res.Errors, cpu, cores, res.AllocsPerCall)
 	}
 	fmt.Fprintln(w)
@@ -279,6 +365,18 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "%s %s: parley/bare = %.0f/%.0f req/s = %.2f (target %.1f: %s)%s\n",
 			ra.Mode, ra.Tool, ra.ParleyRPS, ra.BareRPS, ra.Ratio, ra.Target, verdict, cpu)
 	}
+	for _, ra := range r.AuthRatios {
+		verdict := "met"
+		if !ra.Met {
+			verdict = "NOT met"
+		}
+		cpu := ""
+		if ra.CPURatio > 0 {
+			cpu = fmt.Sprintf("; CPU per call off/on %.2f (%+.0f µs)", ra.CPURatio, ra.ExtraCPUPerCallUs)
+		}
+		fmt.Fprintf(w, "%s %s: auth on/off = %.0f/%.0f req/s = %.2f (target %.1f: %s); p50 %.2f/%.2f ms, p99 %.2f/%.2f ms%s\n",
+			ra.Mode, ra.Tool, ra.OnRPS, ra.OffRPS, ra.Ratio, ra.Target, verdict, ra.OnP50Ms, ra.OffP50Ms, ra.OnP99Ms, ra.OffP99Ms, cpu)
+	}
 	// The bare server and its clients run entirely in this process and
 	// never wait on anything but the CPU, so if they did not keep most
 	// cores busy, something else on the machine did. (Parley may wait on
@@ -286,6 +384,15 @@ func (r *Report) WriteText(w io.Writer) {
 	for _, res := range r.Results {
 		if res.Server == serverBare && res.CPUCores > 0 && res.CPUCores < 0.6*float64(r.GOMAXPROCS) {
 			fmt.Fprintf(w, "warning: %s: the bare server and its clients kept only %.2f of %d cores busy: other work on the machine "+
+				"took the rest; the numbers of this run are not reliable\n", res.Mode, res.CPUCores, r.GOMAXPROCS)
+		}
+		// Likewise Parley with auth off over SQLite, where it waits on
+		// nothing but the CPU: stateless (no event store), or sessions
+		// with the memory event store (the durable one queues on SQLite's
+		// writer).
+		if res.Server == serverAuthOff && r.Store == "sqlite" && (res.Mode == ModeStateless || r.Events == eventsMemory) &&
+			res.CPUCores > 0 && res.CPUCores < 0.6*float64(r.GOMAXPROCS) {
+			fmt.Fprintf(w, "warning: %s: Parley with auth off and its clients kept only %.2f of %d cores busy: other work on the machine "+
 				"took the rest; the numbers of this run are not reliable\n", res.Mode, res.CPUCores, r.GOMAXPROCS)
 		}
 	}
@@ -311,13 +418,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	load0 := loadAvg()
 	rep := &Report{
 		Clients: cfg.Clients, Requests: cfg.Requests, Warmup: cfg.Warmup.String(), Rounds: cfg.Rounds,
-		Store: cfg.Store, Events: cfg.Events, Target: cfg.Target, Tickets: cfg.Tickets,
+		Store: cfg.Store, Events: cfg.Events, Target: cfg.Target, Compare: cfg.Compare, Tickets: cfg.Tickets,
 		GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
 		NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), SDK: sdkVersion(),
 		ResponseBytes: env.responseBytes,
 	}
 	if cfg.Requests == 0 {
 		rep.Duration = cfg.Duration.String()
+	}
+	if cfg.Compare == compareAuth {
+		cache := !cfg.NoTokenCache
+		rep.TokenCache = &cache
+		rep.Audit = cfg.Audit
 	}
 	if cfg.Target != "" {
 		rep.Store, rep.Events = "", "" // whatever the gateway at Target uses
@@ -335,6 +447,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				}
 			}
 			return nil
+		}
+		if on, off := find(serverAuthOn), find(serverAuthOff); on != nil && off != nil && off.RPS > 0 {
+			r := on.RPS / off.RPS
+			ra := AuthRatio{Mode: mode, Tool: toolGet, OnRPS: on.RPS, OffRPS: off.RPS,
+				OnP50Ms: on.P50Ms, OffP50Ms: off.P50Ms, OnP99Ms: on.P99Ms, OffP99Ms: off.P99Ms,
+				Ratio: r, Target: AuthTargetRatio, Met: r >= AuthTargetRatio}
+			if on.CPUPerCallUs > 0 && off.CPUPerCallUs > 0 {
+				ra.CPURatio = off.CPUPerCallUs / on.CPUPerCallUs
+				ra.ExtraCPUPerCallUs = on.CPUPerCallUs - off.CPUPerCallUs
+			}
+			rep.AuthRatios = append(rep.AuthRatios, ra)
 		}
 		p, b := find(serverParley), find(serverBare)
 		if p != nil && b != nil && b.RPS > 0 {
@@ -383,11 +506,11 @@ type scenario struct {
 // see the same tickets throughout.
 func runMode(ctx context.Context, cfg *Config, env *env, mode Mode) ([]Result, error) {
 	ids := env.ids
-	scenarios := []scenario{
-		{serverBare, toolGet, getTicket(ids)},
-		{serverParley, toolGet, getTicket(ids)},
+	var scenarios []scenario
+	for _, server := range cfg.servers() {
+		scenarios = append(scenarios, scenario{server, toolGet, getTicket(ids)})
 	}
-	if !cfg.NoSave {
+	if !cfg.NoSave && cfg.Compare == compareBare {
 		scenarios = append(scenarios, scenario{serverParley, toolSave, saveTicket(ids)})
 	}
 	sessions := map[string][]*mcp.ClientSession{}
@@ -450,7 +573,7 @@ func connectClients(ctx context.Context, cfg *Config, env *env, mode Mode, serve
 	errs := make([]error, cfg.Clients)
 	var wg sync.WaitGroup
 	for i := range css {
-		hc := env.httpClient()
+		hc := env.httpClient(server, i)
 		wg.Go(func() {
 			// Labelled so that a CPU profile separates the clients'
 			// goroutines (also those the transport starts) from the servers'.

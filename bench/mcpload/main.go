@@ -18,11 +18,29 @@
 //	go run ./bench/mcpload -store postgres -postgres-url 'postgres://parley@127.0.0.1:5432/parley_bench?sslmode=disable'
 //	go run ./bench/mcpload -target http://127.0.0.1:8080/mcp
 //
+// With -compare auth, Parley's get_ticket is measured against itself with
+// auth off instead of against the bare server: the same store serves two
+// in-process /mcp endpoints, each with auth wired in front as
+// cmd/gateway/serve.go wires it (the auth.Service's MCP HTTP face around
+// the bridge, its MCPMiddleware in the go-sdk server), one in no-auth mode
+// (no issuer: how the gateway runs with auth off) and one with a real OIDC
+// issuer on loopback (go-oidc's oidctest, an RSA key) whose policy allows
+// the clients' role tool:get_ticket and nothing else. Each client sends
+// an RS256 access token of its own (subject mcpload-N) on every request.
+// Before measuring, the tool checks that the endpoint with auth on refuses
+// a request without a token (401) and refuses save_ticket (policy). The
+// report gives auth on/off throughput (target 0.9), p50 and p99.
+//
+//	go run ./bench/mcpload -compare auth -clients 16 -duration 10s
+//	go run ./bench/mcpload -compare auth -no-token-cache   # verify every token's signature
+//	go run ./bench/mcpload -compare auth -audit            # and audit every tool call, as serve.go does
+//
 // Each scenario is measured in -rounds turns taken in rotation with the
 // other scenarios, so that other work on the machine weighs on all of them
 // alike. Every scenario is bounded by -duration (or -requests) and every
 // call by -call-timeout, so a run always ends by itself. -cpuprofile labels
-// goroutines role=client|server and target=parley|bare, so that
+// goroutines role=client|server and target=parley|bare (auth-off|auth-on|issuer
+// with -compare auth), so that
 //
 //	go tool pprof -tagfocus target=parley -tagignore role=client mcpload.prof
 //
@@ -80,6 +98,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&mutexprof, "mutexprofile", "", "write a mutex contention profile of the whole run to this file")
 	fs.StringVar(&cfg.Events, "events", "durable", "where the in-process gateway keeps session streams: durable (in the store, as cmd/gateway does) or memory (mcpbridge's default)")
 	fs.IntVar(&cfg.SQLiteReaders, "sqlite-readers", 0, "size of the SQLite store's read pool (0: the store's default)")
+	fs.StringVar(&cfg.Compare, "compare", compareBare, "what Parley's get_ticket is measured against: bare (a bare go-sdk server; save_ticket too) or auth (Parley itself with auth off vs on, get_ticket only)")
+	fs.BoolVar(&cfg.NoTokenCache, "no-token-cache", false, "with -compare auth: turn the verifier's token cache off, so that every request verifies its token's signature")
+	fs.BoolVar(&cfg.Audit, "audit", false, "with -compare auth: also audit every tool call (mcpbridge.AuditMiddleware after the auth middleware, as cmd/gateway/serve.go wires it), with auth off and on alike")
 	fs.BoolVar(&quiet, "q", false, "no progress lines on stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -76,7 +76,7 @@ func TestRunBothModes(t *testing.T) {
 // gateway (-target): the tickets are seeded over MCP.
 func TestCommandTargetJSON(t *testing.T) {
 	cfg := Config{Store: "sqlite"}
-	p, err := startParley(t.Context(), &cfg)
+	p, err := startParley(t.Context(), &cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,12 +117,105 @@ func TestCommandRejectsBadFlags(t *testing.T) {
 		{"-clients", "8", "-tickets", "4"},
 		{"-duration", "0"},
 		{"-target", "http://127.0.0.1:1/mcp", "-store", "postgres"},
+		{"-compare", "nothing"},
+		{"-compare", "auth", "-target", "http://127.0.0.1:1/mcp"},
+		{"-no-token-cache"},
+		{"-audit"},
 		{"stray"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, &stdout, &stderr); code != 2 {
 			t.Errorf("%q: exit %d, want 2 (stderr %q)", args, code, stderr.String())
 		}
+	}
+}
+
+// -compare auth, briefly: Parley with auth off and on over one SQLite
+// store, a local OIDC issuer, both modes, 2 clients. Setup itself checks
+// that auth is enforced on the auth-on endpoint; the results show that
+// every call with a token succeeded there.
+func TestRunAuth(t *testing.T) {
+	rep, err := Run(t.Context(), Config{
+		Clients: 2, Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond, Rounds: 2,
+		Modes: []Mode{ModeStateless, ModeSession}, Tickets: 10, Compare: compareAuth, Events: eventsMemory,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAuthReport(t, rep, 2)
+
+	var text bytes.Buffer
+	rep.WriteText(&text)
+	for _, want := range []string{"stateless get_ticket: auth on/off", "session get_ticket: auth on/off", "auth-on", "auth-off", "token cache on"} {
+		if !bytes.Contains(text.Bytes(), []byte(want)) {
+			t.Errorf("text report lacks %q:\n%s", want, text.String())
+		}
+	}
+}
+
+// The command with -compare auth -no-token-cache -audit -json: every
+// request verifies its token's signature, every tool call is audited; the
+// durable event store.
+func TestCommandAuthNoTokenCacheAudit(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"-compare", "auth", "-no-token-cache", "-audit", "-clients", "2", "-requests", "20", "-warmup", "0",
+		"-rounds", "1", "-tickets", "4", "-mode", "session", "-json", "-q"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s\nstdout:\n%s", code, stderr.String(), stdout.String())
+	}
+	var rep Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("decode -json output: %v\n%s", err, stdout.String())
+	}
+	checkAuthReport(t, &rep, 1)
+	if rep.TokenCache == nil || *rep.TokenCache || !rep.Audit || rep.Events != eventsDurable {
+		t.Errorf("report: token cache %v, audit %t, events %q; want false, true, durable", rep.TokenCache, rep.Audit, rep.Events)
+	}
+	for _, r := range rep.Results {
+		if r.Calls != 20 {
+			t.Errorf("%s %s: %d calls, want -requests 20", r.Server, r.Tool, r.Calls)
+		}
+	}
+}
+
+// checkAuthReport fails unless both servers' get_ticket made calls without
+// errors in every mode, with sane numbers, and each mode has its ratio.
+func checkAuthReport(t *testing.T, rep *Report, modes int) {
+	t.Helper()
+	if got, want := len(rep.Results), modes*2; got != want {
+		t.Fatalf("%d results, want %d: %+v", got, want, rep.Results)
+	}
+	for i, r := range rep.Results {
+		if want := []string{serverAuthOff, serverAuthOn}[i%2]; r.Server != want || r.Tool != toolGet {
+			t.Errorf("result %d: %s %s, want %s %s", i, r.Server, r.Tool, want, toolGet)
+		}
+		if r.Calls <= 0 || r.Errors != 0 || r.RPS <= 0 {
+			t.Errorf("%s %s %s: %d calls, %d errors (%s), %.0f req/s", r.Mode, r.Server, r.Tool, r.Calls, r.Errors, r.FirstError, r.RPS)
+		}
+		if r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.MaxMs < r.P99Ms {
+			t.Errorf("%s %s: p50 %.3f, p99 %.3f, max %.3f ms", r.Mode, r.Server, r.P50Ms, r.P99Ms, r.MaxMs)
+		}
+		want := statelessVersion
+		if r.Mode == ModeSession {
+			want = sessionVersion
+		}
+		if r.Protocol != want {
+			t.Errorf("%s %s: negotiated %s, want %s", r.Mode, r.Server, r.Protocol, want)
+		}
+	}
+	if len(rep.Ratios) != 0 || len(rep.AuthRatios) != modes {
+		t.Fatalf("%d ratios and %d auth ratios, want 0 and %d", len(rep.Ratios), len(rep.AuthRatios), modes)
+	}
+	for _, ra := range rep.AuthRatios {
+		if ra.Ratio <= 0 || ra.OnRPS <= 0 || ra.OffRPS <= 0 || ra.OnP99Ms <= 0 || ra.OffP99Ms <= 0 || ra.Target != AuthTargetRatio {
+			t.Errorf("auth ratio %+v", ra)
+		}
+	}
+	if rep.Compare != compareAuth {
+		t.Errorf("report compare %q", rep.Compare)
+	}
+	if on, off := rep.ResponseBytes[serverAuthOn], rep.ResponseBytes[serverAuthOff]; on == 0 || on != off {
+		t.Errorf("get_ticket result sizes: auth on %d bytes, off %d", on, off)
 	}
 }
 

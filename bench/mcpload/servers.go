@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -31,37 +32,55 @@ const (
 	idleTimeout       = 2 * time.Minute
 )
 
-// env is what a run loads: Parley's /mcp and the bare server's, and the
-// seeded ticket IDs.
+// env is what a run loads: the servers' /mcp URLs (Parley's and the bare
+// server's, or Parley's with auth off and on), the seeded ticket IDs, and
+// for -compare auth the issuer of the clients' tokens.
 type env struct {
-	parleyURL, bareURL string
-	ids                []string
-	responseBytes      map[string]int
-	closers            []func()
+	urls          map[string]string // by server name
+	ids           []string
+	responseBytes map[string]int
+	closers       []func()
+	issuer        *issuer // -compare auth
 
 	mu         sync.Mutex
 	transports []*http.Transport
+	tokens     map[int]string // by client index, for serverAuthOn
 }
 
-func (e *env) endpoint(server string) string {
-	if server == serverBare {
-		return e.bareURL
-	}
-	return e.parleyURL
-}
+func (e *env) endpoint(server string) string { return e.urls[server] }
 
-// httpClient is a new HTTP client with a connection pool of its own, as
-// each MCP host process would have: clients do not queue behind each other
-// on one pool's lock. It keeps enough idle connections for a session's
-// standalone GET stream beside its POSTs (http.DefaultTransport keeps two
-// per host).
-func (e *env) httpClient() *http.Client {
+// httpClient is a new HTTP client for client number i (-1: a probe) of
+// server, with a connection pool of its own, as each MCP host process
+// would have: clients do not queue behind each other on one pool's lock.
+// It keeps enough idle connections for a session's standalone GET stream
+// beside its POSTs (http.DefaultTransport keeps two per host). For the
+// server with auth on, every request carries the client's bearer token
+// (one per client, subject mcpload-i, signed once).
+func (e *env) httpClient(server string, i int) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 8
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.transports = append(e.transports, tr)
-	e.mu.Unlock()
-	return &http.Client{Transport: tr}
+	if server != serverAuthOn || e.issuer == nil {
+		return &http.Client{Transport: tr}
+	}
+	tok, ok := e.tokens[i]
+	if !ok {
+		subject := fmt.Sprintf("mcpload-%d", i)
+		if i < 0 {
+			subject = "mcpload-probe"
+		}
+		var err error
+		if tok, err = e.issuer.token(subject, e.urls[serverAuthOn]); err != nil {
+			panic(err) // marshalling a map of strings and numbers
+		}
+		if e.tokens == nil {
+			e.tokens = map[int]string{}
+		}
+		e.tokens[i] = tok
+	}
+	return &http.Client{Transport: &bearer{header: "Bearer " + tok, next: tr}}
 }
 
 // close stops what setup started, last first.
@@ -71,11 +90,14 @@ func (e *env) close() {
 	}
 }
 
-// setup starts (or reaches) Parley, seeds it, copies its tickets into the
-// bare server's map, starts the bare server and checks that both answer
-// get_ticket with results of the same size.
+// setup starts (or reaches) Parley, seeds it, and starts what it is
+// compared with: for -compare bare, copies Parley's tickets into the bare
+// server's map and starts the bare server; for -compare auth, starts the
+// OIDC issuer first and Parley twice over the same store (auth off and on),
+// and checks that auth is enforced on the second. Then it checks that every
+// server answers get_ticket with results of the same size.
 func setup(ctx context.Context, cfg *Config) (e *env, err error) {
-	e = &env{ids: ticketIDs(cfg.Tickets)}
+	e = &env{ids: ticketIDs(cfg.Tickets), urls: map[string]string{}}
 	defer func() {
 		if err != nil {
 			e.close()
@@ -89,37 +111,55 @@ func setup(ctx context.Context, cfg *Config) (e *env, err error) {
 		}
 	})
 
+	if cfg.Compare == compareAuth {
+		iss, err := startIssuer()
+		if err != nil {
+			return nil, err
+		}
+		e.closers = append(e.closers, iss.stop)
+		e.issuer = iss
+		cfg.progress("OIDC issuer (RS256) at %s", iss.url)
+	}
+
 	var tickets map[string]workspace.Ticket
 	if cfg.Target == "" {
-		p, err := startParley(ctx, cfg)
+		p, err := startParley(ctx, cfg, e.issuer)
 		if err != nil {
 			return nil, err
 		}
 		e.closers = append(e.closers, p.close)
-		e.parleyURL = p.url
+		maps.Copy(e.urls, p.urls)
 		cfg.progress("parley: %s store, seeding %d tickets through the workspace", cfg.Store, cfg.Tickets)
 		if tickets, err = seedWorkspace(ctx, p.ws, e.ids); err != nil {
 			return nil, err
 		}
 	} else {
-		e.parleyURL = cfg.Target
+		e.urls[serverParley] = cfg.Target
 		cfg.progress("parley at %s: seeding %d tickets over MCP", cfg.Target, cfg.Tickets)
 		if tickets, err = seedOverMCP(ctx, cfg, e, e.ids); err != nil {
 			return nil, err
 		}
 	}
 
-	bareURL, stop, err := serve(serverBare, newBareHandler(tickets))
-	if err != nil {
-		return nil, err
+	switch cfg.Compare {
+	case compareAuth:
+		cfg.progress("parley /mcp with auth off at %s, with auth on at %s", e.urls[serverAuthOff], e.urls[serverAuthOn])
+		if err := checkAuthEnforced(ctx, cfg, e); err != nil {
+			return nil, err
+		}
+	default:
+		bareURL, stop, err := serve(serverBare, newBareHandler(tickets))
+		if err != nil {
+			return nil, err
+		}
+		e.closers = append(e.closers, stop)
+		e.urls[serverBare] = bareURL
+		cfg.progress("parley /mcp at %s, bare go-sdk server at %s", e.urls[serverParley], bareURL)
 	}
-	e.closers = append(e.closers, stop)
-	e.bareURL = bareURL
-	cfg.progress("parley /mcp at %s, bare go-sdk server at %s", e.parleyURL, e.bareURL)
 
 	e.responseBytes = map[string]int{}
-	for _, server := range []string{serverParley, serverBare} {
-		n, err := resultSize(ctx, cfg, e.endpoint(server), e.httpClient(), e.ids[0])
+	for _, server := range cfg.servers() {
+		n, err := resultSize(ctx, cfg, e.endpoint(server), e.httpClient(server, -1), e.ids[0])
 		if err != nil {
 			return nil, fmt.Errorf("%s: get_ticket %s: %w", server, e.ids[0], err)
 		}
@@ -137,17 +177,32 @@ func ticketIDs(n int) []string {
 }
 
 // serve serves h at /mcp on a fresh loopback port with the gateway's server
-// settings. Its goroutines carry the profiler labels role=server and
-// target=name (connection goroutines inherit them from the accept loop).
+// settings (see serveOn).
 func serve(name string, h http.Handler) (url string, stop func(), err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listen(name)
 	if err != nil {
-		return "", nil, fmt.Errorf("%s: listen: %w", name, err)
+		return "", nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", h)
+	return "http://" + ln.Addr().String() + "/mcp", serveOn(name, ln, mux), nil
+}
+
+// listen opens a fresh loopback port for the server called name.
+func listen(name string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen: %w", name, err)
+	}
+	return ln, nil
+}
+
+// serveOn serves h on ln with the gateway's server settings until stop is
+// called. Its goroutines carry the profiler labels role=server and
+// target=name (connection goroutines inherit them from the accept loop).
+func serveOn(name string, ln net.Listener, h http.Handler) (stop func()) {
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          log.New(discard{}, "", 0),
@@ -159,7 +214,7 @@ func serve(name string, h http.Handler) (url string, stop func(), err error) {
 			_ = srv.Serve(ln)
 		})
 	}()
-	stop = func() {
+	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if srv.Shutdown(ctx) != nil {
@@ -167,30 +222,36 @@ func serve(name string, h http.Handler) (url string, stop func(), err error) {
 		}
 		<-done
 	}
-	return "http://" + ln.Addr().String() + "/mcp", stop, nil
 }
 
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// parley is the in-process gateway's MCP side.
+// parley is the in-process gateway's MCP side: one /mcp per server of the
+// comparison (serverParley; or serverAuthOff and serverAuthOn), each its
+// own bridge over the one store and workspace.
 type parley struct {
-	url   string
+	urls  map[string]string
+	url   string // the first server's
 	ws    *workspace.Workspace
 	close func()
 }
 
 // startParley opens the store (a fresh SQLite file in a temp dir, or
-// PostgreSQL), builds the bridge as cmd/gateway does (session streams in
-// the store's durable event store, unless cfg.Events is "memory", the
-// bridge's own default), follows the change feed and serves /mcp.
-func startParley(ctx context.Context, cfg *Config) (p *parley, err error) {
+// PostgreSQL) and serves /mcp for each server of cfg's comparison: a
+// bridge built as cmd/gateway builds it (session streams in the store's
+// durable event store, unless cfg.Events is "memory", the bridge's own
+// default) that follows the change feed. With -compare auth, one bridge
+// has auth in front in no-auth mode (auth off, as the gateway runs without
+// an issuer) and the other with iss as its issuer (auth on), both wired as
+// serve.go wires them.
+func startParley(ctx context.Context, cfg *Config, iss *issuer) (p *parley, err error) {
 	var (
 		closers []func()
 		st      store.Store
 	)
-	p = &parley{close: func() {
+	p = &parley{urls: map[string]string{}, close: func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
@@ -221,38 +282,70 @@ func startParley(ctx context.Context, cfg *Config) (p *parley, err error) {
 	}
 	closers = append(closers, func() { st.Close() })
 	p.ws = workspace.New(st, workspace.Options{})
-	var (
-		opts   mcpbridge.Options
-		events *mcpbridge.EventStore
-	)
-	if cfg.Events != eventsMemory {
-		events = mcpbridge.NewEventStore(st, mcpbridge.EventStoreOptions{})
-		opts.EventStore = events
-	}
-	bridge, err := mcpbridge.New(p.ws, st, opts)
-	if err != nil {
-		return nil, err
-	}
+
 	runCtx, stopRun := context.WithCancel(context.Background())
 	var runs sync.WaitGroup
-	background := func(run func(context.Context) error) {
-		runs.Go(func() {
-			pprof.Do(runCtx, pprof.Labels("role", "server", "target", serverParley), func(ctx context.Context) {
-				_ = run(ctx)
-			})
-		})
-	}
-	background(bridge.Run)
-	if events != nil {
-		background(events.Run) // the sweeper, as cmd/gateway runs it
-	}
 	closers = append(closers, func() { stopRun(); runs.Wait() })
-	url, stop, err := serve(serverParley, bridge)
-	if err != nil {
-		return nil, err
+	for _, server := range cfg.servers() {
+		if server == serverBare {
+			continue
+		}
+		var (
+			opts   mcpbridge.Options
+			events *mcpbridge.EventStore
+		)
+		if cfg.Events != eventsMemory {
+			events = mcpbridge.NewEventStore(st, mcpbridge.EventStoreOptions{})
+			opts.EventStore = events
+		}
+		bridge, err := mcpbridge.New(p.ws, st, opts)
+		if err != nil {
+			return nil, err
+		}
+		background := func(run func(context.Context) error) {
+			runs.Go(func() {
+				pprof.Do(runCtx, pprof.Labels("role", "server", "target", server), func(ctx context.Context) {
+					_ = run(ctx)
+				})
+			})
+		}
+		background(bridge.Run)
+		if events != nil {
+			background(events.Run) // the sweeper, as cmd/gateway runs it
+		}
+		ln, err := listen(server)
+		if err != nil {
+			return nil, err
+		}
+		var h http.Handler = bridge
+		switch server {
+		case serverAuthOff, serverAuthOn:
+			a := authSetup{tokenCache: !cfg.NoTokenCache, audit: cfg.Audit}
+			if server == serverAuthOn {
+				a.issuer = iss
+			}
+			authn, auditLog, err := newAuthService(ctx, a, "http://"+ln.Addr().String(), st)
+			if err != nil {
+				ln.Close()
+				return nil, fmt.Errorf("%s: %w", server, err)
+			}
+			if authn.Enabled() != (server == serverAuthOn) {
+				ln.Close()
+				return nil, fmt.Errorf("%s: auth enabled = %t", server, authn.Enabled())
+			}
+			if !cfg.Audit {
+				auditLog = nil
+			}
+			h = withAuth(authn, bridge, auditLog)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/mcp", h)
+		closers = append(closers, serveOn(server, ln, mux))
+		p.urls[server] = "http://" + ln.Addr().String() + "/mcp"
+		if p.url == "" {
+			p.url = p.urls[server]
+		}
 	}
-	closers = append(closers, stop)
-	p.url = url
 	return p, nil
 }
 
@@ -300,8 +393,8 @@ func seedOverMCP(ctx context.Context, cfg *Config, e *env, ids []string) (map[st
 	defer closeAll(css)
 	for i := range css {
 		var err error
-		if css[i], err = connect(ctx, e.parleyURL, e.httpClient(), cfg.Modes[0], "mcpload-seed"); err != nil {
-			return nil, fmt.Errorf("connect to %s: %w", e.parleyURL, err)
+		if css[i], err = connect(ctx, e.urls[serverParley], e.httpClient(serverParley, -1), cfg.Modes[0], "mcpload-seed"); err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", e.urls[serverParley], err)
 		}
 	}
 	tickets := make(map[string]workspace.Ticket, len(ids))
