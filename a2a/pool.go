@@ -84,10 +84,13 @@ func (p *ClientPool) Client(ctx context.Context, name string) (*a2aclient.Client
 		transport = p.outbound(agent.Name, transport)
 	}
 	if !speaks03(agent.Card) {
-		transport = compat.NewTransport10(p.base)
+		// Translate last, over the outbound credentials, so that a 1.0
+		// agent gets them too.
+		transport = compat.NewTransport10(transport)
 	}
 	// No total timeout: a streamed answer may last as long as the task.
-	client, err := a2aclient.NewFromCard(ctx, card, a2aclient.WithJSONRPCTransport(&http.Client{Transport: transport}))
+	client, err := a2aclient.NewFromCard(ctx, card, a2aclient.WithJSONRPCTransport(&http.Client{Transport: transport}),
+		a2aclient.WithInterceptors(extensionsInterceptor{}))
 	if err != nil {
 		return nil, agent, fmt.Errorf("agent %q: %w: %w", agent.Name, ErrAgentUnreachable, err)
 	}
@@ -124,4 +127,26 @@ func speaks03(c *agentcards.Card) bool {
 		}
 	}
 	return compat.ParseVersion(c.ProtocolVersion) == compat.V03
+}
+
+type extensionsKey struct{}
+
+// WithExtensions asks for the extensions with these URIs on calls made
+// with ctx through a pooled client: their URIs go in the request's
+// extensions header (X-A2A-Extensions, or A2A-Extensions to an A2A 1.0
+// agent, translated by compat).
+func WithExtensions(ctx context.Context, uris ...string) context.Context {
+	return context.WithValue(ctx, extensionsKey{}, uris)
+}
+
+type extensionsInterceptor struct{ a2aclient.PassthroughInterceptor }
+
+func (extensionsInterceptor) Before(ctx context.Context, req *a2aclient.Request) (context.Context, error) {
+	if uris, _ := ctx.Value(extensionsKey{}).([]string); len(uris) > 0 {
+		if req.Meta == nil {
+			req.Meta = a2aclient.CallMeta{}
+		}
+		req.Meta[compat.HeaderExtensions03] = append(req.Meta[compat.HeaderExtensions03], strings.Join(uris, ", "))
+	}
+	return ctx, nil
 }

@@ -66,6 +66,9 @@ type Config struct {
 	// credentials presented to agents (see Auth).
 	Auth Auth `yaml:"auth"`
 
+	// Negotiation configures escalation rules and the negotiation engine.
+	Negotiation Negotiation `yaml:"negotiation"`
+
 	// File is the config file the values were read from, empty when none
 	// was named. It is not itself a setting.
 	File string `yaml:"-"`
@@ -114,6 +117,7 @@ func Default() Config {
 		LogFormat:       DefaultLogFormat,
 		MCP:             MCP{ConfirmRefundAbove: DefaultConfirmRefundAbove},
 		Agents:          Agents{HealthInterval: DefaultAgentHealthInterval},
+		Negotiation:     Negotiation{TurnTimeout: DefaultTurnTimeout, Lease: DefaultLease, RetryBackoff: DefaultRetryBackoff},
 		Auth: Auth{
 			RoleClaims: slices.Clone(DefaultRoleClaims),
 			AdminRoles: slices.Clone(DefaultAdminRoles),
@@ -243,6 +247,7 @@ func (c Config) check() []*Error {
 		bad("agents.health_interval", c.Agents.HealthInterval.String(), "must be a positive duration such as 30s, or negative (-1s) to turn health probes off")
 	}
 	c.Auth.check(bad)
+	c.Negotiation.check(bad)
 	return errs
 }
 

@@ -84,6 +84,12 @@ func settings() []setting {
 		{key: "auth.insecure_no_auth", name: "insecure_no_auth",
 			usage: "allow no-auth mode (no --oidc-issuer) on non-loopback listen addresses: anyone who can connect may do anything",
 			field: func(c *Config) any { return &c.Auth.InsecureNoAuth }},
+		{"negotiation.turn_timeout", "how long one negotiation turn may take: the agent's answer, or its task ending (a `duration`)",
+			func(c *Config) any { return &c.Negotiation.TurnTimeout }, ""},
+		{"negotiation.lease", "how long a replica holds a negotiation without renewing it before another may take it over (a `duration`)",
+			func(c *Config) any { return &c.Negotiation.Lease }, ""},
+		{"negotiation.retry_backoff", "first wait before resending a negotiation turn after a transport failure, doubled for each retry (a `duration`)",
+			func(c *Config) any { return &c.Negotiation.RetryBackoff }, ""},
 	}
 }
 

@@ -59,6 +59,11 @@ type Options struct {
 	// AgentClients too, every reachable registered agent becomes a tool.
 	Agents       Agents
 	AgentClients AgentClients
+	// Negotiations, if set, adds start_negotiation, get_negotiation,
+	// decide_negotiation and negotiation://{id}; save_ticket and escalate
+	// then evaluate the escalation rules and return links to the
+	// negotiations they start, and wait_for_ticket reports their moves.
+	Negotiations Negotiations
 }
 
 // Bridge is the MCP endpoint. It is an http.Handler; Run must be running
@@ -74,6 +79,7 @@ type Bridge struct {
 	signer     stateSigner
 	watchers   watchers
 	agentTools agentTools
+	negTickets negotiationTickets
 }
 
 // New builds the MCP server over ws; feed is the store's change feed.
@@ -110,12 +116,19 @@ func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error
 		signer:     stateSigner{key: opts.StateKey, now: opts.Now, ttl: 15 * time.Minute},
 		watchers:   watchers{byTicket: map[string]map[chan struct{}]struct{}{}},
 		agentTools: agentTools{hash: map[string]string{}, agent: map[string]string{}},
+		negTickets: negotiationTickets{m: map[string]string{}},
+	}
+	instructions := "Parley is the shared state of a support pipeline. Agents coordinate through tickets " +
+		"(save_ticket, get_ticket, escalate, save_resolution), per-agent analysis namespaces (save_analysis, " +
+		"get_all_analysis) and a task queue (create_task, claim_task, complete_task). Read ticket://{id} and " +
+		"subscribe to it to hear of every change."
+	if opts.Negotiations != nil {
+		instructions += " When a decision needs a conversation between agents (a refund over the limit), escalation rules or " +
+			"start_negotiation start a negotiation; its outcome lands in the ticket's approval and negotiation://{id} holds the transcript. " +
+			"A negotiation that needs a person waits for decide_negotiation."
 	}
 	b.server = mcp.NewServer(Implementation, &mcp.ServerOptions{
-		Instructions: "Parley is the shared state of a support pipeline. Agents coordinate through tickets " +
-			"(save_ticket, get_ticket, escalate, save_resolution), per-agent analysis namespaces (save_analysis, " +
-			"get_all_analysis) and a task queue (create_task, claim_task, complete_task). Read ticket://{id} and " +
-			"subscribe to it to hear of every change.",
+		Instructions:       instructions,
 		Logger:             opts.Logger,
 		SubscribeHandler:   b.subscribe,
 		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
@@ -127,6 +140,7 @@ func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error
 	})
 	b.addTools()
 	b.addAgentTools()
+	b.addNegotiationTools()
 	b.addResources()
 	getServer := func(*http.Request) *mcp.Server { return b.server }
 	b.stateful = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
@@ -221,6 +235,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 			b.watchers.wake(id)
 		case store.KindTask:
 			uris = []string{statusURI}
+		case store.KindNegotiation:
+			uris = b.negotiationChanged(ctx, c.Key)
 		case store.KindAgent:
 			if err := b.syncAgentTools(ctx); err != nil && ctx.Err() == nil {
 				b.log.Warn("agent tools", "error", err)
@@ -259,6 +275,13 @@ func (w *watchers) watch(id string) (<-chan struct{}, func()) {
 		}
 		w.mu.Unlock()
 	}
+}
+
+// empty reports whether no call is waiting on any ticket.
+func (w *watchers) empty() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.byTicket) == 0
 }
 
 func (w *watchers) wake(id string) {

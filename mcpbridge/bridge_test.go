@@ -180,7 +180,7 @@ func TestToolsBothGenerations(t *testing.T) {
 			if len(all.Analyses) != 2 || all.Analyses[0].Namespace != "history" || all.Analyses[0].Author != "test-host" {
 				t.Errorf("get_all_analysis = %+v", all)
 			}
-			var esc ticketOut
+			var esc escalateOut
 			call(t, cs, ToolEscalate, map[string]any{"ticket_id": "T-1", "reason": "refund over limit"}, &esc)
 			if !esc.Ticket.Escalated || esc.Ticket.Status != workspace.StatusEscalated {
 				t.Errorf("escalate = %+v", esc)

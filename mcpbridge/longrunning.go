@@ -11,6 +11,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/parleyhq/parley/negotiation"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/workspace"
 )
@@ -27,11 +28,44 @@ type waitOut struct {
 	Reached  bool             `json:"reached" jsonschema:"true if the ticket reached one of the statuses"`
 	TimedOut bool             `json:"timed_out"`
 	Changes  int              `json:"changes" jsonschema:"how many changes to the ticket were seen while waiting"`
+	// NegotiationEvents counts the negotiation moves and outcomes reported.
+	NegotiationEvents int `json:"negotiation_events,omitempty" jsonschema:"how many moves and outcomes of the ticket's negotiations were reported while waiting"`
+	// Decided lists the negotiations the person decided through this call.
+	Decided []string `json:"decided,omitempty" jsonschema:"negotiations you decided while waiting, when asked"`
+}
+
+// waitState is what wait_for_ticket carries across the round trip of a
+// question to the person (signed, in the request state), so that its
+// retry goes on where it stopped: nothing reported twice, nothing missed.
+type waitState struct {
+	// Cutoff: negotiation events up to it were known when the wait began.
+	Cutoff   time.Time `json:"cutoff"`
+	Changes  int       `json:"changes"`
+	Progress int       `json:"progress"`
+	Events   int       `json:"events"`
+	// Entries is, by negotiation, how much of its transcript is reported.
+	Entries map[string]int `json:"entries,omitempty"`
+	// Asked: the negotiations put to the person already; Asking the one
+	// the pending question is about.
+	Asked  []string `json:"asked,omitempty"`
+	Asking string   `json:"asking,omitempty"`
+	// Decided: the negotiations the person decided through this call.
+	Decided []string `json:"decided,omitempty"`
+}
+
+// progressEvent is one progress message, in the order things happened.
+type progressEvent struct {
+	at          time.Time
+	negotiation bool // at equal times the engine's entry came first
+	msg         string
 }
 
 // waitForTicket reports every change of the ticket as progress until it
 // reaches a target status. Changes are read from the ticket's history, so
-// that two changes close together are two progress notifications.
+// that two changes close together are two progress notifications. The
+// moves and outcomes of the ticket's negotiations are reported too, and a
+// negotiation waiting for a person is put to the person through
+// elicitation (multi round-trip form) when the client can answer.
 func (b *Bridge) waitForTicket(ctx context.Context, req *mcp.CallToolRequest, in waitIn) (*mcp.CallToolResult, waitOut, error) {
 	if len(in.Statuses) == 0 {
 		return nil, waitOut{}, errors.New("statuses: name at least one status to wait for")
@@ -51,18 +85,61 @@ func (b *Bridge) waitForTicket(ctx context.Context, req *mcp.CallToolRequest, in
 		return nil, waitOut{}, err
 	}
 	seen := t.Version
-	if in.SinceVersion != nil {
-		if *in.SinceVersion < 0 || *in.SinceVersion > t.Version {
-			return nil, waitOut{}, fmt.Errorf("since_version: %d must be from 0 to the ticket's current version %d", *in.SinceVersion, t.Version)
+	var ws waitState
+	retry := req.Params.RequestState != ""
+	if retry {
+		st, err := b.signer.verify(req.Params.RequestState, ToolWaitForTicket, in.TicketID)
+		if err != nil {
+			return nil, waitOut{}, err
 		}
-		seen = *in.SinceVersion
+		if err := json.Unmarshal([]byte(st.Digest), &ws); err != nil || st.Version > t.Version {
+			return nil, waitOut{}, fmt.Errorf("%w: malformed", errBadState)
+		}
+		seen = st.Version
+	} else {
+		if in.SinceVersion != nil {
+			if *in.SinceVersion < 0 || *in.SinceVersion > t.Version {
+				return nil, waitOut{}, fmt.Errorf("since_version: %d must be from 0 to the ticket's current version %d", *in.SinceVersion, t.Version)
+			}
+			seen = *in.SinceVersion
+		}
+		if b.opts.Negotiations != nil {
+			if ws.Cutoff, err = b.versionTime(ctx, t, seen); err != nil {
+				return nil, waitOut{}, err
+			}
+		}
+	}
+	if ws.Entries == nil {
+		ws.Entries = map[string]int{}
 	}
 	reached := func(t workspace.Ticket) bool { return slices.Contains(in.Statuses, string(t.Status)) }
-	out := waitOut{Ticket: t}
+	out := waitOut{Ticket: t, Changes: ws.Changes, NegotiationEvents: ws.Events}
+	if retry && ws.Asking != "" {
+		decided, err := b.decideAsked(ctx, req, &ws)
+		if err != nil {
+			return nil, waitOut{}, err
+		}
+		if decided {
+			ws.Decided = append(ws.Decided, ws.Asking)
+		}
+		ws.Asking = ""
+	}
+	out.Decided = ws.Decided
 	token := req.Params.GetProgressToken()
+	notify := func(msg string) {
+		ws.Progress++
+		if token == nil {
+			return
+		}
+		err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: token, Progress: float64(ws.Progress), Message: msg})
+		if err != nil {
+			b.log.Debug("wait_for_ticket: progress not delivered", "ticket", in.TicketID, "error", err)
+		}
+	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
+		var events []progressEvent
 		// Report the history up to the ticket as read: every change up to
 		// the state we judge is reported, none twice.
 		if seen < out.Ticket.Version {
@@ -76,18 +153,50 @@ func (b *Bridge) waitForTicket(ctx context.Context, req *mcp.CallToolRequest, in
 				}
 				seen = h.Version
 				out.Changes++
-				if token != nil {
-					err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
-						ProgressToken: token, Progress: float64(out.Changes), Message: describeChange(h),
-					})
-					if err != nil {
-						b.log.Debug("wait_for_ticket: progress not delivered", "ticket", in.TicketID, "error", err)
+				events = append(events, progressEvent{at: h.At, msg: describeChange(h)})
+			}
+		}
+		var views []negotiation.View
+		if b.opts.Negotiations != nil {
+			if views, err = b.opts.Negotiations.ForTicket(ctx, in.TicketID); err != nil {
+				return nil, waitOut{}, err
+			}
+			for _, v := range views {
+				for i := ws.Entries[v.ID]; i < len(v.Transcript); i++ {
+					e := v.Transcript[i]
+					if !e.At.After(ws.Cutoff) {
+						continue
+					}
+					if msg := describeEntry(v, e); msg != "" {
+						out.NegotiationEvents++
+						events = append(events, progressEvent{at: e.At, negotiation: true, msg: msg})
 					}
 				}
+				ws.Entries[v.ID] = len(v.Transcript)
 			}
+		}
+		slices.SortStableFunc(events, func(a, b progressEvent) int {
+			if c := a.at.Compare(b.at); c != 0 {
+				return c
+			}
+			switch {
+			case a.negotiation && !b.negotiation:
+				return -1
+			case b.negotiation && !a.negotiation:
+				return 1
+			}
+			return 0
+		})
+		for _, e := range events {
+			notify(e.msg)
 		}
 		if reached(out.Ticket) {
 			break
+		}
+		if v, ok := b.toAsk(req, retry, views, ws.Asked); ok {
+			ws.Asking, ws.Asked = v.ID, append(ws.Asked, v.ID)
+			ws.Changes, ws.Events = out.Changes, out.NegotiationEvents
+			return b.askPerson(in.TicketID, seen, ws, v)
 		}
 		select {
 		case <-changed:
@@ -105,16 +214,139 @@ func (b *Bridge) waitForTicket(ctx context.Context, req *mcp.CallToolRequest, in
 	return result(out, out.Ticket), out, nil
 }
 
+// versionTime is when the ticket reached version v (t is its current
+// state): negotiation events after it are news to a caller who read v.
+func (b *Bridge) versionTime(ctx context.Context, t workspace.Ticket, v int64) (time.Time, error) {
+	if v == t.Version {
+		return t.UpdatedAt, nil
+	}
+	if v == 0 {
+		return time.Time{}, nil
+	}
+	history, err := b.ws.History(ctx, t.ID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, h := range history {
+		if h.Version == v {
+			return h.At, nil
+		}
+	}
+	return time.Time{}, nil
+}
+
+// toAsk picks a negotiation waiting for a person that has not been put to
+// them in this call, if the client can answer an elicitation. A client of
+// a session revision gets one question per call: the SDK answers the
+// first round trip for it, not a second.
+func (b *Bridge) toAsk(req *mcp.CallToolRequest, retry bool, views []negotiation.View, asked []string) (negotiation.View, bool) {
+	if !canElicit(req) || (retry && !multiRoundTrip(req)) {
+		return negotiation.View{}, false
+	}
+	for _, v := range views {
+		if v.Outcome != nil && v.Outcome.Decision == negotiation.DecisionPending && !slices.Contains(asked, v.ID) {
+			return v, true
+		}
+	}
+	return negotiation.View{}, false
+}
+
+// askPerson ends this round of the wait with the question about v; the
+// client's retry carries the answer and ws.
+func (b *Bridge) askPerson(ticketID string, seen int64, ws waitState, v negotiation.View) (*mcp.CallToolResult, waitOut, error) {
+	data, err := json.Marshal(ws)
+	if err != nil {
+		return nil, waitOut{}, err
+	}
+	state, err := b.signer.sign(requestState{Tool: ToolWaitForTicket, TicketID: ticketID, Version: seen, Digest: string(data)})
+	if err != nil {
+		return nil, waitOut{}, err
+	}
+	return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"decision": pendingQuestion(v)}, RequestState: state}, waitOut{}, nil
+}
+
+// decideAsked applies the person's answer about ws.Asking. A decline or
+// cancel leaves the negotiation pending_human (decide_negotiation can
+// still settle it); so does a decision someone else made first.
+func (b *Bridge) decideAsked(ctx context.Context, req *mcp.CallToolRequest, ws *waitState) (bool, error) {
+	id := ws.Asking
+	answer, ok := req.Params.InputResponses["decision"].(*mcp.ElicitResult)
+	if !ok {
+		return false, fmt.Errorf(`inputResponses: "decision" must answer the question about negotiation %s`, id)
+	}
+	v, err := b.opts.Negotiations.Get(ctx, id)
+	if err != nil {
+		return false, negotiationError(id, err)
+	}
+	d, ok, err := decisionFromAnswer(v, answer, b.who(ctx, req))
+	if err != nil || !ok {
+		if !ok && err == nil {
+			b.log.InfoContext(ctx, "wait_for_ticket: the person did not decide", "negotiation", id, "action", answer.Action)
+		}
+		return false, err
+	}
+	for attempt := 0; ; attempt++ {
+		_, err = b.opts.Negotiations.Decide(ctx, id, d)
+		if !errors.Is(err, negotiation.ErrNotPending) || attempt >= 20 {
+			break
+		}
+		// The outcome may be in the ticket a moment before the negotiation
+		// records that it waits: try again while it still says pending.
+		if v, gerr := b.opts.Negotiations.Get(ctx, id); gerr != nil || v.Outcome == nil || v.Outcome.Decision != negotiation.DecisionPending {
+			break
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	if errors.Is(err, negotiation.ErrNotPending) {
+		b.log.InfoContext(ctx, "wait_for_ticket: the negotiation was decided meanwhile", "negotiation", id)
+		return false, nil
+	}
+	if err != nil {
+		return false, negotiationError(id, err)
+	}
+	return true, nil
+}
+
+func canElicit(req *mcp.CallToolRequest) bool {
+	if req.Session == nil {
+		return false
+	}
+	p := req.Session.InitializeParams()
+	return p != nil && p.Capabilities != nil && p.Capabilities.Elicitation != nil
+}
+
+// multiRoundTrip: the client speaks a revision with multi round-trip
+// requests itself (the SDK fulfills input requests for older ones once).
+func multiRoundTrip(req *mcp.CallToolRequest) bool {
+	if req.Session == nil {
+		return false
+	}
+	p := req.Session.InitializeParams()
+	return p != nil && p.ProtocolVersion >= statelessVersion
+}
+
 // describeChange says in a word or two what a history entry did: the new
 // status where the status changed ("triaged", "escalated"), else the action.
 func describeChange(h store.HistoryEntry) string {
 	var d struct {
-		To      string   `json:"to"`
-		Changed []string `json:"changed"`
-		Reason  string   `json:"reason"`
+		To            string   `json:"to"`
+		Changed       []string `json:"changed"`
+		Reason        string   `json:"reason"`
+		Decision      string   `json:"decision"`
+		NegotiationID string   `json:"negotiation_id"`
 	}
 	_ = json.Unmarshal(h.Detail, &d)
 	switch {
+	case h.Action == "approval" && d.Decision != "":
+		s := fmt.Sprintf("approval %s by negotiation %s", d.Decision, d.NegotiationID)
+		if d.To != "" {
+			s += "; status " + d.To
+		}
+		return s
 	case d.To != "" && d.Reason != "":
 		return fmt.Sprintf("%s: %s", d.To, d.Reason)
 	case d.To != "":

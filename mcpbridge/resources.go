@@ -9,6 +9,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/parleyhq/parley/negotiation"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/workspace"
 )
@@ -43,6 +44,16 @@ func (b *Bridge) addResources() {
 		Description: "Counts of tickets by status and of open tasks in the queue.",
 		MIMEType:    "application/json",
 	}, b.readStatus)
+	if b.opts.Negotiations != nil {
+		b.server.AddResourceTemplate(&mcp.ResourceTemplate{
+			Name:        "negotiation",
+			Title:       "Negotiation between agents",
+			URITemplate: "negotiation://{id}",
+			Description: "A negotiation as JSON: its outcome first (status, decision, terms, rounds, reason, decided_by), then its state, " +
+				"every move and the full transcript of turns sent and replies, with times. Subscribe to hear of every move.",
+			MIMEType: "application/json",
+		}, b.readNegotiation)
+	}
 }
 
 func (b *Bridge) readTicket(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
@@ -100,8 +111,20 @@ func (b *Bridge) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error
 	if uri == statusURI {
 		return nil
 	}
+	if id, ok := strings.CutPrefix(uri, negotiationScheme); ok && b.opts.Negotiations != nil {
+		if _, err := b.opts.Negotiations.Get(ctx, id); err != nil {
+			if errors.Is(err, negotiation.ErrNotFound) || errors.Is(err, negotiation.ErrInvalid) {
+				return mcp.ResourceNotFoundError(uri)
+			}
+			return err
+		}
+		return nil
+	}
 	id, ok := strings.CutPrefix(uri, ticketScheme)
 	if !ok {
+		if b.opts.Negotiations != nil {
+			return fmt.Errorf("cannot subscribe to %q: subscribable resources are ticket://{id}, negotiation://{id} and %s", uri, statusURI)
+		}
 		return fmt.Errorf("cannot subscribe to %q: subscribable resources are ticket://{id} and %s", uri, statusURI)
 	}
 	if _, err := b.ws.GetTicket(ctx, id); err != nil {

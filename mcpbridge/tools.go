@@ -92,6 +92,9 @@ type saveTicketIn struct {
 type saveTicketOut struct {
 	Ticket  workspace.Ticket `json:"ticket"`
 	Created bool             `json:"created"`
+	// Negotiations are those the save started through escalation rules
+	// (or that they had started for this version).
+	Negotiations []startedOut `json:"negotiations,omitempty" jsonschema:"negotiations escalation rules started for this version of the ticket; each runs in the background, follow negotiation://{id}"`
 }
 
 type listTicketsIn struct {
@@ -120,8 +123,9 @@ type escalateIn struct {
 	ExpectedVersion *int64 `json:"expected_version,omitempty" jsonschema:"the version you read; the save fails if someone changed the ticket since"`
 }
 
-type ticketOut struct {
-	Ticket workspace.Ticket `json:"ticket"`
+type escalateOut struct {
+	Ticket       workspace.Ticket `json:"ticket"`
+	Negotiations []startedOut     `json:"negotiations,omitempty" jsonschema:"negotiations escalation rules started for the escalation; each runs in the background, follow negotiation://{id}"`
 }
 
 type analysisIn struct {
@@ -180,7 +184,8 @@ type taskOut struct {
 func (b *Bridge) addTools() {
 	addTool(b, &mcp.Tool{Name: ToolSaveTicket, Title: "Create or update a ticket",
 		Description: "Create a support ticket, or update the fields you pass on an existing one (fields you omit stay as they are). " +
-			"Triage agents set category, priority and status triaged here. Pass expected_version to make sure nobody changed the ticket since you read it.",
+			"Triage agents set category, priority and status triaged here. Pass expected_version to make sure nobody changed the ticket since you read it. " +
+			"If an escalation rule holds for the saved ticket (a refund over the limit), it starts a negotiation between agents: the result lists it under negotiations and links to negotiation://{id}.",
 	}, map[string][]any{"priority": priorityEnum(), "status": statusEnum()}, b.saveTicket)
 	addTool(b, &mcp.Tool{Name: ToolGetTicket, Title: "Read a ticket",
 		Description: "Read a support ticket: customer, category, priority, status, summary, refund_amount, resolution, escalation, approval and version.",
@@ -217,7 +222,9 @@ func (b *Bridge) addTools() {
 		Description: "Finish a task you claimed, with its result; or pass error to fail it (retry: true puts it back on the queue).",
 	}, nil, b.completeTask)
 	addTool(b, &mcp.Tool{Name: ToolWaitForTicket, Title: "Wait for a ticket to reach a status",
-		Description: "Wait until a ticket reaches one of the given statuses, reporting every change as a progress notification (triaged, escalated, negotiating, …). Returns the ticket, or after timeout_seconds the ticket as it stands with timed_out true.",
+		Description: "Wait until a ticket reaches one of the given statuses, reporting every change as a progress notification (triaged, escalated, negotiating, …), " +
+			"and every move and outcome of the ticket's negotiations (\"round 2/6: escalation countered 350.00\"). If a negotiation needs a person to decide and your client " +
+			"can answer elicitation, you are asked to approve or deny it. Returns the ticket, or after timeout_seconds the ticket as it stands with timed_out true.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
 	}, map[string][]any{"statuses": statusEnum()}, b.waitForTicket)
 	addTool(b, &mcp.Tool{Name: ToolSummarizeTicket, Title: "Summarize a ticket",
@@ -239,12 +246,27 @@ func (b *Bridge) saveTicket(ctx context.Context, req *mcp.CallToolRequest, in sa
 		s := workspace.Status(*in.Status)
 		ti.Status = &s
 	}
+	// A save that changes nothing writes no version, and starts nothing:
+	// tell it apart by the version before.
+	before := int64(-1)
+	if b.opts.Negotiations != nil && in.TicketID != "" {
+		if cur, err := b.ws.GetTicket(ctx, in.TicketID); err == nil {
+			before = cur.Version
+		}
+	}
 	t, created, err := b.ws.SaveTicket(ctx, b.opts.Actor(ctx, req), ti)
 	if err != nil {
 		return nil, saveTicketOut{}, err
 	}
 	out := saveTicketOut{Ticket: t, Created: created}
-	return result(out, t), out, nil
+	if created || t.Version != before {
+		action := "save"
+		if created {
+			action = "create"
+		}
+		out.Negotiations = b.ticketChanged(ctx, req, t, action)
+	}
+	return withNegotiationLinks(result(out, t), t.ID, out.Negotiations), out, nil
 }
 
 func (b *Bridge) getTicket(ctx context.Context, _ *mcp.CallToolRequest, in ticketIDIn) (*mcp.CallToolResult, workspace.Ticket, error) {
@@ -273,13 +295,14 @@ func (b *Bridge) listTickets(ctx context.Context, _ *mcp.CallToolRequest, in lis
 	return res, page, nil
 }
 
-func (b *Bridge) escalate(ctx context.Context, req *mcp.CallToolRequest, in escalateIn) (*mcp.CallToolResult, ticketOut, error) {
+func (b *Bridge) escalate(ctx context.Context, req *mcp.CallToolRequest, in escalateIn) (*mcp.CallToolResult, escalateOut, error) {
 	t, err := b.ws.Escalate(ctx, b.opts.Actor(ctx, req), in.TicketID, in.Reason, in.ExpectedVersion)
 	if err != nil {
-		return nil, ticketOut{}, err
+		return nil, escalateOut{}, err
 	}
-	out := ticketOut{Ticket: t}
-	return result(out, t), out, nil
+	out := escalateOut{Ticket: t}
+	out.Negotiations = b.ticketChanged(ctx, req, t, "escalate")
+	return withNegotiationLinks(result(out, t), t.ID, out.Negotiations), out, nil
 }
 
 func (b *Bridge) getStatus(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, workspace.PipelineStatus, error) {

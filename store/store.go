@@ -67,6 +67,7 @@ type Store interface {
 	Agents
 	RelayedTasks
 	Audit
+	Negotiations
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// Close stops the store's background work and releases its connections.

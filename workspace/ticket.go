@@ -1,6 +1,7 @@
 package workspace
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -67,16 +68,25 @@ type Ticket struct {
 	UpdatedAt        time.Time         `json:"updated_at"`
 }
 
-// Approval is the decision on a ticket's refund, filled in by a negotiation
-// or a person.
+// Approval is the decision on a ticket's refund: the outcome of a
+// negotiation, in the shape the negotiation extension writes back
+// (NEGOTIATION.md), or of a person deciding one that reached no agreement.
 type Approval struct {
-	Decision      string    `json:"decision"` // approved, denied, no_agreement, failed
-	Amount        float64   `json:"amount,omitempty"`
-	NegotiationID string    `json:"negotiation_id,omitempty"`
-	Rounds        int       `json:"rounds,omitempty"`
-	Reason        string    `json:"reason,omitempty"`
-	DecidedBy     string    `json:"decided_by,omitempty"`
-	DecidedAt     time.Time `json:"decided_at"`
+	NegotiationID string `json:"negotiation_id"`
+	// Status is how the negotiation ended: agreed, rejected, no_agreement
+	// or failed.
+	Status string `json:"status"`
+	// Decision is approved, denied, or pending_human while a person has
+	// yet to decide.
+	Decision string `json:"decision"`
+	// Terms are the agreed terms, such as {"amount": 350.00}.
+	Terms  json.RawMessage `json:"terms,omitempty"`
+	Rounds int             `json:"rounds"`
+	Reason string          `json:"reason,omitempty"`
+	// DecidedBy is agents, fallback, or the principal who decided; absent
+	// with DecidedAt while the decision is pending_human.
+	DecidedBy string     `json:"decided_by,omitempty"`
+	DecidedAt *time.Time `json:"decided_at,omitempty"`
 }
 
 // GeneratedSummary records who wrote a ticket's summary.

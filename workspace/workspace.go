@@ -395,3 +395,67 @@ func (w *Workspace) SaveGeneratedSummary(ctx context.Context, actor, id string, 
 		return map[string]any{"model": sum.Model, "source": sum.Source}, nil
 	})
 }
+
+// BeginNegotiation records that negotiation negotiationID is deciding the
+// ticket's refund: the ticket moves to negotiating where its status allows
+// (from triaged or escalated) and stays put otherwise. It returns the
+// ticket and the status it had before, to restore when the outcome comes.
+// Beginning a negotiation the ticket already records is a no-op.
+func (w *Workspace) BeginNegotiation(ctx context.Context, actor, id, negotiationID string) (t Ticket, prior Status, err error) {
+	if negotiationID == "" {
+		return Ticket{}, "", invalid("negotiation_id", "must not be empty")
+	}
+	t, err = w.update(ctx, actor, "negotiate", id, nil, func(t *Ticket) (map[string]any, error) {
+		prior = t.Status
+		if t.Status == StatusNegotiating {
+			return nil, errUnchanged
+		}
+		if !t.Status.CanMoveTo(StatusNegotiating) {
+			return nil, errUnchanged
+		}
+		t.Status = StatusNegotiating
+		return map[string]any{"negotiation_id": negotiationID}, nil
+	})
+	if errors.Is(err, errUnchanged) {
+		t, err = w.GetTicket(ctx, id)
+	}
+	return t, prior, err
+}
+
+// SaveApproval writes a negotiation's outcome into the ticket. If status
+// is set and the ticket is still negotiating, it moves there (the status
+// it had before the negotiation, typically). An approval identical to the
+// stored one writes nothing, so that a write-back repeated after a crash
+// makes no second version.
+func (w *Workspace) SaveApproval(ctx context.Context, actor, id string, a Approval, status *Status) (Ticket, error) {
+	if a.Decision == "" {
+		return Ticket{}, invalid("decision", "must not be empty")
+	}
+	if err := checkText("reason", a.Reason, MaxTextLen); err != nil {
+		return Ticket{}, err
+	}
+	t, err := w.update(ctx, actor, "approval", id, nil, func(t *Ticket) (map[string]any, error) {
+		moved := false
+		if status != nil && t.Status == StatusNegotiating && *status != t.Status && t.Status.CanMoveTo(*status) {
+			t.Status, moved = *status, true
+		}
+		if !moved && t.Approval != nil && sameApproval(*t.Approval, a) {
+			return nil, errUnchanged
+		}
+		t.Approval = &a
+		return map[string]any{"negotiation_id": a.NegotiationID, "decision": a.Decision, "status": a.Status, "reason": a.Reason}, nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return w.GetTicket(ctx, id)
+	}
+	return t, err
+}
+
+// errUnchanged aborts an update that would write nothing new.
+var errUnchanged = errors.New("unchanged")
+
+func sameApproval(a, b Approval) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}

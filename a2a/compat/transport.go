@@ -49,8 +49,12 @@ func (t *transport10) RoundTrip(req *http.Request) (*http.Response, error) {
 	r2 := req.Clone(req.Context())
 	setBody(r2, body10)
 	r2.Header.Set(HeaderVersion, string(V10))
-	if ext := req.Header.Values(HeaderExtensions03); len(ext) > 0 && len(req.Header.Values(HeaderExtensions)) == 0 {
-		r2.Header[http.CanonicalHeaderKey(HeaderExtensions)] = ext
+	if ext := req.Header.Values(HeaderExtensions03); len(ext) > 0 {
+		// A 1.0 agent reads A2A-Extensions; the 0.3 name is not its own.
+		if len(req.Header.Values(HeaderExtensions)) == 0 {
+			r2.Header[http.CanonicalHeaderKey(HeaderExtensions)] = ext
+		}
+		r2.Header.Del(HeaderExtensions03)
 	}
 	resp, err := t.base.RoundTrip(r2)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/gateway"
 	"github.com/parleyhq/parley/mcpbridge"
+	"github.com/parleyhq/parley/negotiation"
 	"github.com/parleyhq/parley/workspace"
 )
 
@@ -54,6 +56,14 @@ func serve(ctx context.Context, e env, args []string) int {
 	// After the first signal, restore the default handling, so that a
 	// second Ctrl-C during a long drain kills the process at once.
 	context.AfterFunc(ctx, stop)
+
+	// Escalation rules are compiled before anything starts: a rule that
+	// does not compile stops start-up, naming it.
+	rules, err := negotiation.CompileRules(cfg.Negotiation.Rules, negotiation.RuleOptions{})
+	if err != nil {
+		logger.Error("invalid escalation rule", "err", err)
+		return exitUsage
+	}
 
 	st, err := openStore(ctx, cfg, logger)
 	if err != nil {
@@ -87,24 +97,6 @@ func serve(ctx context.Context, e env, args []string) int {
 	// whose every dial passes the SSRF guard.
 	agentClients := a2a.NewClientPool(registry, registry.Guard().Transport(), a2a.WithOutbound(outbound.Transport))
 	defer agentClients.Close()
-	// Session streams are kept in the store, so that a client whose stream
-	// breaks resumes it with Last-Event-ID.
-	events := mcpbridge.NewEventStore(st, mcpbridge.EventStoreOptions{Logger: logger.With("component", "mcp-events")})
-	bridge, err := mcpbridge.New(ws, st, mcpbridge.Options{
-		EventStore:         events,
-		Logger:             logger.With("component", "mcp"),
-		MaxBodyBytes:       cfg.MaxBodyBytes,
-		ConfirmRefundAbove: cfg.MCP.ConfirmRefundAbove,
-		StateKey:           []byte(cfg.MCP.StateKey),
-		Agents:             registry,
-		AgentClients:       agentClients,
-	})
-	if err != nil {
-		logger.Error("cannot start the MCP endpoint", "err", err)
-		closeStore(st, logger)
-		return exitFailure
-	}
-
 	// The HTTP listener is bound here, before the A2A server is built, so
 	// that its agent card names the port actually bound (port 0 included).
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
@@ -159,6 +151,40 @@ func serve(ctx context.Context, e env, args []string) int {
 		closeStore(st, logger)
 		return exitFailure
 	}
+	// Negotiations between registered agents, started by escalation rules
+	// or by hand, carried over A2A with Parley's own credentials and
+	// audited move by move.
+	negotiations := negotiation.New(st, ws, negotiation.NewA2ASender(agentClients), negotiation.Options{
+		Logger:       logger.With("component", "negotiation"),
+		Rules:        rules,
+		Audit:        auditLog,
+		Authorize:    authn.AuthorizeAgent,
+		Agents:       registeredAgents{registry},
+		Owner:        leaseOwner(),
+		Lease:        cfg.Negotiation.Lease,
+		TurnTimeout:  cfg.Negotiation.TurnTimeout,
+		RetryBackoff: cfg.Negotiation.RetryBackoff,
+	})
+	// Session streams are kept in the store, so that a client whose stream
+	// breaks resumes it with Last-Event-ID.
+	events := mcpbridge.NewEventStore(st, mcpbridge.EventStoreOptions{Logger: logger.With("component", "mcp-events")})
+	bridge, err := mcpbridge.New(ws, st, mcpbridge.Options{
+		EventStore:         events,
+		Logger:             logger.With("component", "mcp"),
+		MaxBodyBytes:       cfg.MaxBodyBytes,
+		ConfirmRefundAbove: cfg.MCP.ConfirmRefundAbove,
+		StateKey:           []byte(cfg.MCP.StateKey),
+		Agents:             registry,
+		AgentClients:       agentClients,
+		Negotiations:       negotiations,
+	})
+	if err != nil {
+		logger.Error("cannot start the MCP endpoint", "err", err)
+		ln.Close()
+		closeStore(st, logger)
+		return exitFailure
+	}
+
 	// MCP: tokens, protected-resource metadata, sessions bound to their
 	// user; each caller sees and calls only the tools it may.
 	// Auth outermost, so that the audit records name the caller; denials
@@ -245,6 +271,8 @@ func serve(ctx context.Context, e env, args []string) int {
 	go func() { sweeperDone <- events.Run(bridgeCtx) }()
 	proberDone := make(chan error, 1)
 	go func() { proberDone <- registry.Run(bridgeCtx) }()
+	negotiationsDone := make(chan error, 1)
+	go func() { negotiationsDone <- negotiations.Run(bridgeCtx) }()
 	// gRPC drains beside HTTP: both stop on the signal.
 	grpcDone := make(chan error, 1)
 	go func() { grpcDone <- a2aSrv.Run(ctx) }()
@@ -262,6 +290,9 @@ func serve(ctx context.Context, e env, args []string) int {
 	}
 	if err := <-proberDone; err != nil {
 		logger.Error("agent health prober failed", "err", err)
+	}
+	if err := <-negotiationsDone; err != nil && !errors.Is(err, context.Canceled) {
+		logger.Error("negotiation runner failed", "err", err)
 	}
 	// Only now: requests in flight during the drain still use the store.
 	relay.Close() // records the relayed tasks still queued
@@ -306,4 +337,24 @@ func relayRoutes(relay http.Handler, protect func(http.Handler) http.Handler) ht
 		}
 		protected.ServeHTTP(w, r)
 	})
+}
+
+// registeredAgents tells the negotiation engine whether a participant is
+// registered.
+type registeredAgents struct{ r *agentcards.Registry }
+
+func (a registeredAgents) Exists(ctx context.Context, name string) (bool, error) {
+	_, err := a.r.Get(ctx, name)
+	if errors.Is(err, agentcards.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// leaseOwner names this process in negotiation leases: host, process ID
+// and a random suffix, so that an operator (or a test) can tell which
+// replica holds a negotiation.
+func leaseOwner() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/pid-%d/%s", host, os.Getpid(), strings.ToLower(rand.Text()[:6]))
 }

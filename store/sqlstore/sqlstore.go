@@ -146,7 +146,7 @@ func (db *DB) fail(op string, err error) error {
 	}
 	var vc *store.VersionConflictError
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) || errors.As(err, &vc) ||
-		errors.Is(err, store.ErrNoTask) || errors.Is(err, store.ErrLeaseLost) ||
+		errors.Is(err, store.ErrNoTask) || errors.Is(err, store.ErrNoNegotiation) || errors.Is(err, store.ErrLeaseLost) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}

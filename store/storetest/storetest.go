@@ -65,6 +65,15 @@ func Run(t *testing.T, newDB NewDB) {
 		{"RelayedTaskUpsert", testRelayedTaskUpsert},
 		{"ListRelayedTasks", testListRelayedTasks},
 		{"RelayedTaskConcurrentSaves", testRelayedTaskConcurrentSaves},
+		{"NegotiationCRUD", testNegotiationCRUD},
+		{"ListNegotiations", testListNegotiations},
+		{"NegotiationClaim", testNegotiationClaim},
+		{"NegotiationUpdate", testNegotiationUpdate},
+		{"NegotiationUpdateSequence", testNegotiationUpdateSequence},
+		{"NegotiationLeaseRenewRelease", testNegotiationLeaseRenewRelease},
+		{"NegotiationFeed", testNegotiationFeed},
+		{"NegotiationTriggerRace", testNegotiationTriggerRace},
+		{"NegotiationConcurrentClaims", testNegotiationConcurrentClaims},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.f(t, newDB) })
