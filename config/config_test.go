@@ -78,6 +78,7 @@ log_format: json
 				LogFormat:       "json",
 				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove},
 				Agents:          config.Agents{HealthInterval: config.DefaultAgentHealthInterval},
+				Negotiation:     config.Default().Negotiation,
 				Auth:            config.Default().Auth,
 				File:            fileA,
 			},
@@ -120,6 +121,7 @@ log_format: json
 				LogFormat:       "text",
 				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove},
 				Agents:          config.Agents{HealthInterval: config.DefaultAgentHealthInterval},
+				Negotiation:     config.Default().Negotiation,
 				Auth:            config.Default().Auth,
 				File:            fileA,
 			},
@@ -131,7 +133,7 @@ log_format: json
 			want: withDefaults(func(c *config.Config) {
 				*c = config.Config{Listen: "127.0.0.1:1111", GRPCListen: config.DefaultGRPCListen, Store: "sqlite:///var/lib/parley/a.db", MaxBodyBytes: 1000,
 					ShutdownTimeout: 30 * time.Second, LogLevel: "debug", LogFormat: "json", File: fileA,
-					MCP: config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove}, Agents: config.Agents{HealthInterval: config.DefaultAgentHealthInterval},
+					MCP: config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove}, Agents: config.Agents{HealthInterval: config.DefaultAgentHealthInterval}, Negotiation: config.Default().Negotiation,
 					Auth: config.Default().Auth}
 			}),
 		},
@@ -164,6 +166,7 @@ log_format: json
 				LogFormat:       "json",
 				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove},
 				Agents:          config.Agents{HealthInterval: config.DefaultAgentHealthInterval},
+				Negotiation:     config.Default().Negotiation,
 				Auth:            config.Default().Auth,
 				File:            fileA,
 			},

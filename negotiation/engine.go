@@ -403,9 +403,6 @@ func (r *run) end(status, decision string, terms json.RawMessage, reason string)
 	now := r.s.now()
 	o := &Outcome{NegotiationID: r.st.ID, Status: status, Decision: decision, Terms: terms, Rounds: len(r.st.History),
 		Reason: reason, DecidedBy: DecidedByAgents, DecidedAt: &now}
-	if status == StatusFailed && decision == DecisionDenied && !strings.Contains(reason, "accepted") {
-		o.DecidedBy = DecidedByAgents
-	}
 	r.st.Status, r.st.Outcome, r.st.Pending, r.st.WrittenBack = status, o, nil, false
 	data, _ := json.Marshal(o)
 	r.st.Transcript = append(r.st.Transcript, Entry{At: now, Kind: EntryOutcome, Data: data, Text: reason})

@@ -86,8 +86,9 @@ type Options struct {
 	Rules *Rules
 	// Audit, if set, records starts, moves and decisions.
 	Audit Auditor
-	// Authorize checks that the caller in ctx may act on agent (action
-	// is "negotiate" for participants). Nil allows everything.
+	// Authorize checks that the caller in ctx may act on agent: action
+	// "negotiate" to make it a participant (Start), "approve" to decide in
+	// its place (Decide). Nil allows everything.
 	Authorize func(ctx context.Context, agent, action string) error
 	// Agents, if set, must know every participant at start.
 	Agents interface {
@@ -486,6 +487,15 @@ func (s *Service) Decide(ctx context.Context, id string, d Decision) (View, erro
 		}
 		if n.State != store.NegotiationPendingHuman || st.Outcome == nil || st.Outcome.Decision != DecisionPending {
 			return View{}, fmt.Errorf("negotiation %q is %s: %w", id, st.Status, ErrNotPending)
+		}
+		if s.opts.Authorize != nil && attempt == 0 {
+			// Deciding overrules the participants: the decider must be an
+			// approver for each of them.
+			for _, p := range st.Participants {
+				if err := s.opts.Authorize(ctx, p, "approve"); err != nil {
+					return View{}, err
+				}
+			}
 		}
 		now := s.now()
 		o := *st.Outcome
