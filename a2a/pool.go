@@ -139,7 +139,9 @@ func WithExtensions(ctx context.Context, uris ...string) context.Context {
 	return context.WithValue(ctx, extensionsKey{}, uris)
 }
 
-type extensionsInterceptor struct{ a2aclient.PassthroughInterceptor }
+type extensionsInterceptor struct {
+	a2aclient.PassthroughInterceptor
+}
 
 func (extensionsInterceptor) Before(ctx context.Context, req *a2aclient.Request) (context.Context, error) {
 	if uris, _ := ctx.Value(extensionsKey{}).([]string); len(uris) > 0 {

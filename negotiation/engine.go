@@ -171,14 +171,16 @@ func (r *run) loop(ctx context.Context) error {
 		case r.st.Outcome != nil:
 			return nil // written back: nothing left (a stale claim)
 		case !r.st.SubjectMarked:
-			t, prior, err := s.ws.BeginNegotiation(ctx, Actor, r.st.Subject.ID, r.st.ID)
+			_, prior, err := s.ws.BeginNegotiation(ctx, Actor, r.st.Subject.ID, r.st.ID)
 			if errors.Is(err, workspace.ErrNotFound) {
 				r.end(StatusFailed, DecisionDenied, nil, fmt.Sprintf("ticket %s no longer exists", r.st.Subject.ID))
 			} else if err != nil {
 				return err
 			} else {
-				r.st.SubjectMarked, r.st.PriorStatus = true, string(prior)
-				_ = t
+				r.st.SubjectMarked = true
+				if r.st.PriorStatus == "" {
+					r.st.PriorStatus = string(prior)
+				}
 			}
 			if err := r.persist(ctx); err != nil {
 				return err

@@ -238,6 +238,7 @@ func (s *Service) start(ctx context.Context, req StartRequest) (Started, error) 
 		MaxRounds: req.MaxRounds, Deadline: now.Add(req.Deadline), Fallback: req.Fallback,
 		StartedBy: req.StartedBy, StartedAt: now, Metadata: req.Metadata, RequestID: req.RequestID,
 		Status: StatusRunning, History: []MoveRecord{},
+		PriorStatus: string(t.Status),
 	}
 	st.Transcript = append(st.Transcript, Entry{At: now, Kind: EntryStart,
 		Text: fmt.Sprintf("%s started a negotiation between %s: %s", req.StartedBy, strings.Join(req.Participants, ", "), req.Question)})
@@ -256,6 +257,12 @@ func (s *Service) start(ctx context.Context, req StartRequest) (Started, error) 
 	}
 	if err != nil {
 		return Started{}, fmt.Errorf("start negotiation: %w", err)
+	}
+	// Mark the ticket now, so that whoever started it sees it negotiating
+	// as soon as this returns; the runner's own (idempotent) mark covers a
+	// failure here.
+	if _, _, err := s.ws.BeginNegotiation(ctx, Actor, t.ID, st.ID); err != nil {
+		s.log.WarnContext(ctx, "negotiation started; marking its ticket failed, the runner will retry", "negotiation", st.ID, "ticket", t.ID, "error", err)
 	}
 	s.audit(ctx, &st, audit.Entry{Action: audit.ActionNegotiationStart, Target: st.ID,
 		Detail: map[string]any{"rule": st.Rule, "participants": st.Participants, "question": st.Question, "ticket_version": t.Version}})

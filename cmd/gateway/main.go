@@ -2,6 +2,7 @@
 // state.
 //
 //	gateway [serve] [flags]   run the gateway (the default)
+//	gateway demo              run the support pipeline end to end, locally
 //	gateway version           print the version
 //	gateway help              list the commands
 //
@@ -56,6 +57,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the gateway (the default when no command is given)", serve},
+		{"demo", "run the support pipeline end to end: gateway, three A2A agents, MCP clients, a negotiation", demoCmd},
 		{"version", "print the version", printVersion},
 		{"client", "an MCP client for trying tools: a prompt, or one call", clientCmd},
 		{"agents", "register, list and remove A2A agents (through a running gateway's admin API)", agentsCmd},
@@ -97,6 +99,7 @@ func usage(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, `Run "gateway serve -h" for the server's flags.`)
+	fmt.Fprintln(w, `Run "gateway demo -h" for the demo's.`)
 	fmt.Fprintln(w, `Run "gateway client -h" for the client's.`)
 	fmt.Fprintln(w, `Run "gateway agents -h" for the agent registry's.`)
 	fmt.Fprintln(w, `Run "gateway audit -h" for the audit log's.`)

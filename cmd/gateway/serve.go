@@ -57,6 +57,27 @@ func serve(ctx context.Context, e env, args []string) int {
 	// second Ctrl-C during a long drain kills the process at once.
 	context.AfterFunc(ctx, stop)
 
+	return runGateway(ctx, cfg, logger, nil)
+}
+
+// listening is what runGateway reports once the gateway is wired and its
+// HTTP listener bound: where clients reach it.
+type listening struct {
+	// Addr is the HTTP listener's bound address, host:port.
+	Addr string
+	// URL is the public base URL, without a trailing slash
+	// (http://127.0.0.1:PORT unless public_url says otherwise).
+	URL string
+}
+
+// runGateway runs the gateway configured by cfg until ctx ends, drains it,
+// closes the store and returns the exit status. It is the whole of
+// "gateway serve" after the configuration is loaded and signals are
+// hooked, and what "gateway demo" runs in-process. onListening, if set, is
+// called once every endpoint is mounted and the HTTP listener is bound
+// (requests are accepted from then on), just before serving starts; it is
+// not called when start-up fails.
+func runGateway(ctx context.Context, cfg config.Config, logger *slog.Logger, onListening func(listening)) int {
 	// Escalation rules are compiled before anything starts: a rule that
 	// does not compile stops start-up, naming it.
 	rules, err := negotiation.CompileRules(cfg.Negotiation.Rules, negotiation.RuleOptions{})
@@ -277,6 +298,9 @@ func serve(ctx context.Context, e env, args []string) int {
 	grpcDone := make(chan error, 1)
 	go func() { grpcDone <- a2aSrv.Run(ctx) }()
 
+	if onListening != nil {
+		onListening(listening{Addr: ln.Addr().String(), URL: publicURL})
+	}
 	runErr := g.Serve(ctx, ln)
 	if err := <-grpcDone; err != nil {
 		logger.Error("A2A gRPC server", "err", err)
