@@ -178,3 +178,33 @@ func TestServeStartupFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestInvalidRuleStopsStartup: a rule that does not compile stops start-up
+// with the usage status, naming the rule and what is wrong.
+func TestInvalidRuleStopsStartup(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "parley.yaml")
+	if err := os.WriteFile(cfg, []byte(`
+negotiation:
+  rules:
+    - name: refund-over-limit
+      when: ticket.refund_amout > 200.0
+      participants: [billing, escalation]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr syncBuffer
+	code := run(t.Context(), []string{"serve", "--config", cfg, "--store", "sqlite://" + filepath.Join(dir, "p.db")},
+		strings.NewReader(""), &stdout, &stderr, getenvFrom(nil))
+	if code != exitUsage {
+		t.Errorf("exit status = %d, want %d", code, exitUsage)
+	}
+	for _, want := range []string{"invalid escalation rule", "refund-over-limit", "refund_amout"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, &stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "p.db")); err == nil {
+		t.Error("the store was opened although a rule is invalid")
+	}
+}
