@@ -323,6 +323,7 @@ func (r *run) exchange(ctx context.Context, out Outgoing) error {
 		return err
 	}
 	s.audit(ctx, &r.st, audit.Entry{Action: audit.ActionNegotiationMove, Target: p.To, Principal: engineAuditor,
+		Links:  audit.Links{TaskID: reply.TaskID}, // the agent's A2A task, when it answered with one
 		Detail: map[string]any{"round": p.Round, "move": move.Move, "terms": move.Terms, "rationale": move.Rationale, "message_id": p.MessageID}})
 	return nil
 }
