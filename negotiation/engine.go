@@ -34,8 +34,15 @@ func (s *Service) Run(ctx context.Context) error {
 	done := make(chan struct{}, s.opts.MaxRunning)
 	ticker := time.NewTicker(s.opts.PollInterval)
 	defer ticker.Stop()
+	// Claiming is a write: try only when there may be something to claim
+	// (a new negotiation, one decided or released here, a slot freed), and
+	// on the ticker for leases that lapsed elsewhere.
+	claim := true
 	for {
-		s.claimAll(ctx, &wg, slots, done)
+		if claim {
+			s.claimAll(ctx, &wg, slots, done)
+		}
+		claim = false
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -43,12 +50,18 @@ func (s *Service) Run(ctx context.Context) error {
 			if !ok {
 				return ctx.Err()
 			}
-			if c.Kind == store.KindTicket {
+			switch {
+			case c.Kind == store.KindTicket:
 				s.ticketChangedFromFeed(ctx, c)
+			case c.Kind == store.KindNegotiation && c.Version == 1:
+				claim = true // created, possibly by another replica
 			}
 		case <-s.wakeup:
+			claim = true
 		case <-done:
+			claim = true
 		case <-ticker.C:
+			claim = true
 		}
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/audit"
@@ -125,9 +124,6 @@ type Service struct {
 	opts   Options
 	log    *slog.Logger
 	wakeup chan struct{}
-
-	mu      sync.Mutex
-	running map[string]bool // negotiations driven by this replica
 }
 
 // New returns a Service. Run must be running for negotiations to advance.
@@ -163,7 +159,7 @@ func New(st Store, ws *workspace.Workspace, send Sender, opts Options) *Service 
 		opts.Sleep = sleep
 	}
 	return &Service{st: st, ws: ws, send: send, opts: opts, log: opts.Logger,
-		wakeup: make(chan struct{}, 1), running: map[string]bool{}}
+		wakeup: make(chan struct{}, 1)}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
