@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/store"
@@ -97,30 +96,5 @@ func (db *DB) ListA2ATasks(ctx context.Context, f store.A2ATaskFilter) ([]store.
 		args = append(args, f.After, f.After, f.After)
 	}
 	query := `SELECT ` + a2aTaskColumns + ` FROM a2a_tasks`
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY created_at, id LIMIT ?"
-	args = append(args, limit+1)
-	rows, err := db.reader.QueryContext(ctx, db.q(query), args...)
-	if err != nil {
-		return nil, false, db.fail("list a2a tasks", err)
-	}
-	defer rows.Close()
-	var out []store.A2ATask
-	for rows.Next() {
-		t, err := scanA2ATask(rows)
-		if err != nil {
-			return nil, false, db.fail("list a2a tasks", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, db.fail("list a2a tasks", err)
-	}
-	more := len(out) > limit
-	if more {
-		out = out[:limit]
-	}
-	return out, more, nil
+	return queryPage(ctx, db, "list a2a tasks", query, where, " ORDER BY created_at, id LIMIT ?", args, limit, scanA2ATask)
 }

@@ -159,32 +159,7 @@ func (db *DB) ListAgents(ctx context.Context, f store.AgentFilter) ([]store.Agen
 		args = append(args, agentKey(f.After))
 	}
 	query := `SELECT ` + agentColumns + ` FROM agents`
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY name_key LIMIT ?"
-	args = append(args, limit+1)
-	rows, err := db.reader.QueryContext(ctx, db.q(query), args...)
-	if err != nil {
-		return nil, false, db.fail("list agents", err)
-	}
-	defer rows.Close()
-	var out []store.Agent
-	for rows.Next() {
-		a, err := scanAgent(rows)
-		if err != nil {
-			return nil, false, db.fail("list agents", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, db.fail("list agents", err)
-	}
-	more := len(out) > limit
-	if more {
-		out = out[:limit]
-	}
-	return out, more, nil
+	return queryPage(ctx, db, "list agents", query, where, " ORDER BY name_key LIMIT ?", args, limit, scanAgent)
 }
 
 // UpdateAgent implements store.Agents.

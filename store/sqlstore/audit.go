@@ -125,32 +125,7 @@ func (db *DB) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Audit
 		order = "DESC"
 	}
 	query := `SELECT ` + auditColumns + ` FROM audit_log`
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY seq " + order + " LIMIT ?"
-	args = append(args, limit+1)
-	rows, err := db.reader.QueryContext(ctx, db.q(query), args...)
-	if err != nil {
-		return nil, false, db.fail("list audit records", err)
-	}
-	defer rows.Close()
-	var out []store.AuditRecord
-	for rows.Next() {
-		r, err := scanAudit(rows)
-		if err != nil {
-			return nil, false, db.fail("list audit records", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, db.fail("list audit records", err)
-	}
-	more := len(out) > limit
-	if more {
-		out = out[:limit]
-	}
-	return out, more, nil
+	return queryPage(ctx, db, "list audit records", query, where, " ORDER BY seq "+order+" LIMIT ?", args, limit, scanAudit)
 }
 
 // AuditHead implements store.Audit.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/store"
@@ -163,32 +162,7 @@ func (db *DB) ListNegotiations(ctx context.Context, f store.NegotiationFilter) (
 		args = append(args, f.After)
 	}
 	query := `SELECT ` + negotiationColumns + ` FROM negotiations`
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY id LIMIT ?"
-	args = append(args, limit+1)
-	rows, err := db.reader.QueryContext(ctx, db.q(query), args...)
-	if err != nil {
-		return nil, false, db.fail("list negotiations", err)
-	}
-	defer rows.Close()
-	var out []store.Negotiation
-	for rows.Next() {
-		n, err := scanNegotiation(rows)
-		if err != nil {
-			return nil, false, db.fail("list negotiations", err)
-		}
-		out = append(out, n)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, db.fail("list negotiations", err)
-	}
-	more := len(out) > limit
-	if more {
-		out = out[:limit]
-	}
-	return out, more, nil
+	return queryPage(ctx, db, "list negotiations", query, where, " ORDER BY id LIMIT ?", args, limit, scanNegotiation)
 }
 
 // ClaimNegotiation implements store.Negotiations.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 
 	"github.com/parleyhq/parley/store"
 )
@@ -96,30 +95,5 @@ func (db *DB) ListRelayedTasks(ctx context.Context, f store.RelayedTaskFilter) (
 		args = append(args, key, taskID, key, taskID, key, key, taskID)
 	}
 	query := `SELECT ` + relayedTaskColumns + ` FROM relayed_tasks`
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY created_at, agent_key, task_id LIMIT ?"
-	args = append(args, limit+1)
-	rows, err := db.reader.QueryContext(ctx, db.q(query), args...)
-	if err != nil {
-		return nil, false, db.fail("list relayed tasks", err)
-	}
-	defer rows.Close()
-	var out []store.RelayedTask
-	for rows.Next() {
-		t, err := scanRelayedTask(rows)
-		if err != nil {
-			return nil, false, db.fail("list relayed tasks", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, db.fail("list relayed tasks", err)
-	}
-	more := len(out) > limit
-	if more {
-		out = out[:limit]
-	}
-	return out, more, nil
+	return queryPage(ctx, db, "list relayed tasks", query, where, " ORDER BY created_at, agent_key, task_id LIMIT ?", args, limit, scanRelayedTask)
 }

@@ -250,3 +250,34 @@ func (w *waker) wake() {
 	close(w.ch)
 	w.ch = make(chan struct{})
 }
+
+// queryPage runs a listing: query (a SELECT … FROM …) with the conditions
+// in where, then order (" ORDER BY … LIMIT ?"). It asks for limit+1 rows
+// to learn whether more follow, and returns at most limit of them.
+func queryPage[T any](ctx context.Context, db *DB, op, query string, where []string, order string, args []any, limit int,
+	scan func(interface{ Scan(...any) error }) (T, error)) ([]T, bool, error) {
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := db.reader.QueryContext(ctx, db.q(query+order), append(args, limit+1)...)
+	if err != nil {
+		return nil, false, db.fail(op, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, false, db.fail(op, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, db.fail(op, err)
+	}
+	more := len(out) > limit
+	if more {
+		out = out[:limit]
+	}
+	return out, more, nil
+}

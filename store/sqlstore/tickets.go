@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/parleyhq/parley/store"
 )
@@ -137,32 +136,7 @@ func (db *DB) ListTickets(ctx context.Context, f store.TicketFilter) ([]store.Ti
 		args = append(args, f.After)
 	}
 	query := `SELECT ` + ticketColumns + ` FROM tickets`
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY id LIMIT ?"
-	args = append(args, limit+1)
-	rows, err := db.reader.QueryContext(ctx, db.q(query), args...)
-	if err != nil {
-		return nil, false, db.fail("list tickets", err)
-	}
-	defer rows.Close()
-	var out []store.Ticket
-	for rows.Next() {
-		t, err := scanTicket(rows)
-		if err != nil {
-			return nil, false, db.fail("list tickets", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, db.fail("list tickets", err)
-	}
-	more := len(out) > limit
-	if more {
-		out = out[:limit]
-	}
-	return out, more, nil
+	return queryPage(ctx, db, "list tickets", query, where, " ORDER BY id LIMIT ?", args, limit, scanTicket)
 }
 
 // TicketHistory implements store.Tickets.
