@@ -319,7 +319,7 @@ func (r *run) exchange(ctx context.Context, out Outgoing) error {
 	rec := MoveRecord{Round: p.Round, By: p.To, Move: move.Move, Terms: move.Terms, Rationale: move.Rationale}
 	r.st.History = append(r.st.History, rec)
 	r.st.Pending = nil
-	r.st.Transcript = append(r.st.Transcript, Entry{At: now, Kind: EntryReply, Round: p.Round, Participant: p.To, MessageID: p.MessageID, Data: reply.Data, Text: describeMove(rec, r.st.MaxRounds)})
+	r.st.Transcript = append(r.st.Transcript, Entry{At: now, Kind: EntryReply, Round: p.Round, Participant: p.To, MessageID: p.MessageID, Data: reply.Data, Text: DescribeMove(rec, r.st.MaxRounds)})
 	switch move.Move {
 	case MovePropose, MoveCounter:
 		r.st.Standing = &Standing{By: p.To, Terms: move.Terms}

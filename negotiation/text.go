@@ -85,15 +85,12 @@ func pastTense(move string) string {
 	return move
 }
 
-// describeMove says a move in a line: "round 2/6: escalation countered 350.00".
-func describeMove(m MoveRecord, maxRounds int) string {
+// DescribeMove says a move in a line (transcripts, wait_for_ticket's
+// progress): "round 2/6: escalation countered 350.00".
+func DescribeMove(m MoveRecord, maxRounds int) string {
 	s := fmt.Sprintf("round %d/%d: %s %s", m.Round, maxRounds, m.By, pastTense(m.Move))
 	if len(m.Terms) > 0 && m.Move != MoveAccept {
 		s += " " + FormatTerms(m.Terms)
 	}
 	return s
 }
-
-// DescribeMove is describeMove for other packages (wait_for_ticket's
-// progress messages).
-func DescribeMove(m MoveRecord, maxRounds int) string { return describeMove(m, maxRounds) }

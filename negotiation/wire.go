@@ -44,7 +44,6 @@ const (
 	DecidedByFallback  = "fallback"
 	subjectKindTicket  = "ticket"
 	correctiveSuffix   = "/c1"
-	maxReplyBytes      = 256 << 10
 	maxRationaleLength = 4096
 )
 
