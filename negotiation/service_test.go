@@ -97,9 +97,25 @@ func TestRulesFromFeed(t *testing.T) {
 	go func() { done <- e.svc.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	tk := e.ticket(t, workspace.StatusTriaged, 0)
-	amount := 900.0
-	if _, _, err := e.ws.SaveTicket(ctx, "a2a:billing", workspace.TicketInput{ID: tk.ID, RefundAmount: &amount}); err != nil {
-		t.Fatal(err)
+	// Run hears only changes made after it subscribed, and nothing says
+	// when that is: write until a negotiation appears (once one is under
+	// way, later versions start nothing).
+	for i := 0; ; i++ {
+		amount := 900.0 + float64(i)
+		if _, _, err := e.ws.SaveTicket(ctx, "a2a:billing", workspace.TicketInput{ID: tk.ID, RefundAmount: &amount}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		ns, _, err := e.st.ListNegotiations(ctx, store.NegotiationFilter{SubjectID: tk.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ns) > 0 {
+			break
+		}
+		if i == 50 {
+			t.Fatal("no negotiation started from the change feed")
+		}
 	}
 	ch, unwatch := watchTicket(t, e, tk.ID)
 	defer unwatch()
