@@ -79,4 +79,8 @@ type RelayedTasks interface {
 	// ListRelayedTasks returns relayed tasks oldest first, and whether
 	// more follow.
 	ListRelayedTasks(ctx context.Context, f RelayedTaskFilter) (tasks []RelayedTask, more bool, err error)
+	// GetRelayedTask returns the record of an agent's task (the agent
+	// matched ignoring case), or an error wrapping ErrNotFound: what the
+	// relay asks before it lets a caller reach a task (whose is it?).
+	GetRelayedTask(ctx context.Context, agent, taskID string) (RelayedTask, error)
 }

@@ -7,8 +7,14 @@
 // optimistic versions and leases, and publishes a change feed. Each method is
 // one transaction; a write and the change event it emits commit together.
 //
-// Callers pass the current time in: the store never reads the clock, so that
-// leases and timestamps are deterministic under test.
+// Callers pass in the times that records carry and that decide leases and
+// claims (created and updated times, history, Claim.Now, lease ends, the
+// time a change is stamped with), so that these are deterministic under
+// test. The store reads its own clock for one thing only: the change feed's
+// retention. Each change is stamped with when the store committed it, and
+// the feed is swept of changes committed longer ago than the retention, so
+// that no time a caller passes in can get a change swept before its
+// subscribers read it. (The implementations take that clock as an option.)
 package store
 
 import (
@@ -70,7 +76,17 @@ type Store interface {
 	Negotiations
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
-	// Close stops the store's background work and releases its connections.
+	// Run does the store's background work until ctx ends or the store is
+	// closed, then returns nil: it wakes feed subscribers when another
+	// process or replica commits, and sweeps the feed of changes past the
+	// retention, the first time one sweep interval after it starts. Opening
+	// a store starts nothing; its owner calls Run once, beside its other
+	// background work. Without Run, the feed still delivers every change
+	// committed through this instance, but changes committed elsewhere
+	// arrive late or never, and the feed is never swept.
+	Run(ctx context.Context) error
+	// Close stops Run and every feed subscription, and releases the
+	// store's connections.
 	Close() error
 }
 
@@ -205,7 +221,10 @@ type Change struct {
 	Kind    string
 	Key     string
 	Version int64
-	At      time.Time
+	// At is the time the writer stamped the change with (such as the
+	// record's update time). It does not decide how long the feed keeps
+	// the change: retention counts from when the store committed it.
+	At time.Time
 }
 
 // Feed publishes committed changes, on every replica sharing the store.
@@ -215,7 +234,8 @@ type Feed interface {
 	// reads slowly delays only itself: nothing is dropped.
 	Subscribe(ctx context.Context) (<-chan Change, error)
 	// SubscribeAfter resumes after a sequence number already seen. It fails
-	// with ErrEventsPurged if changes after seq were swept away.
+	// with ErrEventsPurged if changes after seq were swept away (they were
+	// committed longer ago than the feed's retention).
 	SubscribeAfter(ctx context.Context, seq int64) (<-chan Change, error)
 }
 

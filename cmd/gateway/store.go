@@ -11,7 +11,9 @@ import (
 	"github.com/parleyhq/parley/store/sqlite"
 )
 
-// openStore opens the backend cfg.Store names.
+// openStore opens the backend cfg.Store names. The store starts no
+// background work of its own: runGateway runs it (store.Store.Run) beside
+// its other background work, and stops it before closing the store.
 func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (store.Store, error) {
 	logger = logger.With("component", "store")
 	kind, target := cfg.StoreBackend()

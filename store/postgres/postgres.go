@@ -53,8 +53,9 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Open connects to the database at url (postgres://…), brings its schema up
-// to date, and starts listening for other replicas' changes.
+// Open connects to the database at url (postgres://…) and brings its schema
+// up to date. It starts nothing in the background: Run listens for other
+// replicas' changes, polls and sweeps the feed.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -88,20 +89,20 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if feed.Logger == nil {
 		feed.Logger = opts.Logger
 	}
+	s := &Store{pool: pool, db: db, log: opts.Logger}
 	dialect := sqlstore.Dialect{
 		Name:       "postgres",
 		Numbered:   true,
 		SkipLocked: " FOR UPDATE SKIP LOCKED",
-		EmitChange: "SELECT parley_emit(?, ?, ?, ?)",
+		EmitChange: "SELECT parley_emit(?, ?, ?, ?, ?)",
 		Classify:   classify,
+		Listen:     s.listen,
 	}
-	s := &Store{pool: pool, db: db, log: opts.Logger}
 	s.DB = sqlstore.New(db, db, dialect, feed)
-	s.DB.Go(s.listen)
 	return s, nil
 }
 
-// Close stops background work and closes the pool.
+// Close stops Run and the feed's subscriptions, and closes the pool.
 func (s *Store) Close() error {
 	s.DB.Close()
 	err := s.db.Close()

@@ -2,21 +2,24 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/store/postgres"
 	"github.com/parleyhq/parley/store/postgres/pgtest"
+	"github.com/parleyhq/parley/store/sqlstore"
 	"github.com/parleyhq/parley/store/storetest"
 )
 
 // newDB gives each test a fresh schema in the test database, so that tests
 // run in isolation on one server.
-func newDB(t testing.TB) func(t testing.TB) store.Store {
+func newDB(t testing.TB, opts storetest.Options) func(t testing.TB) store.Store {
 	u, err := url.Parse(pgtest.NewSchema(t))
 	if err != nil {
 		t.Fatal(err)
@@ -25,7 +28,7 @@ func newDB(t testing.TB) func(t testing.TB) store.Store {
 	q.Set("pool_max_conns", "20")
 	u.RawQuery = q.Encode()
 	return func(t testing.TB) store.Store {
-		s, err := postgres.Open(t.Context(), u.String(), postgres.Options{})
+		s, err := postgres.Open(t.Context(), u.String(), postgres.Options{Feed: sqlstore.Options{Now: opts.Now}})
 		if err != nil {
 			t.Fatalf("open: %v", err)
 		}
@@ -40,7 +43,7 @@ func BenchmarkStore(b *testing.B) { storetest.Bench(b, newDB) }
 
 // Replicas that start together migrate the schema once between them.
 func TestConcurrentStartMigratesOnce(t *testing.T) {
-	open := newDB(t)
+	open := newDB(t, storetest.Options{})
 	errs := make(chan error, 4)
 	for range 4 {
 		go func() {
@@ -71,5 +74,73 @@ func TestOpenUnreachable(t *testing.T) {
 	_, err = postgres.Open(ctx, "postgres://%zz", postgres.Options{})
 	if !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("Open of a malformed URL = %v, want ErrUnavailable", err)
+	}
+}
+
+// A database made by the previous schema (before changes carried their
+// commit time) upgrades in place: the changes in its feed are kept and
+// count from the time they carry, and a replica of the previous release,
+// still running during a rolling upgrade, can still emit changes.
+func TestUpgradeKeepsFeed(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.NewSchema(t)
+	all, err := sqlstore.LoadMigrations(os.DirFS("."), "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var previous []sqlstore.Migration
+	for _, m := range all {
+		if m.Version <= 7 {
+			previous = append(previous, m)
+		}
+	}
+	old, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if err := sqlstore.Migrate(ctx, old, previous, "", sqlstore.Rebind); err != nil {
+		t.Fatalf("migrate to the previous schema: %v", err)
+	}
+	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	if _, err := old.ExecContext(ctx, `SELECT parley_emit('ticket', 'T-old', 1, $1)`, at.UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+
+	clk := at.Add(time.Hour)
+	s, err := postgres.Open(ctx, url, postgres.Options{Feed: sqlstore.Options{Now: func() time.Time { return clk }}})
+	if err != nil {
+		t.Fatalf("open the previous schema: %v", err)
+	}
+	defer s.Close()
+	if n, err := s.SweepFeed(ctx); err != nil || n != 0 {
+		t.Fatalf("SweepFeed an hour after the old change = %d, %v; want 0", n, err)
+	}
+	ch, err := s.SubscribeAfter(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := <-ch; c.Key != "T-old" || !c.At.Equal(at) {
+		t.Errorf("old change = %+v, want T-old at %v", c, at)
+	}
+	clk = at.Add(25 * time.Hour)
+	if n, err := s.SweepFeed(ctx); err != nil || n != 1 {
+		t.Errorf("SweepFeed past its retention = %d, %v; want 1", n, err)
+	}
+	// The previous release's call, on the upgraded schema: another
+	// process's commit, which s hears of through Run.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go s.Run(runCtx)
+	if _, err := old.ExecContext(ctx, `SELECT parley_emit('ticket', 'T-compat', 1, $1)`, at.UnixMicro()); err != nil {
+		t.Fatalf("previous release's parley_emit after the upgrade: %v", err)
+	}
+	select {
+	case c := <-ch:
+		if c.Key != "T-compat" {
+			t.Errorf("change from the previous release = %+v, want T-compat", c)
+		}
+	case <-time.After(10 * time.Second): // a hang guard
+		t.Fatal("the change from the previous release never arrived")
 	}
 }

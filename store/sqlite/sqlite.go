@@ -46,7 +46,8 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the SQLite file at path and brings its
-// schema up to date.
+// schema up to date. It starts nothing in the background: Run polls the
+// feed for other processes' commits and sweeps it.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlite store %q: path must be non-empty and contain no '?' or '#': %w", path, store.ErrUnavailable)
@@ -102,7 +103,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		Classify: func(err error) error { return classify(path, "", err) },
 	}
 	s := &Store{path: path, writer: writer, reader: reader}
-	// Commits of this process wake the feed directly; the poll picks up
+	// Commits of this process wake the feed directly; Run's poll picks up
 	// commits of other processes sharing the file.
 	s.DB = sqlstore.New(writer, reader, dialect, feed)
 	return s, nil
@@ -111,8 +112,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close stops background work and closes the file. Pending writes are
-// committed already: each store call is one transaction.
+// Close stops Run and the feed's subscriptions, and closes the file.
+// Pending writes are committed already: each store call is one transaction.
 func (s *Store) Close() error {
 	s.DB.Close()
 	return errors.Join(s.reader.Close(), s.writer.Close())

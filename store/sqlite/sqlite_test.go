@@ -1,11 +1,15 @@
 package sqlite_test
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/parleyhq/parley/store"
@@ -14,12 +18,12 @@ import (
 	"github.com/parleyhq/parley/store/storetest"
 )
 
-// newDB gives each test its own database file. Instances poll for other
-// instances' changes often, so the cross-instance tests are quick.
-func newDB(t testing.TB) func(t testing.TB) store.Store {
+// newDB gives each test its own database file. Instances that run poll for
+// other instances' changes often, so the cross-instance tests are quick.
+func newDB(t testing.TB, opts storetest.Options) func(t testing.TB) store.Store {
 	path := filepath.Join(t.TempDir(), "parley.db")
 	return func(t testing.TB) store.Store {
-		s, err := sqlite.Open(t.Context(), path, sqlite.Options{Feed: sqlstore.Options{PollInterval: 20 * time.Millisecond}})
+		s, err := sqlite.Open(t.Context(), path, sqlite.Options{Feed: sqlstore.Options{PollInterval: 20 * time.Millisecond, Now: opts.Now}})
 		if err != nil {
 			t.Fatalf("open %s: %v", path, err)
 		}
@@ -101,5 +105,122 @@ func TestOpenErrors(t *testing.T) {
 				t.Errorf("Open(%q) = %v, want %v", tt.path, err, tt.want)
 			}
 		})
+	}
+}
+
+// Run sweeps on its ticks only, never when it starts: a change committed
+// just before Run starts, stamped years ago by its caller, is kept for the
+// retention (24h by default) after its commit, by the store's clock, then
+// swept. In a synctest bubble the store's clock (time.Now) and Run's ticker
+// are the bubble's, so a day passes at once.
+func TestRunSweepsOnItsTicks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		// An hourly poll: a day of ticks every 500ms would be slow to run.
+		s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "parley.db"), sqlite.Options{Feed: sqlstore.Options{PollInterval: time.Hour}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		committed := time.Now()
+		longAgo := committed.AddDate(-5, 0, 0)
+		if _, err := s.CreateTicket(ctx, store.Ticket{ID: "T-1", Status: "new", Data: json.RawMessage(`{}`), CreatedAt: longAgo, UpdatedAt: longAgo},
+			store.HistoryEntry{Actor: "a", Action: "create", At: longAgo}); err != nil {
+			t.Fatal(err)
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- s.Run(runCtx) }()
+
+		kept := func(when string) bool {
+			t.Helper()
+			synctest.Wait() // Run's goroutines are idle: any sweep is over
+			subCtx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			ch, err := s.SubscribeAfter(subCtx, 0)
+			if errors.Is(err, store.ErrEventsPurged) {
+				return false
+			}
+			if err != nil {
+				t.Fatalf("%s: SubscribeAfter: %v", when, err)
+			}
+			if c := <-ch; c.Key != "T-1" || !c.At.Equal(longAgo) {
+				t.Fatalf("%s: change = %+v, want T-1 at its caller's time %v", when, c, longAgo)
+			}
+			return true
+		}
+		tests := []struct {
+			after time.Duration // since the commit
+			kept  bool
+		}{
+			{0, true},               // Run has started: no sweep at start
+			{time.Hour, true},       // the first tick
+			{24 * time.Hour, true},  // exactly the retention: not older yet
+			{25 * time.Hour, false}, // the tick after the retention ended
+			{26 * time.Hour, false}, // and it stays purged
+		}
+		for _, tt := range tests {
+			time.Sleep(committed.Add(tt.after).Sub(time.Now()))
+			if got := kept(fmt.Sprintf("%v after the commit", tt.after)); got != tt.kept {
+				t.Errorf("%v after the commit: change kept = %v, want %v", tt.after, got, tt.kept)
+			}
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v, want nil once its ctx ends", err)
+		}
+	})
+}
+
+// A database made by the previous schema (before changes carried their
+// commit time) upgrades in place: the changes in its feed are kept and
+// count from the time they carry, the only one known for them.
+func TestUpgradeKeepsFeed(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "parley.db")
+	all, err := sqlstore.LoadMigrations(os.DirFS("."), "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var previous []sqlstore.Migration
+	for _, m := range all {
+		if m.Version <= 7 {
+			previous = append(previous, m)
+		}
+	}
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlstore.Migrate(ctx, old, previous, "", nil); err != nil {
+		t.Fatalf("migrate to the previous schema: %v", err)
+	}
+	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	if _, err := old.ExecContext(ctx, `INSERT INTO changes (kind, key, version, at) VALUES ('ticket', 'T-old', 1, ?)`, at.UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	clk := at.Add(time.Hour)
+	s, err := sqlite.Open(ctx, path, sqlite.Options{Feed: sqlstore.Options{Now: func() time.Time { return clk }}})
+	if err != nil {
+		t.Fatalf("open the previous schema: %v", err)
+	}
+	defer s.Close()
+	if n, err := s.SweepFeed(ctx); err != nil || n != 0 {
+		t.Fatalf("SweepFeed an hour after the old change = %d, %v; want 0", n, err)
+	}
+	ch, err := s.SubscribeAfter(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := <-ch; c.Key != "T-old" || !c.At.Equal(at) {
+		t.Errorf("old change = %+v, want T-old at %v", c, at)
+	}
+	clk = at.Add(25 * time.Hour)
+	if n, err := s.SweepFeed(ctx); err != nil || n != 1 {
+		t.Errorf("SweepFeed past its retention = %d, %v; want 1", n, err)
 	}
 }

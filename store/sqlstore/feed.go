@@ -55,7 +55,10 @@ func (db *DB) lastSeq(ctx context.Context) (int64, error) {
 // It stops when ctx ends or the DB closes.
 func (db *DB) subscribe(ctx context.Context, after int64) <-chan store.Change {
 	out := make(chan store.Change)
-	db.wg.Add(1)
+	if !db.track() {
+		close(out) // closed already: as if Close came right after
+		return out
+	}
 	go func() {
 		defer db.wg.Done()
 		defer close(out)
@@ -153,34 +156,47 @@ func (db *DB) pollFeed(ctx context.Context, every time.Duration) {
 	}
 }
 
-// sweepFeed deletes changes older than the retention, hourly and at start.
-func (db *DB) sweepFeed(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
+// sweepFeed sweeps the feed on every tick, the first one a full interval
+// after it starts: opening a store must not delete what subscribers may be
+// about to read.
+func (db *DB) sweepFeed(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if n, err := db.SweepChanges(ctx, db.now().Add(-db.retention)); err != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := db.SweepFeed(ctx); err != nil {
 			if ctx.Err() == nil {
 				db.log.Warn("change feed sweep failed", "error", err)
 			}
 		} else if n > 0 {
 			db.log.Debug("swept change feed", "deleted", n)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
 }
 
-// SweepChanges deletes changes committed before cutoff and records how far
+// SweepFeed deletes the changes the store committed longer ago than the
+// retention, by its own clock (Options.Now), and returns how many it
+// deleted. The times callers stamped changes with play no part: a change
+// just committed survives whatever its Change.At says. It records how far
 // the feed was purged, so that a subscriber resuming from before that point
-// is told instead of silently missing changes.
-func (db *DB) SweepChanges(ctx context.Context, cutoff time.Time) (int64, error) {
+// is told (store.ErrEventsPurged) instead of silently missing changes. Run
+// calls it hourly.
+func (db *DB) SweepFeed(ctx context.Context) (int64, error) {
+	cutoff := micros(db.now().Add(-db.retention))
 	var deleted int64
 	err := db.inTx(ctx, "sweep change feed", func(tx *sql.Tx) (bool, error) {
+		// Only a prefix of the feed goes, and only changes older than the
+		// cutoff: up to the first change still within the retention, so
+		// that a change stamped by a clock that lags never takes newer ones
+		// with it.
 		var through sql.NullInt64
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT MAX(seq) FROM changes WHERE at < ?`), micros(cutoff)).Scan(&through); err != nil {
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT MAX(seq) FROM changes WHERE seq < COALESCE(
+			(SELECT MIN(seq) FROM changes WHERE committed_at >= ?),
+			(SELECT MAX(seq) FROM changes) + 1)`), cutoff).Scan(&through); err != nil {
 			return false, err
 		}
 		if !through.Valid {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 
 	"github.com/parleyhq/parley/store"
 )
@@ -60,6 +61,18 @@ func (db *DB) SaveRelayedTask(ctx context.Context, t store.RelayedTask) error {
 		}
 		return true, db.emit(ctx, tx, store.KindRelayedTask, store.RelayedTaskKey(agent, t.TaskID), version, t.UpdatedAt)
 	})
+}
+
+// GetRelayedTask implements store.RelayedTasks.
+func (db *DB) GetRelayedTask(ctx context.Context, agent, taskID string) (store.RelayedTask, error) {
+	t, err := scanRelayedTask(db.reader.QueryRowContext(ctx, db.q(`SELECT `+relayedTaskColumns+` FROM relayed_tasks WHERE agent_key = ? AND task_id = ?`), agentKey(agent), taskID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.RelayedTask{}, fmt.Errorf("relayed task %q of agent %q: %w", taskID, agent, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.RelayedTask{}, db.fail("get relayed task", err)
+	}
+	return t, nil
 }
 
 // ListRelayedTasks implements store.RelayedTasks.

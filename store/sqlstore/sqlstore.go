@@ -2,6 +2,12 @@
 // SQL backend. A backend (store/sqlite, store/postgres) supplies the
 // connections, its schema and a Dialect for the few places where SQL differs,
 // and wakes the change feed when another process commits.
+//
+// The feed's retention is the one place the store reads a clock (Options.Now):
+// each change is stamped with when the store committed it, and the sweeper
+// deletes changes committed longer ago than the retention. The time a caller
+// stamps a change with (store.Change.At) is data for consumers and never
+// decides when the change is swept.
 package sqlstore
 
 import (
@@ -27,14 +33,19 @@ type Dialect struct {
 	// concurrent claimers pass over rows another transaction is claiming.
 	SkipLocked string
 	// EmitChange appends to the change feed, with ? for kind, key,
-	// version and time. The backend must make sequence numbers become
-	// visible in increasing order (a reader that has seen seq N must never
-	// later find a smaller one committed) and wake its other replicas.
-	// Empty means a plain insert, right where writers are already serialized.
+	// version, the caller's time and the store's commit time. The backend
+	// must make sequence numbers become visible in increasing order (a
+	// reader that has seen seq N must never later find a smaller one
+	// committed) and wake its other replicas. Empty means a plain insert,
+	// right where writers are already serialized.
 	EmitChange string
 	// Classify turns a driver error into one wrapping a store error where it
 	// can (store.ErrUnavailable, store.ErrCorrupt).
 	Classify func(error) error
+	// Listen, if set, runs for as long as DB.Run does and calls DB.Wake
+	// whenever another process may have committed to the feed (a
+	// PostgreSQL notification, say). It returns once ctx ends.
+	Listen func(ctx context.Context)
 }
 
 // Options tune a DB.
@@ -43,11 +54,17 @@ type Options struct {
 	// PollInterval is how often the feed checks for changes committed by
 	// other processes, as a fallback to backend wake-ups. Default 500ms.
 	PollInterval time.Duration
-	// Retention is how long the change feed keeps changes. Default 24h.
+	// Retention is how long the change feed keeps a change after the store
+	// committed it. Default 24h.
 	Retention time.Duration
-	// Now reads the clock for feed timestamps and sweeping. Default time.Now.
+	// Now is the store's clock: it stamps each change with when the store
+	// committed it, and tells the sweeper which changes are past the
+	// retention. Default time.Now.
 	Now func() time.Time
 }
+
+// sweepEvery is how often Run sweeps the change feed.
+const sweepEvery = time.Hour
 
 // DB is a store.Store over SQL connections.
 type DB struct {
@@ -56,11 +73,19 @@ type DB struct {
 	log            *slog.Logger
 	now            func() time.Time
 	retention      time.Duration
+	pollInterval   time.Duration
 
-	wake   waker
-	stop   context.CancelFunc
-	closed <-chan struct{}
-	wg     sync.WaitGroup
+	wake waker
+	// closing ends when Close is called; it stops Run and subscriptions.
+	closing context.Context
+	stop    context.CancelFunc
+	closed  <-chan struct{}
+	// mu guards isClosed and running, and orders wg.Add before Close's
+	// wg.Wait: nothing is started once Close has begun.
+	mu       sync.Mutex
+	isClosed bool
+	running  bool
+	wg       sync.WaitGroup
 
 	rebindMu    sync.RWMutex
 	rebindCache map[string]string
@@ -68,9 +93,10 @@ type DB struct {
 
 var _ store.Store = (*DB)(nil)
 
-// New returns a DB over writer and reader (which may be the same pool) and
-// starts its background work: the feed poller and the sweeper. Close stops
-// them; it does not close the connections, which belong to the backend.
+// New returns a DB over writer and reader (which may be the same pool). It
+// starts nothing: the owner runs the background work with Run. Close stops
+// Run and subscriptions; it does not close the connections, which belong to
+// the backend.
 func New(writer, reader *sql.DB, d Dialect, opts Options) *DB {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -88,42 +114,75 @@ func New(writer, reader *sql.DB, d Dialect, opts Options) *DB {
 		d.Classify = func(err error) error { return err }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	db := &DB{
+	return &DB{
 		writer: writer, reader: reader, dialect: d,
-		log: opts.Logger, now: opts.Now, retention: opts.Retention,
-		wake: newWaker(), stop: cancel, closed: ctx.Done(),
+		log: opts.Logger, now: opts.Now, retention: opts.Retention, pollInterval: opts.PollInterval,
+		wake: newWaker(), closing: ctx, stop: cancel, closed: ctx.Done(),
 		rebindCache: map[string]string{},
 	}
-	db.wg.Add(2)
-	go func() { defer db.wg.Done(); db.pollFeed(ctx, opts.PollInterval) }()
-	go func() { defer db.wg.Done(); db.sweepFeed(ctx) }()
-	return db
 }
 
-// Go runs f in a goroutine that Close cancels and waits for. Backends use it
-// for their own background work, such as a notification listener.
-func (db *DB) Go(f func(ctx context.Context)) {
-	ctx, cancel := context.WithCancel(context.Background())
+// Run does the store's background work until ctx ends or the store is
+// closed, then returns nil: it polls the feed for changes that other
+// processes committed, runs the backend's listener (Dialect.Listen), and
+// sweeps the feed every hour, the first time an hour after it starts.
+// Without Run, subscribers still get every change this DB commits, but
+// learn of other processes' commits late or never, and the feed is never
+// swept. Run may be called again once it has returned, but not after Close.
+func (db *DB) Run(ctx context.Context) error {
+	db.mu.Lock()
+	switch {
+	case db.isClosed:
+		db.mu.Unlock()
+		return fmt.Errorf("%s store: run after close: %w", db.dialect.Name, store.ErrUnavailable)
+	case db.running:
+		db.mu.Unlock()
+		return fmt.Errorf("%s store: already running", db.dialect.Name)
+	}
+	db.running = true
 	db.wg.Add(1)
-	go func() {
-		defer db.wg.Done()
-		defer cancel()
-		go func() {
-			select {
-			case <-db.closed:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		f(ctx)
+	db.mu.Unlock()
+	defer func() {
+		db.mu.Lock()
+		db.running = false
+		db.mu.Unlock()
+		db.wg.Done()
 	}()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopOnClose := context.AfterFunc(db.closing, cancel)
+	defer stopOnClose()
+	var wg sync.WaitGroup
+	wg.Go(func() { db.pollFeed(ctx, db.pollInterval) })
+	wg.Go(func() { db.sweepFeed(ctx, sweepEvery) })
+	if db.dialect.Listen != nil {
+		wg.Go(func() { db.dialect.Listen(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// track counts a goroutine that Close must wait for, unless Close has
+// begun; then it reports false and the goroutine must not start.
+func (db *DB) track() bool {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.isClosed {
+		return false
+	}
+	db.wg.Add(1)
+	return true
 }
 
 // Wake tells feed subscribers that changes may have been committed.
 func (db *DB) Wake() { db.wake.wake() }
 
-// Close stops background work and every subscription, and waits for them.
+// Close stops Run and every subscription, and waits for them.
 func (db *DB) Close() error {
+	db.mu.Lock()
+	db.isClosed = true
+	db.mu.Unlock()
 	db.stop()
 	db.wg.Wait()
 	return nil
@@ -209,13 +268,15 @@ func (db *DB) inTx(ctx context.Context, op string, f func(tx *sql.Tx) (changed b
 	return nil
 }
 
-// emit appends a change to the feed inside tx.
+// emit appends a change to the feed inside tx. at is the caller's time,
+// passed on to subscribers; the change's retention counts from now on the
+// store's clock, whatever at says.
 func (db *DB) emit(ctx context.Context, tx *sql.Tx, kind, key string, version int64, at time.Time) error {
 	query := db.dialect.EmitChange
 	if query == "" {
-		query = `INSERT INTO changes (kind, key, version, at) VALUES (?, ?, ?, ?)`
+		query = `INSERT INTO changes (kind, key, version, at, committed_at) VALUES (?, ?, ?, ?, ?)`
 	}
-	if _, err := tx.ExecContext(ctx, db.q(query), kind, key, version, micros(at)); err != nil {
+	if _, err := tx.ExecContext(ctx, db.q(query), kind, key, version, micros(at), micros(db.now())); err != nil {
 		return fmt.Errorf("append change: %w", err)
 	}
 	return nil

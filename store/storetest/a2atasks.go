@@ -259,7 +259,7 @@ func testListA2ATasks(t *testing.T, newDB NewDB) {
 // next one after the first closed, as after a gateway restart.
 func testA2ATaskSurvivesReopen(t *testing.T, newDB NewDB) {
 	ctx := t.Context()
-	open := newDB(t)
+	open := newDB(t, Options{})
 	first := open(t)
 	if err := first.SaveA2ATask(ctx, "task-r", "ctx-r", "alice", "working", a2aTaskJSON("task-r", 1, "working"), t0); err != nil {
 		t.Fatal(err)

@@ -197,7 +197,7 @@ func testAuditList(t *testing.T, newDB NewDB) {
 // record appended during it as tampering.
 func testAuditConcurrentAppends(t *testing.T, newDB NewDB) {
 	ctx := t.Context()
-	open := newDB(t)
+	open := newDB(t, Options{})
 	instances := []store.Store{open(t), open(t)}
 	const writers, each = 4, 15
 	var wg sync.WaitGroup

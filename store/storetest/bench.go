@@ -60,8 +60,10 @@ func Bench(b *testing.B, newDB NewDB) {
 		}
 	})
 	b.Run("FeedAcrossInstances", func(b *testing.B) {
-		open := newDB(b)
+		open := newDB(b, Options{})
 		writer, reader := open(b), open(b)
+		run(b, writer)
+		run(b, reader)
 		ctx := b.Context()
 		ch, err := reader.Subscribe(ctx)
 		if err != nil {

@@ -134,7 +134,7 @@ func testEventsUnknownStream(t *testing.T, newDB NewDB) {
 // indices are consecutive from 0.
 func testEventsConcurrentAppends(t *testing.T, newDB NewDB) {
 	ctx := t.Context()
-	open := newDB(t)
+	open := newDB(t, Options{})
 	replicas := []store.Store{open(t), open(t)}
 	if err := replicas[0].OpenStream(ctx, "sess", "s", t0); err != nil {
 		t.Fatal(err)

@@ -14,8 +14,8 @@ import (
 )
 
 // Contract tests for store.Negotiations: versioned negotiations leased to
-// the replicas that run them. Time moves only through the arguments: the
-// store reads no clock, so no test sleeps.
+// the replicas that run them. Time moves only through the arguments: leases
+// are decided by the times callers pass, so no test sleeps.
 
 func negotiation(id, subjectKind, subjectID, trigger, state string, at time.Time) store.Negotiation {
 	data, _ := json.Marshal(map[string]any{"id": id, "round": 0})
@@ -580,7 +580,7 @@ func testNegotiationFeed(t *testing.T, newDB NewDB) {
 // one negotiation between them.
 func testNegotiationTriggerRace(t *testing.T, newDB NewDB) {
 	ctx := t.Context()
-	open := newDB(t)
+	open := newDB(t, Options{})
 	replicas := []store.Store{open(t), open(t)}
 	const racers = 8
 	for round := range 5 {
@@ -621,7 +621,7 @@ func testNegotiationTriggerRace(t *testing.T, newDB NewDB) {
 // exactly one of them, and once they have expired, again to exactly one.
 func testNegotiationConcurrentClaims(t *testing.T, newDB NewDB) {
 	ctx := t.Context()
-	open := newDB(t)
+	open := newDB(t, Options{})
 	replicas := []store.Store{open(t), open(t)}
 	const negotiations, workers = 200, 8
 	const ttl = time.Hour

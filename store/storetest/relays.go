@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -119,6 +120,21 @@ func testRelayedTaskUpsert(t *testing.T, newDB NewDB) {
 		t.Errorf("SplitRelayedTaskKey(%q) = %q, %q, %v", c.Key, agent, id, ok)
 	}
 
+	// GetRelayedTask finds one task by its agent (ignoring case) and its ID
+	// (exactly), as the relay does before letting a caller reach it.
+	if got, err := s.GetRelayedTask(ctx, "BILLING", "task-1"); err != nil || got.Agent != "Billing" || got.Caller != "alice" ||
+		got.State != "completed" || got.ContextID != "ctx-1" || got.Version != 3 || !got.CreatedAt.Equal(t0) {
+		t.Errorf("GetRelayedTask(BILLING, task-1) = %+v, %v", got, err)
+	}
+	if got, err := s.GetRelayedTask(ctx, "shipping", "tasks/7"); err != nil || got.Caller != "carol" {
+		t.Errorf("GetRelayedTask(shipping, tasks/7) = %+v, %v", got, err)
+	}
+	for _, missing := range [][2]string{{"billing", "task-2"}, {"nobody", "task-1"}, {"billing", "TASK-1"}} {
+		if got, err := s.GetRelayedTask(ctx, missing[0], missing[1]); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetRelayedTask(%s, %s) = %+v, %v; want ErrNotFound", missing[0], missing[1], got, err)
+		}
+	}
+
 	for _, bad := range []store.RelayedTask{
 		relayed("", "task-1", "", "alice", "working", t0),
 		relayed("billing", "", "", "alice", "working", t0),
@@ -208,7 +224,7 @@ func testListRelayedTasks(t *testing.T, newDB NewDB) {
 // caller is kept, and the state ends at the latest save's.
 func testRelayedTaskConcurrentSaves(t *testing.T, newDB NewDB) {
 	ctx := t.Context()
-	open := newDB(t)
+	open := newDB(t, Options{})
 	replicas := []store.Store{open(t), open(t)}
 	const writers, saves = 4, 10
 	var wg sync.WaitGroup

@@ -17,11 +17,63 @@ import (
 )
 
 // NewDB makes a fresh, empty database for one test and returns a function
-// that opens an instance on it. Opening twice gives two instances sharing
-// the data, as two gateway replicas would. Instances are closed by cleanup.
-type NewDB func(t testing.TB) (open func(t testing.TB) store.Store)
+// that opens an instance on it, as opts asks. Opening twice gives two
+// instances sharing the data, as two gateway replicas would. Instances are
+// closed by cleanup and not run: a test that needs an instance's background
+// work runs it.
+type NewDB func(t testing.TB, opts Options) (open func(t testing.TB) store.Store)
 
+// Options are what a test asks of the instances it opens.
+type Options struct {
+	// Now, if set, is the store's own clock: what feed retention counts
+	// from (sqlstore.Options.Now). Nil means the backend's default.
+	Now func() time.Time
+}
+
+// t0 is the time tests stamp records with. It is plain data: no store
+// behaviour depends on how it relates to the date the tests run on.
 var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+
+// clock is a store clock that a test moves by hand.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock(now time.Time) *clock { return &clock{now: now} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// feedSweeper is how a test sweeps the feed at once instead of waiting for
+// Run's hourly sweep. Both SQL backends have it.
+type feedSweeper interface {
+	SweepFeed(ctx context.Context) (int64, error)
+}
+
+// run runs s's background work until the test ends, and checks that Run
+// returned cleanly. Cleanups run last-in first-out, so this stops before
+// the instance is closed.
+func run(t testing.TB, s store.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
 
 // Run runs the contract suite.
 func Run(t *testing.T, newDB NewDB) {
@@ -39,8 +91,10 @@ func Run(t *testing.T, newDB NewDB) {
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"Feed", testFeed},
 		{"FeedResumeAndSweep", testFeedResumeAndSweep},
+		{"FeedRetentionCountsFromCommit", testFeedRetentionCountsFromCommit},
 		{"FeedAcrossInstances", testFeedAcrossInstances},
 		{"FeedSlowSubscriber", testFeedSlowSubscriber},
+		{"RunAndClose", testRunAndClose},
 		{"EventsAppendAfter", testEventsAppendAfter},
 		{"EventsUnknownStream", testEventsUnknownStream},
 		{"EventsConcurrentAppends", testEventsConcurrentAppends},
@@ -81,7 +135,7 @@ func Run(t *testing.T, newDB NewDB) {
 }
 
 func openOne(t testing.TB, newDB NewDB) store.Store {
-	return newDB(t)(t)
+	return newDB(t, Options{})(t)
 }
 
 func ticket(id, status, category string, at time.Time) store.Ticket {
@@ -386,8 +440,8 @@ func testTaskQueue(t *testing.T, newDB NewDB) {
 	}
 }
 
-// testLeaseExpiry moves time through the Claim and FinishTask arguments: the
-// store reads no clock, so no test sleeps.
+// testLeaseExpiry moves time through the Claim and FinishTask arguments:
+// leases are decided by the times callers pass, so no test sleeps.
 func testLeaseExpiry(t *testing.T, newDB NewDB) {
 	ctx := t.Context()
 	s := openOne(t, newDB)
@@ -547,17 +601,21 @@ func testFeed(t *testing.T, newDB NewDB) {
 
 func testFeedResumeAndSweep(t *testing.T, newDB NewDB) {
 	ctx := t.Context()
-	s := openOne(t, newDB)
+	// The store's clock starts anywhere; the tickets carry t0 whatever it says.
+	clk := newClock(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC))
+	s := newDB(t, Options{Now: clk.Now})(t)
 	var seqs []int64
 	ch, err := s.Subscribe(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Committed an hour apart on the store's clock.
 	for i := range 3 {
-		if _, err := s.CreateTicket(ctx, ticket(fmt.Sprintf("T-%d", i), "new", "", t0.Add(time.Duration(i)*time.Hour)), hist("a", "create")); err != nil {
+		if _, err := s.CreateTicket(ctx, ticket(fmt.Sprintf("T-%d", i), "new", "", t0), hist("a", "create")); err != nil {
 			t.Fatal(err)
 		}
 		seqs = append(seqs, next(t, ch).Seq)
+		clk.Advance(time.Hour)
 	}
 	resumed, err := s.SubscribeAfter(ctx, seqs[0])
 	if err != nil {
@@ -566,15 +624,19 @@ func testFeedResumeAndSweep(t *testing.T, newDB NewDB) {
 	if c := next(t, resumed); c.Seq != seqs[1] || c.Key != "T-1" {
 		t.Errorf("resumed change = %+v, want T-1 at seq %d", c, seqs[1])
 	}
-	sweeper, ok := s.(interface {
-		SweepChanges(context.Context, time.Time) (int64, error)
-	})
+	sweeper, ok := s.(feedSweeper)
 	if !ok {
-		t.Skip("store does not expose SweepChanges")
+		t.Skip("store does not expose SweepFeed")
 	}
-	n, err := sweeper.SweepChanges(ctx, t0.Add(90*time.Minute)) // removes T-0 and T-1
-	if err != nil || n != 2 {
-		t.Fatalf("SweepChanges = %d, %v; want 2", n, err)
+	// Now T-0 was committed 24h30m ago, T-1 23h30m ago: with the default
+	// 24h retention, only T-0 goes.
+	clk.Advance(21*time.Hour + 30*time.Minute)
+	if n, err := sweeper.SweepFeed(ctx); err != nil || n != 1 {
+		t.Fatalf("SweepFeed = %d, %v; want 1", n, err)
+	}
+	clk.Advance(time.Hour) // and now T-1 goes too
+	if n, err := sweeper.SweepFeed(ctx); err != nil || n != 1 {
+		t.Fatalf("SweepFeed an hour later = %d, %v; want 1", n, err)
 	}
 	if _, err := s.SubscribeAfter(ctx, seqs[0]); !errors.Is(err, store.ErrEventsPurged) {
 		t.Errorf("resume from a swept point: %v, want ErrEventsPurged", err)
@@ -588,10 +650,139 @@ func testFeedResumeAndSweep(t *testing.T, newDB NewDB) {
 	}
 }
 
+// testFeedRetentionCountsFromCommit: the feed keeps a change for the
+// retention after the store committed it, by the store's clock, whatever
+// time the caller stamped it with. A change stamped years ago survives a
+// sweep right after its commit, and reaches its subscribers.
+func testFeedRetentionCountsFromCommit(t *testing.T, newDB NewDB) {
+	ctx := t.Context()
+	clk := newClock(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC))
+	s := newDB(t, Options{Now: clk.Now})(t)
+	sweeper, ok := s.(feedSweeper)
+	if !ok {
+		t.Skip("store does not expose SweepFeed")
+	}
+	ch, err := s.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamps := []struct {
+		name string
+		at   time.Time
+	}{
+		{"years before the store's clock", clk.Now().AddDate(-5, 0, 0)},
+		{"the Unix epoch", time.Unix(0, 0).UTC()},
+		{"a day and a minute before", clk.Now().Add(-24*time.Hour - time.Minute)},
+		{"years after", clk.Now().AddDate(3, 0, 0)},
+	}
+	for i, st := range stamps {
+		if _, err := s.CreateTicket(ctx, ticket(fmt.Sprintf("T-%d", i), "new", "", st.at), hist("a", "create")); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+	}
+	if n, err := sweeper.SweepFeed(ctx); err != nil || n != 0 {
+		t.Fatalf("SweepFeed right after the commits = %d, %v; want 0 (retention counts from the commit)", n, err)
+	}
+	var first int64
+	for i, st := range stamps {
+		c := next(t, ch)
+		if c.Key != fmt.Sprintf("T-%d", i) || !c.At.Equal(st.at) {
+			t.Errorf("change %d (%s) = %s at %v; want T-%d at the caller's time %v", i, st.name, c.Key, c.At, i, st.at)
+		}
+		if i == 0 {
+			first = c.Seq
+		}
+	}
+	// Still all there: a late subscriber resuming from before them gets them.
+	resumed, err := s.SubscribeAfter(ctx, first-1)
+	if err != nil {
+		t.Fatalf("SubscribeAfter before the first change: %v", err)
+	}
+	if c := next(t, resumed); c.Seq != first {
+		t.Errorf("resumed at %+v, want seq %d", c, first)
+	}
+
+	// Within the retention by the store's clock: kept.
+	clk.Advance(24*time.Hour - time.Minute)
+	if n, err := sweeper.SweepFeed(ctx); err != nil || n != 0 {
+		t.Fatalf("SweepFeed 23h59m after the commits = %d, %v; want 0", n, err)
+	}
+	// A change committed now, stamped years ago, stays when the others go.
+	if _, err := s.CreateTicket(ctx, ticket("T-late", "new", "", clk.Now().AddDate(-10, 0, 0)), hist("a", "create")); err != nil {
+		t.Fatal(err)
+	}
+	late := next(t, ch)
+	clk.Advance(2 * time.Minute)
+	if n, err := sweeper.SweepFeed(ctx); err != nil || n != int64(len(stamps)) {
+		t.Fatalf("SweepFeed past the retention = %d, %v; want %d", n, err, len(stamps))
+	}
+	if _, err := s.SubscribeAfter(ctx, first-1); !errors.Is(err, store.ErrEventsPurged) {
+		t.Errorf("SubscribeAfter before the swept changes: %v, want ErrEventsPurged", err)
+	}
+	kept, err := s.SubscribeAfter(ctx, late.Seq-1)
+	if err != nil {
+		t.Fatalf("SubscribeAfter the swept changes: %v", err)
+	}
+	if c := next(t, kept); c.Key != "T-late" {
+		t.Errorf("after the sweep = %+v, want T-late", c)
+	}
+}
+
+// testRunAndClose: Run does its work until ctx ends or Close; Close stops
+// it and every subscription; Run after Close refuses.
+func testRunAndClose(t *testing.T, newDB NewDB) {
+	ctx := t.Context()
+	s := newDB(t, Options{})(t)
+	// Run returns nil when its ctx ends, and may run again after.
+	runCtx, stop := context.WithCancel(ctx)
+	stop()
+	if err := s.Run(runCtx); err != nil {
+		t.Fatalf("Run with an ended ctx = %v, want nil", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	ch, err := s.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateTicket(ctx, ticket("T-1", "new", "", t0), hist("a", "create")); err != nil {
+		t.Fatal(err)
+	}
+	if c := next(t, ch); c.Key != "T-1" {
+		t.Errorf("change = %+v, want T-1", c)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after Close returned %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not stop Run")
+	}
+	select {
+	case c, ok := <-ch:
+		if ok {
+			t.Errorf("subscription delivered %+v after Close, want it closed", c)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end the subscription")
+	}
+	if err := s.Run(ctx); err == nil {
+		t.Error("Run after Close succeeded")
+	}
+}
+
 func testFeedAcrossInstances(t *testing.T, newDB NewDB) {
 	ctx := t.Context()
-	open := newDB(t)
+	open := newDB(t, Options{})
 	a, b := open(t), open(t)
+	// b learns of a's commits from its background work (a poll, or the
+	// backend's notifications).
+	run(t, a)
+	run(t, b)
 	ch, err := b.Subscribe(ctx)
 	if err != nil {
 		t.Fatal(err)
