@@ -35,9 +35,14 @@ type Rule struct {
 	// Trigger is the workspace event the rule listens to: ticket.saved
 	// (any change to a ticket, the default) or ticket.escalated.
 	Trigger string `yaml:"trigger"`
-	// When is a CEL condition over `ticket` (the ticket as stored, as a
-	// map with the JSON field names), e.g.
-	// ticket.category == "billing" && ticket.refund_amount > 200.0.
+	// When is a CEL condition over `ticket` (the ticket as stored, with
+	// its JSON field names and their types: refund_amount is a double,
+	// version an int, created_at a timestamp, approval an object), e.g.
+	// ticket.category == "billing" && ticket.refund_amount > 200.0. It is
+	// type-checked at start-up: it must be a boolean, and a condition
+	// that could only fail (ticket.refund_amount > "200") stops start-up
+	// naming the rule. A field a ticket lacks reads as its zero value;
+	// has(ticket.approval) tells whether it is there.
 	When string `yaml:"when"`
 	// Participants are registered agent names, two or more, in turn order.
 	Participants []string `yaml:"participants"`
@@ -49,6 +54,8 @@ type Rule struct {
 	Question string `yaml:"question"`
 	// Terms are the terms under negotiation with the value asked for,
 	// each a CEL expression over `ticket`, e.g. amount: ticket.refund_amount.
+	// Each must give a value the JSON terms can hold (a number, a string,
+	// a boolean, a time, a list or map of them), checked at start-up.
 	Terms map[string]string `yaml:"terms"`
 	// MaxRounds bounds the number of moves. Default 6.
 	MaxRounds int `yaml:"max_rounds"`

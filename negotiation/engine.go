@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/audit"
+	"github.com/parleyhq/parley/internal/textcheck"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/workspace"
 )
@@ -22,12 +23,14 @@ var engineAuditor = audit.Principal{Subject: Actor}
 // a replica that died), and follows the change feed so that it hears of
 // new ones at once. On return every negotiation it held is released, so
 // that a restarted gateway or another replica resumes it without waiting
-// for the lease to lapse.
+// for the lease to lapse. Ready is closed once Run has subscribed to the
+// feed.
 func (s *Service) Run(ctx context.Context) error {
 	changes, err := s.st.Subscribe(ctx)
 	if err != nil {
 		return fmt.Errorf("negotiations: follow change feed: %w", err)
 	}
+	s.readyOnce.Do(func() { close(s.ready) })
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	slots := make(chan struct{}, s.opts.MaxRunning)
@@ -449,8 +452,10 @@ func (r *run) noAgreement(why string) {
 func (r *run) writeBack(ctx context.Context) error {
 	s := r.s
 	o := r.st.Outcome
+	// The reason quotes others (an agent's error, a rationale): escape what
+	// the workspace would refuse rather than never write the outcome back.
 	a := workspace.Approval{NegotiationID: o.NegotiationID, Status: o.Status, Decision: o.Decision, Terms: o.Terms,
-		Rounds: o.Rounds, Reason: o.Reason, DecidedBy: o.DecidedBy, DecidedAt: o.DecidedAt}
+		Rounds: o.Rounds, Reason: textcheck.Escape(o.Reason), DecidedBy: o.DecidedBy, DecidedAt: o.DecidedAt}
 	var status *workspace.Status
 	if o.Decision != DecisionPending && r.st.PriorStatus != "" && r.st.PriorStatus != string(workspace.StatusNegotiating) {
 		ps := workspace.Status(r.st.PriorStatus)

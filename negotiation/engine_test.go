@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/parleyhq/parley/config"
@@ -130,11 +132,19 @@ func newEnv(t *testing.T, play script, opts negotiation.Options) *env {
 }
 
 // runUntil runs the service until the negotiation is done or pending a
-// person, and returns its view.
+// person, and returns its view. It looks again on each change of the
+// negotiation on the feed, not on a timer; the timeout only ends a test
+// that hangs.
 func (e *env) runUntil(t *testing.T, id string, states ...string) negotiation.View {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
+	// Subscribed before the first look: a change between the look and the
+	// wait is not missed.
+	changes, err := e.st.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- e.svc.Run(ctx) }()
 	defer func() { cancel(); <-done }()
@@ -146,20 +156,21 @@ func (e *env) runUntil(t *testing.T, id string, states ...string) negotiation.Vi
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range states {
-			if n.State == s {
-				v, err := e.svc.Get(ctx, id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return v
+		if slices.Contains(states, n.State) {
+			v, err := e.svc.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
 			}
+			return v
 		}
-		select {
-		case <-ctx.Done():
-			v, _ := e.svc.Get(context.Background(), id)
-			t.Fatalf("negotiation %s did not end: state %s, %+v", id, n.State, v.Transcript)
-		case <-time.After(10 * time.Millisecond):
+		for changed := false; !changed; {
+			select {
+			case <-ctx.Done():
+				v, _ := e.svc.Get(context.Background(), id)
+				t.Fatalf("negotiation %s did not end: state %s, %+v", id, n.State, v.Transcript)
+			case c := <-changes:
+				changed = c.Kind == store.KindNegotiation && c.Key == id
+			}
 		}
 	}
 }
@@ -263,6 +274,8 @@ func TestEngineOutcomes(t *testing.T) {
 			wantStatus: negotiation.StatusAgreed, wantDecision: negotiation.DecisionApproved, wantAmount: 350, wantRounds: 3,
 			wantReason: "finance accepted escalation's counter", wantBy: "agents"},
 		{name: "deadline",
+			// Escalation thinks for 300ms of the bubble's clock, past the
+			// 200ms deadline, which falls while it thinks.
 			play: script{"billing": biller(500, 400), "escalation": func(out negotiation.Outgoing) (negotiation.Reply, error) {
 				time.Sleep(300 * time.Millisecond)
 				return approver(200, 2000)(out)
@@ -272,59 +285,63 @@ func TestEngineOutcomes(t *testing.T) {
 			wantReason: "deadline", wantBy: "fallback"},
 	}
 	for _, tc := range tests {
+		// In a bubble: the deadline, the turn timeouts and the agents'
+		// thinking run on its clock, so a busy machine changes nothing.
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, tc.play, negotiation.Options{})
-			tk := e.ticket(t, workspace.StatusEscalated, 500)
-			parts := tc.participants
-			if parts == nil {
-				parts = []string{"billing", "escalation"}
-			}
-			started, err := e.svc.Start(t.Context(), negotiation.StartRequest{TicketID: tk.ID, Participants: parts,
-				Question: "Approve a refund of 500.00?", Terms: json.RawMessage(`{"amount": 500}`),
-				MaxRounds: tc.maxRounds, Deadline: tc.deadline, Fallback: tc.fallback, StartedBy: "test"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			v := e.runUntil(t, started.ID)
-			o := v.Outcome
-			if o == nil {
-				t.Fatalf("no outcome: %+v", v)
-			}
-			if o.Status != tc.wantStatus || o.Decision != tc.wantDecision || o.Rounds != tc.wantRounds || o.DecidedBy != tc.wantBy {
-				t.Errorf("outcome = %s/%s rounds %d by %q (%s), want %s/%s rounds %d by %q",
-					o.Status, o.Decision, o.Rounds, o.DecidedBy, o.Reason, tc.wantStatus, tc.wantDecision, tc.wantRounds, tc.wantBy)
-			}
-			if got := amountOf(o.Terms); got != tc.wantAmount {
-				t.Errorf("terms %s, want amount %v", o.Terms, tc.wantAmount)
-			}
-			if !strings.Contains(o.Reason, tc.wantReason) {
-				t.Errorf("reason %q, want it to contain %q", o.Reason, tc.wantReason)
-			}
-			if (o.DecidedAt == nil) != (tc.wantDecision == negotiation.DecisionPending) {
-				t.Errorf("decided_at = %v with decision %s", o.DecidedAt, o.Decision)
-			}
-			// Written back into the ticket, status restored unless a person
-			// must decide.
-			got, err := e.ws.GetTicket(t.Context(), tk.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Approval == nil || got.Approval.NegotiationID != started.ID || got.Approval.Decision != o.Decision || got.Approval.Status != o.Status {
-				t.Errorf("ticket approval = %+v, want the outcome %+v", got.Approval, o)
-			}
-			wantTicket := workspace.StatusEscalated
-			if o.Decision == negotiation.DecisionPending {
-				wantTicket = workspace.StatusNegotiating
-			}
-			if got.Status != wantTicket {
-				t.Errorf("ticket status %s, want %s", got.Status, wantTicket)
-			}
-			// Every round once, in order, by the participant whose turn it was.
-			for i, h := range v.History {
-				if h.Round != i+1 || h.By != parts[i%len(parts)] {
-					t.Errorf("history[%d] = round %d by %s", i, h.Round, h.By)
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, tc.play, negotiation.Options{})
+				tk := e.ticket(t, workspace.StatusEscalated, 500)
+				parts := tc.participants
+				if parts == nil {
+					parts = []string{"billing", "escalation"}
 				}
-			}
+				started, err := e.svc.Start(t.Context(), negotiation.StartRequest{TicketID: tk.ID, Participants: parts,
+					Question: "Approve a refund of 500.00?", Terms: json.RawMessage(`{"amount": 500}`),
+					MaxRounds: tc.maxRounds, Deadline: tc.deadline, Fallback: tc.fallback, StartedBy: "test"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				v := e.runUntil(t, started.ID)
+				o := v.Outcome
+				if o == nil {
+					t.Fatalf("no outcome: %+v", v)
+				}
+				if o.Status != tc.wantStatus || o.Decision != tc.wantDecision || o.Rounds != tc.wantRounds || o.DecidedBy != tc.wantBy {
+					t.Errorf("outcome = %s/%s rounds %d by %q (%s), want %s/%s rounds %d by %q",
+						o.Status, o.Decision, o.Rounds, o.DecidedBy, o.Reason, tc.wantStatus, tc.wantDecision, tc.wantRounds, tc.wantBy)
+				}
+				if got := amountOf(o.Terms); got != tc.wantAmount {
+					t.Errorf("terms %s, want amount %v", o.Terms, tc.wantAmount)
+				}
+				if !strings.Contains(o.Reason, tc.wantReason) {
+					t.Errorf("reason %q, want it to contain %q", o.Reason, tc.wantReason)
+				}
+				if (o.DecidedAt == nil) != (tc.wantDecision == negotiation.DecisionPending) {
+					t.Errorf("decided_at = %v with decision %s", o.DecidedAt, o.Decision)
+				}
+				// Written back into the ticket, status restored unless a person
+				// must decide.
+				got, err := e.ws.GetTicket(t.Context(), tk.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Approval == nil || got.Approval.NegotiationID != started.ID || got.Approval.Decision != o.Decision || got.Approval.Status != o.Status {
+					t.Errorf("ticket approval = %+v, want the outcome %+v", got.Approval, o)
+				}
+				wantTicket := workspace.StatusEscalated
+				if o.Decision == negotiation.DecisionPending {
+					wantTicket = workspace.StatusNegotiating
+				}
+				if got.Status != wantTicket {
+					t.Errorf("ticket status %s, want %s", got.Status, wantTicket)
+				}
+				// Every round once, in order, by the participant whose turn it was.
+				for i, h := range v.History {
+					if h.Round != i+1 || h.By != parts[i%len(parts)] {
+						t.Errorf("history[%d] = round %d by %s", i, h.Round, h.By)
+					}
+				}
+			})
 		})
 	}
 }
@@ -422,7 +439,12 @@ func TestDecidePendingHuman(t *testing.T) {
 // starts another (a restarted gateway): the turn is resent with the same
 // message ID, no round is lost or repeated, and the outcome is that of an
 // uninterrupted run.
-func TestResumeAfterRestart(t *testing.T) {
+//
+// It runs in a bubble: the leases lapse on its clock, so whether a's lease
+// is still live when b tries it does not depend on the machine's speed.
+func TestResumeAfterRestart(t *testing.T) { synctest.Test(t, testResumeAfterRestart) }
+
+func testResumeAfterRestart(t *testing.T) {
 	ctxA, cancelA := context.WithCancel(t.Context())
 	block := make(chan struct{})
 	var once sync.Once

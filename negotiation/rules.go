@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,10 +15,13 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/ext"
+	"cel.dev/cel-go/interpreter"
+	"cel.dev/cel-go/parser"
 
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/workspace"
@@ -78,28 +80,28 @@ type compiledTerm struct {
 	prog cel.Program
 }
 
-// ruleTicketVar is the variable rule expressions see: the ticket as stored,
-// as a map with its JSON field names.
+// ruleTicketVar is the variable rule expressions see: the ticket as
+// stored, an object with its JSON field names and their types
+// (ruletypes.go).
 const ruleTicketVar = "ticket"
 
 // CompileRules compiles every rule (config defaults applied). The error
 // names the first bad rule and field: `rule "refund-over-limit": when:
-// <CEL error>`. A condition must be of type bool (or dyn, checked when it
-// runs); term expressions must compile; fields of ticket that a
-// condition or a term selects must exist (a misspelt field would
-// otherwise fail every evaluation); the question template (text/template
-// with the function money, over .ticket, .terms and .rule) must parse and
-// execute against an example ticket with every field set, with
-// missingkey=error, so that typos stop start-up rather than every
-// negotiation.
+// ...`. Expressions are type-checked against the ticket's declared fields:
+// a condition must be a boolean (or dyn, from JSON of no declared shape,
+// checked when it runs), a term must give a value the JSON terms can hold,
+// and an expression that uses a value where its type does not fit
+// (`ticket.refund_amount > "200"`), or selects a field the ticket does not
+// have, is refused, saying so in the operator's terms, since it would fail
+// on every ticket. The question template (text/template with the function
+// money, over .ticket, .terms and .rule) must parse and execute against
+// an example ticket with every field set, with missingkey=error, so that
+// typos stop start-up rather than every negotiation.
 func CompileRules(rules []config.Rule, opts RuleOptions) (*Rules, error) {
 	if opts.CostLimit == 0 {
 		opts.CostLimit = DefaultRuleCostLimit
 	}
-	env, err := cel.NewEnv(
-		cel.Variable(ruleTicketVar, cel.MapType(cel.StringType, cel.DynType)),
-		ext.Strings(),
-	)
+	env, err := ruleEnv()
 	if err != nil {
 		return nil, fmt.Errorf("negotiation: rules: CEL environment: %w", err)
 	}
@@ -129,11 +131,11 @@ func CompileRules(rules []config.Rule, opts RuleOptions) (*Rules, error) {
 func compileRule(env *cel.Env, rc config.Rule, opts RuleOptions) (*compiledRule, error) {
 	r := &compiledRule{cfg: rc}
 	var err error
-	if r.when, err = compileExpr(env, rc.When, opts, true); err != nil {
+	if r.when, err = compileExpr(env, rc.When, opts, exprCondition); err != nil {
 		return nil, fmt.Errorf("when: %w", err)
 	}
 	for _, name := range slices.Sorted(maps.Keys(rc.Terms)) {
-		prog, err := compileExpr(env, rc.Terms[name], opts, false)
+		prog, err := compileExpr(env, rc.Terms[name], opts, exprTerm)
 		if err != nil {
 			return nil, fmt.Errorf("terms.%s: %w", name, err)
 		}
@@ -164,24 +166,262 @@ func compileRule(env *cel.Env, rc config.Rule, opts RuleOptions) (*compiledRule,
 	return r, nil
 }
 
-// compileExpr compiles one CEL expression over ticket; a condition must
-// be of type bool or dyn.
-func compileExpr(env *cel.Env, expr string, opts RuleOptions, condition bool) (cel.Program, error) {
-	a, iss := env.Compile(expr)
-	if iss.Err() != nil {
-		return nil, iss.Err()
-	}
-	if t := a.OutputType(); condition && !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
-		return nil, fmt.Errorf("the condition is of type %s; it must be a boolean", t)
-	}
-	if err := checkTicketFields(a); err != nil {
+// ruleEnv is the CEL environment rules compile in: the ticket with its
+// declared types, the string extensions, and comparisons across numeric
+// types (ticket.refund_amount > 200 compares a double with an int, as
+// it did when the ticket was untyped).
+func ruleEnv() (*cel.Env, error) {
+	return cel.NewEnv(
+		cel.Types(ticketObjectsAny()...),
+		cel.Variable(ruleTicketVar, ticketSchema.cel),
+		cel.CrossTypeNumericComparisons(true),
+		ext.Strings(),
+	)
+}
+
+// exprKind is what a rule expression is for.
+type exprKind int
+
+const (
+	exprCondition exprKind = iota // when: a boolean
+	exprTerm                      // terms.*: a JSON value
+)
+
+// compileExpr compiles one CEL expression over ticket and checks its type
+// for its use.
+func compileExpr(env *cel.Env, expr string, opts RuleOptions, kind exprKind) (cel.Program, error) {
+	a, err := checkExpr(env, expr)
+	if err != nil {
 		return nil, err
+	}
+	switch t := a.OutputType(); {
+	case kind == exprCondition && !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType):
+		return nil, fmt.Errorf("the condition gives %s; it must be a boolean (true or false), e.g. ticket.refund_amount > 200.0", describeType(t))
+	case kind == exprTerm && !jsonable(t):
+		return nil, fmt.Errorf("the term gives %s, which JSON terms cannot hold: give a number, a string, true or false, a time, or a list or map of them", describeType(t))
 	}
 	return env.Program(a,
 		cel.CostLimit(opts.CostLimit),
 		cel.InterruptCheckFrequency(100),
 		cel.EvalOptions(cel.OptOptimize),
 	)
+}
+
+// checkExpr parses and type-checks one expression, and says what is wrong
+// with one that does not check: fields the ticket does not have with the
+// fields it has, type errors in operator terms where the checker's
+// message names an operator or function (explainIssue).
+func checkExpr(env *cel.Env, expr string) (*cel.Ast, error) {
+	checked, iss, err := parseAndCheck(env, expr)
+	if err != nil || iss.Err() == nil {
+		return checked, err
+	}
+	// Check may rewrite parts of the tree it checks: explain from a fresh
+	// parse.
+	fresh, _ := env.Parse(expr)
+	selectTicketFields(fresh.NativeRep())
+	for _, e := range iss.Errors() {
+		if msg, ok := explainIssue(env, fresh.NativeRep(), e.ExprID); ok {
+			if e.Location.Line() > 0 {
+				msg = fmt.Sprintf("%s (line %d, column %d)", msg, e.Location.Line(), e.Location.Column()+1)
+			}
+			return nil, errors.New(msg)
+		}
+	}
+	return nil, iss.Err()
+}
+
+// parseAndCheck parses and type-checks one expression: a parse error or a
+// field the ticket does not have is err; type errors are iss, for
+// checkExpr to explain. ticket["field"] is read as ticket.field first: the
+// type checker indexes maps, not objects, and rules were written against
+// the ticket as a map.
+func parseAndCheck(env *cel.Env, expr string) (*cel.Ast, *cel.Issues, error) {
+	parsed, iss := env.Parse(expr)
+	if iss.Err() != nil {
+		return nil, nil, iss.Err()
+	}
+	selectTicketFields(parsed.NativeRep())
+	if err := checkTicketFields(parsed); err != nil {
+		return nil, nil, err
+	}
+	checked, iss := env.Check(parsed)
+	if iss.Err() != nil {
+		return nil, iss, nil
+	}
+	return checked, nil, nil
+}
+
+// selectTicketFields rewrites ticket["category"] as ticket.category, and
+// so on down the ticket's objects (ticket["approval"]["decision"]), in
+// place. Indexing JSON of no declared shape (approval terms) is left as
+// it is.
+func selectTicketFields(a *ast.AST) {
+	fac := ast.NewExprFactory()
+	ast.PostOrderVisit(a.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+		if e.Kind() != ast.CallKind {
+			return
+		}
+		call := e.AsCall()
+		if call.FunctionName() != operators.Index || call.IsMemberFunction() || len(call.Args()) != 2 ||
+			call.Args()[1].Kind() != ast.LiteralKind {
+			return
+		}
+		key, isString := call.Args()[1].AsLiteral().(types.String)
+		path, ok := ticketPath(call.Args()[0])
+		if !isString || !ok {
+			return
+		}
+		if s := ticketSchema.lookup(path[1:]); s == nil || s.fields == nil {
+			return
+		}
+		e.SetKindCase(fac.NewSelect(e.ID(), call.Args()[0], string(key)))
+	}))
+}
+
+// comparisons are the operators that compare their operands; arithmetic
+// those that compute with numbers.
+var (
+	comparisons = map[string]bool{
+		operators.Equals: true, operators.NotEquals: true, operators.Less: true, operators.LessEquals: true,
+		operators.Greater: true, operators.GreaterEquals: true,
+	}
+	arithmetic = map[string]bool{
+		operators.Add: true, operators.Subtract: true, operators.Multiply: true, operators.Divide: true,
+		operators.Modulo: true, operators.Negate: true,
+	}
+	logical = map[string]bool{operators.LogicalAnd: true, operators.LogicalOr: true, operators.LogicalNot: true}
+)
+
+// operand is one operand of a call the type checker refused, as an
+// operator would read it.
+type operand struct {
+	expr ast.Expr
+	text string     // as written (unparsed): ticket.refund_amount
+	kind types.Kind // ErrorKind when it does not check alone
+	desc string     // ticket.refund_amount (a number (double))
+}
+
+// explainIssue says what is wrong at the expression the type checker
+// reported (id) when that is a call it found no overload of for its
+// operands, or an operand of &&, || or ! that is not a boolean: which
+// operands, of which types, in the operator's terms ("'>' cannot compare
+// ticket.refund_amount (a number (double)) with "200" (a string)"), with
+// a hint for the usual mistakes. It reports false for any other issue,
+// which the checker's own text says well enough (a syntax error, an
+// unknown variable or function).
+func explainIssue(env *cel.Env, a *ast.AST, id int64) (string, bool) {
+	found := ast.MatchDescendants(ast.NavigateAST(a), func(e ast.NavigableExpr) bool { return e.ID() == id })
+	if len(found) == 0 {
+		return "", false
+	}
+	at := found[0]
+	if at.Kind() != ast.CallKind {
+		// A non-boolean operand of a logical operator.
+		parent, ok := at.Parent()
+		if !ok || parent.Kind() != ast.CallKind || !logical[parent.AsCall().FunctionName()] {
+			return "", false
+		}
+		op, _ := operators.FindReverse(parent.AsCall().FunctionName())
+		o := describeOperand(env, a, at)
+		return fmt.Sprintf("'%s' needs booleans (true or false), not %s", op, o.desc), true
+	}
+	c := at.AsCall()
+	fn := c.FunctionName()
+	if !env.HasFunction(fn) {
+		return "", false // undeclared: the checker says so
+	}
+	var ops []operand
+	if c.IsMemberFunction() {
+		ops = append(ops, describeOperand(env, a, c.Target()))
+	}
+	for _, arg := range c.Args() {
+		ops = append(ops, describeOperand(env, a, arg))
+	}
+	if len(ops) == 0 {
+		return "", false
+	}
+	descs := make([]string, len(ops))
+	for i, o := range ops {
+		descs[i] = o.desc
+	}
+	op, _ := operators.FindReverse(fn)
+	switch {
+	case comparisons[fn] && len(ops) == 2:
+		return fmt.Sprintf("'%s' cannot compare %s with %s", op, descs[0], descs[1]) + numericHint(ops), true
+	case arithmetic[fn] && len(ops) == 1:
+		return fmt.Sprintf("'%s' cannot apply to %s", op, descs[0]), true
+	case arithmetic[fn]:
+		return fmt.Sprintf("'%s' cannot combine %s", op, strings.Join(descs, " and ")) + numericHint(ops), true
+	case fn == operators.In && len(ops) == 2:
+		return fmt.Sprintf("'in' cannot look for %s in %s", descs[0], descs[1]), true
+	case logical[fn]:
+		return fmt.Sprintf("'%s' needs booleans (true or false), not %s", op, strings.Join(descs, " and ")), true
+	case fn == operators.Index && len(ops) == 2:
+		return fmt.Sprintf("%s cannot be indexed with %s", descs[0], descs[1]), true
+	case fn == operators.Conditional:
+		return fmt.Sprintf("'? :' needs a boolean condition and two results of one type, not %s", strings.Join(descs, ", ")), true
+	case c.IsMemberFunction() && len(ops) == 1:
+		return fmt.Sprintf("%s() cannot be called on %s", fn, descs[0]), true
+	case c.IsMemberFunction():
+		return fmt.Sprintf("%s() cannot be called on %s with %s", fn, descs[0], strings.Join(descs[1:], " and ")), true
+	}
+	return fmt.Sprintf("%s() cannot take %s", fn, strings.Join(descs, " and ")), true
+}
+
+// describeOperand checks an operand alone to say what it is; one that
+// refers to a comprehension's variable does not check alone and is named
+// as written.
+func describeOperand(env *cel.Env, a *ast.AST, e ast.Expr) operand {
+	o := operand{expr: e, kind: types.ErrorKind}
+	o.text, _ = parser.Unparse(e, a.SourceInfo())
+	if o.text == "" {
+		o.text = "an operand"
+	}
+	o.desc = o.text
+	// Types only: explaining the operand's own errors would recurse down
+	// the whole tree.
+	if sub, iss, err := parseAndCheck(env, o.text); err == nil && iss.Err() == nil {
+		o.kind = sub.OutputType().Kind()
+		o.desc = fmt.Sprintf("%s (%s)", o.text, describeType(sub.OutputType()))
+	}
+	return o
+}
+
+// numericHint suggests the fix for the usual mistakes with numbers and
+// times: a whole number where a number with decimals is needed
+// (ticket.refund_amount + 1: write 1.0), a number in quotes ("200"), a
+// time as a plain string.
+func numericHint(ops []operand) string {
+	has := func(k types.Kind) bool { return slices.ContainsFunc(ops, func(o operand) bool { return o.kind == k }) }
+	hasDouble := has(types.DoubleKind)
+	hasNumber := hasDouble || has(types.IntKind) || has(types.UintKind)
+	for _, o := range ops {
+		if o.expr.Kind() != ast.LiteralKind {
+			continue
+		}
+		switch v := o.expr.AsLiteral().(type) {
+		case types.Int:
+			if hasDouble {
+				return fmt.Sprintf(": write %d.0 for a number with decimals (double)", int64(v))
+			}
+		case types.Uint:
+			if hasDouble {
+				return fmt.Sprintf(": write %d.0 for a number with decimals (double)", uint64(v))
+			}
+		case types.String:
+			if _, err := strconv.ParseFloat(string(v), 64); err == nil && hasNumber {
+				return fmt.Sprintf(": write the number %s without quotes", string(v))
+			}
+			if has(types.TimestampKind) {
+				return fmt.Sprintf(`: write a time as timestamp(%q), in RFC 3339 form such as "2026-01-31T00:00:00Z"`, string(v))
+			}
+		}
+	}
+	if hasDouble && has(types.IntKind) {
+		return ": convert the whole number with double(...) to mix it with a number with decimals"
+	}
+	return ""
 }
 
 // Names lists rule names in order.
@@ -199,10 +439,12 @@ func (r *Rules) Names() []string {
 // Evaluate returns the rules whose trigger is trigger (config's
 // TriggerTicketSaved or TriggerEscalated; empty means ticket.saved) and
 // whose condition holds for t, in rule order. A rule whose evaluation fails
-// (a runtime error such as a missing map key, the cost limit, a term or
-// the question failing, ctx ending) does not match; its error, naming the
-// rule, is returned joined with the others (errors.Join) alongside the
-// matches of the rules that evaluated.
+// (on values the types cannot rule out: a key missing from the approval's
+// JSON terms, a division giving infinity; the cost limit, the question
+// failing, ctx ending) does not match; its error, naming the rule, is
+// returned joined with the others (errors.Join) alongside the matches of
+// the rules that evaluated. Fields the ticket lacks do not fail it: they
+// read as zero values (ruletypes.go).
 func (r *Rules) Evaluate(ctx context.Context, trigger string, t workspace.Ticket) ([]Match, error) {
 	if r == nil || len(r.rules) == 0 {
 		return nil, nil
@@ -287,13 +529,12 @@ func (cr *compiledRule) evaluate(ctx context.Context, tm map[string]any, limit u
 
 // evalError makes a CEL evaluation error say what happened.
 func evalError(ctx context.Context, err error, limit uint64) error {
+	var cancelled interpreter.EvalCancelledError
 	switch {
-	case strings.Contains(err.Error(), "cost limit exceeded"):
+	case errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded:
 		return fmt.Errorf("%w (the cost limit is %d per evaluation; simplify the expression)", err, limit)
-	case ctx.Err() != nil:
+	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
 		return fmt.Errorf("%w: %w", err, ctx.Err())
-	case strings.Contains(err.Error(), "no such key"):
-		return fmt.Errorf("%w (the ticket lacks it: guard fields a ticket may lack with has(), e.g. has(ticket.approval) && ...)", err)
 	}
 	return err
 }
@@ -510,57 +751,23 @@ func exampleTicketMap() map[string]any {
 	return m
 }
 
-// fieldSchema describes what a JSON value of a Go type holds, for
-// checking the fields rule expressions select: fields is nil for a value
-// whose fields are not known (a map, raw JSON) and leaf is true for a
-// value that has none (a string, a number, a time).
-type fieldSchema struct {
-	fields map[string]*fieldSchema
-	leaf   bool
-}
-
-var ticketSchema = schemaOf(reflect.TypeFor[workspace.Ticket]())
-
-func schemaOf(t reflect.Type) *fieldSchema {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch {
-	case t == reflect.TypeFor[time.Time](), t == reflect.TypeFor[workspace.Status]():
-		return &fieldSchema{leaf: true}
-	case t == reflect.TypeFor[json.RawMessage]():
-		return &fieldSchema{}
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		s := &fieldSchema{fields: make(map[string]*fieldSchema)}
-		for i := range t.NumField() {
-			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if !f.IsExported() || name == "-" {
-				continue
-			}
-			if name == "" {
-				name = f.Name
-			}
-			s.fields[name] = schemaOf(f.Type)
-		}
-		return s
-	case reflect.Map, reflect.Interface, reflect.Slice, reflect.Array:
-		return &fieldSchema{}
-	}
-	return &fieldSchema{leaf: true}
-}
-
 // checkTicketFields refuses an expression that selects a field the ticket
 // does not have (ticket.refund_amout, ticket.approval.decison): it would
 // fail on every ticket. Both ticket.x and ticket["x"] are checked, under
-// has() too.
+// has() too. It refuses building objects (parley.Ticket{...}) too: rules
+// read tickets, and the value could not be built when the rule runs.
 func checkTicketFields(a *cel.Ast) error {
 	native := a.NativeRep()
 	var problem error
 	ast.PreOrderVisit(native.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
 		if problem != nil {
+			return
+		}
+		if e.Kind() == ast.StructKind {
+			problem = fmt.Errorf("a rule cannot build objects (%s{...})", e.AsStruct().TypeName())
+			if loc := native.SourceInfo().GetStartLocation(e.ID()); loc.Line() > 0 {
+				problem = fmt.Errorf("%w (line %d, column %d)", problem, loc.Line(), loc.Column()+1)
+			}
 			return
 		}
 		path, ok := ticketPath(e)
@@ -573,7 +780,7 @@ func checkTicketFields(a *cel.Ast) error {
 		for i, field := range path[1:] {
 			switch {
 			case s.leaf:
-				problem = fmt.Errorf("%s has no fields (selecting %q)", strings.Join(path[:i+1], "."), field)
+				problem = fmt.Errorf("%s has no fields: it is %s (selecting %q)", strings.Join(path[:i+1], "."), describeType(s.cel), field)
 			case s.fields == nil:
 				return
 			case s.fields[field] == nil:
@@ -606,7 +813,7 @@ func ticketPath(e ast.Expr) ([]string, bool) {
 		return append(p, sel.FieldName()), ok
 	case ast.CallKind:
 		call := e.AsCall()
-		if call.FunctionName() != "_[_]" || len(call.Args()) != 2 || call.Args()[1].Kind() != ast.LiteralKind {
+		if call.FunctionName() != operators.Index || len(call.Args()) != 2 || call.Args()[1].Kind() != ast.LiteralKind {
 			return nil, false
 		}
 		key, isString := call.Args()[1].AsLiteral().(types.String)

@@ -4,10 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	goast "go/ast"
+	"go/parser"
+	"go/token"
+	"maps"
+	"os"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/workspace"
@@ -28,6 +38,22 @@ func refundRule() config.Rule {
 func billingTicket(amount float64) workspace.Ticket {
 	return workspace.Ticket{ID: "T-7", Customer: "acme", Category: "billing", Priority: "high",
 		Status: workspace.StatusTriaged, Summary: "Double charge on the March invoice", RefundAmount: amount, Version: 2}
+}
+
+func approvedWith(terms string) *workspace.Approval {
+	return &workspace.Approval{NegotiationID: "neg-1", Status: "agreed", Decision: "approved", Rounds: 2, Terms: json.RawMessage(terms)}
+}
+
+// datedTicket has fixed times, compared only with each other and with
+// literals, never with the clock.
+func datedTicket() workspace.Ticket {
+	tk := billingTicket(500)
+	tk.CreatedAt = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+	tk.UpdatedAt = tk.CreatedAt.Add(2 * time.Hour)
+	decided := tk.UpdatedAt
+	tk.Approval = approvedWith(`{"amount": 350}`)
+	tk.Approval.DecidedAt = &decided
+	return tk
 }
 
 func mustCompile(t *testing.T, rules ...config.Rule) *Rules {
@@ -67,6 +93,33 @@ func TestRuleConditions(t *testing.T) {
 		{"version", `ticket.version == 2`, billingTicket(1), true},
 		{"always", `true`, workspace.Ticket{}, true},
 		{"dyn condition", `ticket.escalated || false`, billingTicket(1), false},
+		// Fields a ticket lacks read as zero values, so that a rule that
+		// compiles does not fail on a ticket without them.
+		{"absent approval reads as zero", `ticket.approval.decision == "denied"`, billingTicket(500), false},
+		{"absent approval's rounds", `ticket.approval.rounds == 0 && ticket.approval.decision == ""`, billingTicket(500), true},
+		{"absent generated summary", `!has(ticket.generated_summary) && ticket.generated_summary.text == ""`, billingTicket(1), true},
+		{"has on a field always in the JSON form", `has(ticket.refund_amount)`, billingTicket(0), true},
+		{"has on an empty omitted field", `has(ticket.resolution)`, billingTicket(1), false},
+		{"approval by index syntax", `ticket["approval"]["decision"] == "approved"`,
+			func() workspace.Ticket { tk := billingTicket(500); tk.Approval = approved; return tk }(), true},
+		{"approval terms are JSON", `has(ticket.approval.terms.amount) && ticket.approval.terms.amount > 300.0`,
+			func() workspace.Ticket {
+				tk := billingTicket(500)
+				tk.Approval = approvedWith(`{"amount": 350}`)
+				return tk
+			}(), true},
+		{"approval terms absent", `has(ticket.approval.terms.amount) && ticket.approval.terms.amount > 300.0`,
+			func() workspace.Ticket { tk := billingTicket(500); tk.Approval = approved; return tk }(), false},
+		{"approval terms by index", `ticket.approval.terms["amount"] == 350`,
+			func() workspace.Ticket {
+				tk := billingTicket(500)
+				tk.Approval = approvedWith(`{"amount": 350}`)
+				return tk
+			}(), true},
+		{"times are timestamps", `ticket.updated_at - ticket.created_at > duration("1h")`, datedTicket(), true},
+		{"time against a literal", `ticket.created_at < timestamp("2025-06-01T00:00:00Z")`, datedTicket(), true},
+		{"approval decided at", `has(ticket.approval.decided_at) && ticket.approval.decided_at > ticket.created_at`, datedTicket(), true},
+		{"version above a double", `ticket.version > 1.5`, billingTicket(1), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,6 +350,42 @@ func TestCompileRulesInvalid(t *testing.T) {
 		{"bad fallback", func(r *config.Rule) { r.Fallback = "maybe" }, []string{"fallback: "}},
 		{"bad trigger", func(r *config.Rule) { r.Trigger = "ticket.deleted" }, []string{"trigger: "}},
 		{"no condition", func(r *config.Rule) { r.When = "" }, []string{"when: "}},
+		// Type errors: each would fail on every ticket (finding 5).
+		{"number compared with a string", func(r *config.Rule) { r.When = `ticket.refund_amount > "200"` },
+			[]string{`rule "refund-over-limit": when: `, `'>' cannot compare ticket.refund_amount (a number (double)) with "200" (a string)`,
+				"write the number 200 without quotes", "line 1, column 22"}},
+		{"double plus an int", func(r *config.Rule) { r.When = `ticket.refund_amount + 1 > 200.0` },
+			[]string{"when: ", "'+' cannot combine ticket.refund_amount (a number (double)) and 1 (a whole number (int))", "write 1.0"}},
+		{"double equals an int", func(r *config.Rule) { r.When = `ticket.refund_amount == 500` }, []string{"when: ", "'=='", "write 500.0"}},
+		{"int plus a double", func(r *config.Rule) { r.When = `ticket.version + 1.5 > 2.0` }, []string{"when: ", "'+'", "double(...)"}},
+		{"status compared with a number", func(r *config.Rule) { r.When = `ticket.status == 3` },
+			[]string{"when: ", "ticket.status (a string) with 3 (a whole number (int))"}},
+		{"time compared with a string", func(r *config.Rule) { r.When = `ticket.created_at > "2026-01-01"` },
+			[]string{"when: ", "ticket.created_at (a time (timestamp))", `timestamp("2026-01-01")`}},
+		{"nested field compared with a string", func(r *config.Rule) { r.When = `ticket.approval.rounds > "2"` },
+			[]string{"when: ", "ticket.approval.rounds (a whole number (int))"}},
+		{"string where a boolean is needed", func(r *config.Rule) { r.When = `ticket.escalated && ticket.category` },
+			[]string{"when: ", "'&&' needs booleans", "ticket.category (a string)"}},
+		{"negated string", func(r *config.Rule) { r.When = `!ticket.category` }, []string{"when: ", "'!' needs booleans"}},
+		{"string method on a number", func(r *config.Rule) { r.When = `ticket.refund_amount.contains("5")` },
+			[]string{"when: ", "contains() cannot be called on ticket.refund_amount (a number (double))"}},
+		{"function on the wrong type", func(r *config.Rule) { r.When = `size(ticket.refund_amount) > 1` },
+			[]string{"when: ", "size() cannot take ticket.refund_amount (a number (double))"}},
+		{"in a list of another type", func(r *config.Rule) { r.When = `ticket.version in ["1", "2"]` }, []string{"when: ", "'in' cannot look for"}},
+		{"double in a list of ints", func(r *config.Rule) { r.When = `ticket.refund_amount in [500, 600]` },
+			[]string{"when: ", "'in' cannot look for ticket.refund_amount (a number (double)) in [500, 600]"}},
+		{"index the ticket with a number", func(r *config.Rule) { r.When = `ticket[1] == "x"` }, []string{"when: ", "cannot be indexed with 1"}},
+		{"field of a time", func(r *config.Rule) { r.When = `ticket.created_at.year == 1` }, []string{"when: ", "ticket.created_at has no fields"}},
+		{"condition is a string field", func(r *config.Rule) { r.When = `ticket["category"]` }, []string{"when: ", "gives a string", "boolean"}},
+		{"condition is a map", func(r *config.Rule) { r.When = `{"a": 1}` }, []string{"when: ", "gives a map"}},
+		{"building an object", func(r *config.Rule) { r.When = `parley.Ticket{id: "x"}.id == "x"` }, []string{"when: ", "cannot build objects"}},
+		{"term type error", func(r *config.Rule) { r.Terms = map[string]string{"amount": `ticket.refund_amount * "2"`} },
+			[]string{`rule "refund-over-limit": terms.amount: `, "'*' cannot combine"}},
+		{"term of bytes", func(r *config.Rule) { r.Terms = map[string]string{"amount": `b"abc"`} },
+			[]string{`rule "refund-over-limit": terms.amount: `, "gives bytes", "JSON terms cannot hold"}},
+		{"term of a type", func(r *config.Rule) { r.Terms = map[string]string{"amount": `type(ticket)`} }, []string{"terms.amount: ", "gives a type"}},
+		{"term map with number keys", func(r *config.Rule) { r.Terms = map[string]string{"amount": `{1: 2}`} }, []string{"terms.amount: ", "map(int, int)"}},
+		{"term list of bytes", func(r *config.Rule) { r.Terms = map[string]string{"amount": `[b"x"]`} }, []string{"terms.amount: ", "list(bytes)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,6 +404,115 @@ func TestCompileRulesInvalid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRulesCompile: rules that can work compile, the examples people copy
+// from (the README's configuration, the demo's rule) among them.
+func TestRulesCompile(t *testing.T) {
+	tests := []struct {
+		name  string
+		when  string
+		terms map[string]string
+	}{
+		{"int literal against a double", `ticket.refund_amount > 200`, nil},
+		{"times", `ticket.updated_at - ticket.created_at > duration("24h")`, map[string]string{"since": `ticket.created_at`}},
+		{"JSON terms", `has(ticket.approval.terms.amount) && ticket.approval.terms.amount >= 300`, map[string]string{"agreed": `ticket.approval.terms`}},
+		{"whole objects as terms", `has(ticket.approval)`, map[string]string{"approval": "ticket.approval", "ticket": "ticket"}},
+		{"conversions", `double(ticket.version) * 1.5 > ticket.refund_amount`, map[string]string{"v": `string(ticket.version)`}},
+		{"comprehension", `["billing", "refunds"].exists(c, c == ticket.category)`, map[string]string{"tags": `["a", ticket.priority]`}},
+		{"dyn escape", `dyn(ticket.refund_amount) == 500`, nil},
+		{"generated summary", `has(ticket.generated_summary) && ticket.generated_summary.source == "data"`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rule := refundRule()
+			rule.When = tt.when
+			if tt.terms != nil {
+				rule.Terms = tt.terms
+			}
+			mustCompile(t, rule)
+		})
+	}
+	t.Run("README", func(t *testing.T) {
+		data, err := os.ReadFile("../README.md")
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := 0
+		for _, block := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(data), -1) {
+			var doc struct {
+				Negotiation config.Negotiation `yaml:"negotiation"`
+			}
+			if err := yaml.Unmarshal([]byte(block[1]), &doc); err != nil {
+				t.Fatalf("README yaml block: %v\n%s", err, block[1])
+			}
+			for _, r := range doc.Negotiation.Rules {
+				found++
+				if _, err := CompileRules([]config.Rule{r}, RuleOptions{}); err != nil {
+					t.Errorf("README's rule %q: %v", r.Name, err)
+				}
+			}
+		}
+		if found == 0 {
+			t.Fatal("no rule found in the README's yaml blocks")
+		}
+	})
+	t.Run("demo", func(t *testing.T) {
+		rule := demoRule(t)
+		rules := mustCompile(t, rule)
+		got, err := rules.Evaluate(context.Background(), config.TriggerTicketSaved, billingTicket(500))
+		if err != nil || len(got) != 1 {
+			t.Errorf("the demo's rule on a 500 billing refund: %+v, %v", got, err)
+		}
+	})
+}
+
+// demoRule reads the demo's rule from cmd/gateway/demo.go (package main,
+// so not importable): its When, Question and Terms literals.
+func demoRule(t *testing.T) config.Rule {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), "../cmd/gateway/demo.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := config.Rule{Name: "demo", Participants: []string{"billing", "escalation"}}
+	str := func(e goast.Expr) string {
+		lit, ok := e.(*goast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			t.Fatalf("not a string literal: %#v", e)
+		}
+		s, err := strconv.Unquote(lit.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	goast.Inspect(f, func(n goast.Node) bool {
+		vs, ok := n.(*goast.ValueSpec)
+		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "demoRule" || len(vs.Values) != 1 {
+			return true
+		}
+		for _, el := range vs.Values[0].(*goast.CompositeLit).Elts {
+			kv := el.(*goast.KeyValueExpr)
+			switch kv.Key.(*goast.Ident).Name {
+			case "When":
+				rule.When = str(kv.Value)
+			case "Question":
+				rule.Question = str(kv.Value)
+			case "Terms":
+				rule.Terms = map[string]string{}
+				for _, te := range kv.Value.(*goast.CompositeLit).Elts {
+					tkv := te.(*goast.KeyValueExpr)
+					rule.Terms[str(tkv.Key)] = str(tkv.Value)
+				}
+			}
+		}
+		return false
+	})
+	if rule.When == "" {
+		t.Fatal("demoRule not found in cmd/gateway/demo.go")
+	}
+	return rule
 }
 
 func TestCompileRulesDuplicateAndUnnamed(t *testing.T) {
@@ -390,22 +588,62 @@ func TestRuleContextCanceled(t *testing.T) {
 }
 
 func TestRuleRuntimeErrors(t *testing.T) {
-	// Each rule fails at runtime for this ticket; the good one still matches.
-	noApproval := refundRule()
-	noApproval.Name, noApproval.When = "no-approval", `ticket.approval.decision == "denied"`
+	// Each rule fails at runtime for this ticket, on values the types do
+	// not declare (the approval's JSON terms) or cannot rule out; the good
+	// one still matches.
+	noKey := refundRule()
+	noKey.Name, noKey.When = "no-key", `ticket.approval.terms.amount > 100.0`
 	notBool := refundRule()
-	notBool.Name, notBool.When = "not-bool", `ticket["category"]`
+	notBool.Name, notBool.When = "not-bool", `ticket.approval.terms.ok`
 	badTerm := refundRule()
 	badTerm.Name, badTerm.Terms = "bad-term", map[string]string{"amount": `ticket.refund_amount / 0.0`}
-	rules := mustCompile(t, noApproval, notBool, refundRule(), badTerm)
-	got, err := rules.Evaluate(context.Background(), config.TriggerTicketSaved, billingTicket(500))
+	rules := mustCompile(t, noKey, notBool, refundRule(), badTerm)
+	tk := billingTicket(500)
+	tk.Approval = approvedWith(`{"ok": "yes"}`)
+	got, err := rules.Evaluate(context.Background(), config.TriggerTicketSaved, tk)
 	if len(got) != 1 || got[0].Rule != "refund-over-limit" {
 		t.Errorf("matches = %+v", got)
 	}
-	for _, want := range []string{`rule "no-approval": when: `, `rule "not-bool": when: `, "not a boolean", `rule "bad-term": terms.amount: `, "JSON number"} {
+	for _, want := range []string{`rule "no-key": when: `, "no such key", `rule "not-bool": when: `, "not a boolean", `rule "bad-term": terms.amount: `, "JSON number"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not contain %q", err, want)
 		}
+	}
+}
+
+// TestRuleAbsentFieldsNeverFail: every field the ticket declares, read in
+// a condition, under has() and as a term, evaluates without error on a
+// ticket that has none of the optional ones and on one that has them all.
+func TestRuleAbsentFieldsNeverFail(t *testing.T) {
+	var paths []string
+	var walk func(s *fieldSchema)
+	walk = func(s *fieldSchema) {
+		paths = append(paths, s.path)
+		for _, name := range slices.Sorted(maps.Keys(s.fields)) {
+			walk(s.fields[name])
+		}
+	}
+	walk(ticketSchema)
+	if len(paths) < 25 {
+		t.Fatalf("only %d declared paths: %v", len(paths), paths)
+	}
+	for _, p := range paths {
+		t.Run(p, func(t *testing.T) {
+			rule := refundRule()
+			rule.When = fmt.Sprintf("%s == %s", p, p)
+			if p != "ticket" {
+				rule.When += fmt.Sprintf(" && (has(%s) || !has(%s))", p, p)
+			}
+			rule.Terms = map[string]string{"value": p}
+			rule.Question = ""
+			rules := mustCompile(t, rule)
+			for name, tk := range map[string]workspace.Ticket{"empty": {}, "full": exampleTicket()} {
+				got, err := rules.Evaluate(context.Background(), config.TriggerTicketSaved, tk)
+				if err != nil || len(got) != 1 {
+					t.Errorf("%s ticket: Evaluate = %+v, %v", name, got, err)
+				}
+			}
+		})
 	}
 }
 
@@ -443,14 +681,20 @@ func TestMoney(t *testing.T) {
 }
 
 // FuzzRuleEvaluate compiles an arbitrary condition and term and evaluates
-// them against a ticket made of fuzzed values: nothing may panic, and a
-// rule that compiles either matches, does not, or reports an error naming
-// itself.
+// them against a ticket made of fuzzed values and against one that lacks
+// every optional field: nothing may panic, a rule that does not compile
+// is refused naming itself, and a rule that compiles either matches, does
+// not, or reports an error naming itself.
 func FuzzRuleEvaluate(f *testing.F) {
 	f.Add(`ticket.category == "billing" && ticket.refund_amount > 200.0`, "ticket.refund_amount", "billing", 500.0, "Refund {{money .terms.amount}}")
 	f.Add(`has(ticket.approval)`, `[1, 2]`, "", -1.0, "{{.ticket.id}}")
 	f.Add(`ticket.summary.size() > 3`, `{"a": ticket.summary}`, "x", 0.0, "")
 	f.Add(expensive, "1", "y", 1e300, "{{money .terms.amount}}")
+	f.Add(`ticket.refund_amount > "200"`, `ticket.refund_amount * "2"`, "billing", 500.0, "")
+	f.Add(`ticket["approval"]["decision"] == "denied"`, `ticket.approval.terms`, "billing", 500.0, "")
+	f.Add(`ticket.approval.terms.amount > 1.0 || ticket.escalated && ticket.category`, `ticket.approval`, "z", 3.0, "")
+	f.Add(`ticket.updated_at - ticket.created_at > duration("1h") ? true : 1`, `b"x"`, "", 2.0, "")
+	f.Add(`[ticket].exists(ticket, ticket["x"] == 1)`, `size(ticket.refund_amount)`, "", 2.0, "")
 	f.Fuzz(func(t *testing.T, when, term, category string, amount float64, question string) {
 		rule := config.Rule{Name: "fuzz", When: when, Participants: []string{"a", "b"},
 			Terms: map[string]string{"amount": term}, Question: question}
@@ -463,16 +707,18 @@ func FuzzRuleEvaluate(f *testing.F) {
 		}
 		tk := billingTicket(amount)
 		tk.Category, tk.Summary = category, category+category
-		got, err := rules.Evaluate(context.Background(), config.TriggerTicketSaved, tk)
-		if err != nil {
-			if len(got) != 0 || !strings.Contains(err.Error(), `rule "fuzz": `) && !strings.Contains(err.Error(), `ticket "T-7"`) {
-				t.Fatalf("Evaluate = %+v, %v", got, err)
+		for _, tk := range []workspace.Ticket{tk, {ID: "T-7"}} {
+			got, err := rules.Evaluate(context.Background(), config.TriggerTicketSaved, tk)
+			if err != nil {
+				if len(got) != 0 || !strings.Contains(err.Error(), `rule "fuzz": `) && !strings.Contains(err.Error(), `ticket "T-7"`) {
+					t.Fatalf("Evaluate = %+v, %v", got, err)
+				}
+				continue
 			}
-			return
-		}
-		for _, m := range got {
-			if !json.Valid(m.Terms) {
-				t.Fatalf("terms %q are not JSON", m.Terms)
+			for _, m := range got {
+				if !json.Valid(m.Terms) {
+					t.Fatalf("terms %q are not JSON", m.Terms)
+				}
 			}
 		}
 	})

@@ -18,10 +18,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/audit"
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/internal/textcheck"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/workspace"
 )
@@ -124,6 +126,9 @@ type Service struct {
 	opts   Options
 	log    *slog.Logger
 	wakeup chan struct{}
+
+	ready     chan struct{} // closed once Run has subscribed to the feed
+	readyOnce sync.Once
 }
 
 // New returns a Service. Run must be running for negotiations to advance.
@@ -159,8 +164,16 @@ func New(st Store, ws *workspace.Workspace, send Sender, opts Options) *Service 
 		opts.Sleep = sleep
 	}
 	return &Service{st: st, ws: ws, send: send, opts: opts, log: opts.Logger,
-		wakeup: make(chan struct{}, 1)}
+		wakeup: make(chan struct{}, 1), ready: make(chan struct{})}
 }
+
+// Ready is closed once Run has subscribed to the store's change feed:
+// from then on Run hears of every change committed (a ticket change that
+// a rule may start a negotiation for, a negotiation created elsewhere).
+// A change committed before that is not evaluated by Run's feed path, so
+// whoever must not miss one waits on Ready rather than guessing with a
+// sleep. It stays closed once closed, also after Run returns.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
 
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -477,10 +490,16 @@ func (s *Service) Decide(ctx context.Context, id string, d Decision) (View, erro
 	if len(d.Reason) > workspace.MaxTextLen {
 		return View{}, fmt.Errorf("%w: reason is too long (at most %d bytes)", ErrInvalid, workspace.MaxTextLen)
 	}
+	if err := textcheck.Text(d.Reason); err != nil {
+		return View{}, fmt.Errorf("%w: reason: %v", ErrInvalid, err)
+	}
 	if len(d.Terms) > 0 {
 		var obj map[string]any
 		if err := json.Unmarshal(d.Terms, &obj); err != nil || obj == nil {
 			return View{}, fmt.Errorf("%w: terms must be a JSON object such as {\"amount\": 350}", ErrInvalid)
+		}
+		if err := textcheck.JSON(d.Terms); err != nil {
+			return View{}, fmt.Errorf("%w: terms: %v", ErrInvalid, err)
 		}
 	}
 	for attempt := 0; ; attempt++ {

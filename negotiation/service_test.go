@@ -92,30 +92,21 @@ func TestRulesFromFeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEnv(t, script{"billing": biller(500, 300), "escalation": approver(350, 2000)}, negotiation.Options{Rules: rules})
+	tk := e.ticket(t, workspace.StatusTriaged, 0) // under the limit: nothing
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- e.svc.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	tk := e.ticket(t, workspace.StatusTriaged, 0)
-	// Run hears only changes made after it subscribed, and nothing says
-	// when that is: write until a negotiation appears (once one is under
-	// way, later versions start nothing).
-	for i := 0; ; i++ {
-		amount := 900.0 + float64(i)
-		if _, _, err := e.ws.SaveTicket(ctx, "a2a:billing", workspace.TicketInput{ID: tk.ID, RefundAmount: &amount}); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond)
-		ns, _, err := e.st.ListNegotiations(ctx, store.NegotiationFilter{SubjectID: tk.ID})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ns) > 0 {
-			break
-		}
-		if i == 50 {
-			t.Fatal("no negotiation started from the change feed")
-		}
+	// Run hears only changes committed after it subscribed: one write once
+	// it says it has.
+	select {
+	case <-e.svc.Ready():
+	case err := <-done:
+		t.Fatalf("Run returned before it was ready: %v", err)
+	}
+	amount := 900.0
+	if _, _, err := e.ws.SaveTicket(ctx, "a2a:billing", workspace.TicketInput{ID: tk.ID, RefundAmount: &amount}); err != nil {
+		t.Fatal(err)
 	}
 	ch, unwatch := watchTicket(t, e, tk.ID)
 	defer unwatch()
@@ -124,10 +115,40 @@ func TestRulesFromFeed(t *testing.T) {
 			if !strings.Contains(string(final.Approval.Terms), "350") || final.Status != workspace.StatusTriaged {
 				t.Errorf("approval %+v, status %s", final.Approval, final.Status)
 			}
+			ns, _, err := e.st.ListNegotiations(ctx, store.NegotiationFilter{SubjectID: tk.ID})
+			if err != nil || len(ns) != 1 {
+				t.Fatalf("negotiations of the ticket: %+v, %v; want the rule's one", ns, err)
+			}
 			return
 		}
 	}
 	t.Fatal("no approval written back")
+}
+
+// TestReady: Ready is closed once Run has subscribed, not before, and
+// stays closed after Run returns.
+func TestReady(t *testing.T) {
+	e := newEnv(t, script{}, negotiation.Options{})
+	select {
+	case <-e.svc.Ready():
+		t.Fatal("ready before Run")
+	default:
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- e.svc.Run(ctx) }()
+	select {
+	case <-e.svc.Ready():
+	case err := <-done:
+		t.Fatalf("Run returned before it was ready: %v", err)
+	}
+	cancel()
+	<-done
+	select {
+	case <-e.svc.Ready():
+	default:
+		t.Fatal("Ready reopened after Run returned")
+	}
 }
 
 // watchTicket yields the ticket after each of its changes on the feed.

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"slices"
 	"time"
+
+	"github.com/parleyhq/parley/internal/textcheck"
 )
 
 // The negotiation extension's wire format, version 1 (NEGOTIATION.md and
@@ -136,6 +138,11 @@ func ParseMove(data json.RawMessage, allowed []string, standing *Standing) (Move
 	}
 	if len(m.Rationale) > maxRationaleLength {
 		return Move{}, fmt.Errorf("%w: rationale is %d bytes, at most %d", ErrInvalidMove, len(m.Rationale), maxRationaleLength)
+	}
+	// The move's text reaches the other participants, the transcript and
+	// the ticket: the workspace's text rule applies to all of it.
+	if err := textcheck.JSON(data); err != nil {
+		return Move{}, fmt.Errorf("%w: %v", ErrInvalidMove, err)
 	}
 	hasTerms := len(m.Terms) > 0 && string(m.Terms) != "null"
 	switch m.Move {
