@@ -69,6 +69,9 @@ func call(t *testing.T, srv *httptest.Server, method, path, body string) respons
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json") // the gateway takes JSON bodies only
+	}
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -340,6 +343,7 @@ func TestAgentsAPIAuthorize(t *testing.T) {
 	doc := cardJSON(t, "Docs", "https://docs.example/a2a", "search")
 	send := func(method, path, token, body string) int {
 		req, _ := http.NewRequestWithContext(t.Context(), method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}

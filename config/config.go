@@ -17,6 +17,7 @@ package config
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"slices"
@@ -50,6 +51,11 @@ type Config struct {
 	// LogFormat is text (logfmt-style, for people) or json (for machines).
 	LogFormat string `yaml:"log_format"`
 
+	// HTTP configures which requests and connections the HTTP server
+	// accepts (Host and Origin allow-lists, body read timeout, connection
+	// limits).
+	HTTP HTTP `yaml:"http"`
+
 	// MCP configures the MCP endpoint.
 	MCP MCP `yaml:"mcp"`
 
@@ -76,8 +82,11 @@ type Config struct {
 
 // MCP configures the MCP endpoint at /mcp.
 type MCP struct {
-	// ConfirmRefundAbove: save_resolution asks the person to confirm (MCP
-	// elicitation) when the ticket's refund is above it. Negative: never.
+	// ConfirmRefundAbove: a ticket is resolved with a refund above it only
+	// once a person confirms it (save_resolution asks through MCP
+	// elicitation), whichever face the write comes through. 0: every
+	// refund; negative: never. Default() sets DefaultConfirmRefundAbove,
+	// so 0 from a file, flag or environment variable stays 0.
 	ConfirmRefundAbove float64 `yaml:"confirm_refund_above"`
 	// StateKey signs the state that multi round-trip tools hand clients.
 	// Replicas behind one load balancer must share it; empty means a random
@@ -115,6 +124,7 @@ func Default() Config {
 		ShutdownTimeout: DefaultShutdownTimeout,
 		LogLevel:        DefaultLogLevel,
 		LogFormat:       DefaultLogFormat,
+		HTTP:            defaultHTTP(),
 		MCP:             MCP{ConfirmRefundAbove: DefaultConfirmRefundAbove},
 		Agents:          Agents{HealthInterval: DefaultAgentHealthInterval},
 		Negotiation:     Negotiation{TurnTimeout: DefaultTurnTimeout, Lease: DefaultLease, RetryBackoff: DefaultRetryBackoff},
@@ -176,6 +186,11 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.String("log_level", c.LogLevel),
 		slog.String("log_format", c.LogFormat),
+		slog.Any("http.allowed_hosts", c.HTTP.AllowedHosts),
+		slog.Any("http.allowed_origins", c.HTTP.AllowedOrigins),
+		slog.Duration("http.body_read_timeout", c.HTTP.BodyReadTimeout),
+		slog.Int("http.max_conns", c.HTTP.MaxConns),
+		slog.Int("http.max_conns_per_client", c.HTTP.MaxConnsPerClient),
 		slog.Bool("allow_private_agent_urls", c.AllowPrivateAgentURLs),
 		slog.Duration("agents.health_interval", c.Agents.HealthInterval),
 		slog.String("auth.issuer", c.Auth.Issuer),
@@ -240,8 +255,14 @@ func (c Config) check() []*Error {
 	default:
 		bad("log_format", c.LogFormat, "must be text or json")
 	}
+	c.HTTP.check(bad)
 	if k := c.MCP.StateKey; k != "" && len(k) < 16 {
 		bad("mcp.state_key", "(hidden)", "must be at least 16 characters: it signs client-held state")
+	}
+	// NaN would compare false with every refund: no refund would need a
+	// person. Infinity is an obscure way to say never.
+	if v := c.MCP.ConfirmRefundAbove; math.IsNaN(v) || math.IsInf(v, 0) {
+		bad("mcp.confirm_refund_above", strconv.FormatFloat(v, 'g', -1, 64), "must be an amount such as 500, 0 to confirm every refund, or negative (-1) to confirm none")
 	}
 	if c.Agents.HealthInterval == 0 {
 		bad("agents.health_interval", c.Agents.HealthInterval.String(), "must be a positive duration such as 30s, or negative (-1s) to turn health probes off")

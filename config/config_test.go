@@ -79,6 +79,7 @@ log_format: json
 				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove},
 				Agents:          config.Agents{HealthInterval: config.DefaultAgentHealthInterval},
 				Negotiation:     config.Default().Negotiation,
+				HTTP:            config.Default().HTTP,
 				Auth:            config.Default().Auth,
 				File:            fileA,
 			},
@@ -122,6 +123,7 @@ log_format: json
 				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove},
 				Agents:          config.Agents{HealthInterval: config.DefaultAgentHealthInterval},
 				Negotiation:     config.Default().Negotiation,
+				HTTP:            config.Default().HTTP,
 				Auth:            config.Default().Auth,
 				File:            fileA,
 			},
@@ -134,7 +136,7 @@ log_format: json
 				*c = config.Config{Listen: "127.0.0.1:1111", GRPCListen: config.DefaultGRPCListen, Store: "sqlite:///var/lib/parley/a.db", MaxBodyBytes: 1000,
 					ShutdownTimeout: 30 * time.Second, LogLevel: "debug", LogFormat: "json", File: fileA,
 					MCP: config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove}, Agents: config.Agents{HealthInterval: config.DefaultAgentHealthInterval}, Negotiation: config.Default().Negotiation,
-					Auth: config.Default().Auth}
+					Auth: config.Default().Auth, HTTP: config.Default().HTTP}
 			}),
 		},
 		{
@@ -167,6 +169,7 @@ log_format: json
 				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove},
 				Agents:          config.Agents{HealthInterval: config.DefaultAgentHealthInterval},
 				Negotiation:     config.Default().Negotiation,
+				HTTP:            config.Default().HTTP,
 				Auth:            config.Default().Auth,
 				File:            fileA,
 			},
@@ -176,6 +179,11 @@ log_format: json
 			args: []string{"--mcp-confirm-refund-above", "-1"},
 			env:  map[string]string{"PARLEY_MCP_CONFIRM_REFUND_ABOVE": "100.5", "PARLEY_MCP_STATE_KEY": "0123456789abcdef"},
 			want: withDefaults(func(c *config.Config) { c.MCP = config.MCP{ConfirmRefundAbove: -1, StateKey: "0123456789abcdef"} }),
+		},
+		{
+			name: "confirm threshold 0 stays 0 (every refund)",
+			env:  map[string]string{"PARLEY_MCP_CONFIRM_REFUND_ABOVE": "0"},
+			want: withDefaults(func(c *config.Config) { c.MCP.ConfirmRefundAbove = 0 }),
 		},
 		{
 			name: "unset flags do not override with their defaults",
@@ -319,6 +327,12 @@ func TestLoadInvalid(t *testing.T) {
 			env:       map[string]string{"PARLEY_MAX_BODY_BYTES": "abc"},
 			wantField: "max_body_bytes", wantValue: "abc", wantKind: config.SourceEnv, wantSource: "PARLEY_MAX_BODY_BYTES",
 			wantMsg: []string{"whole number"},
+		},
+		{
+			name:      "confirm threshold NaN",
+			env:       map[string]string{"PARLEY_MCP_CONFIRM_REFUND_ABOVE": "NaN"},
+			wantField: "mcp.confirm_refund_above", wantValue: "NaN", wantKind: config.SourceEnv, wantSource: "PARLEY_MCP_CONFIRM_REFUND_ABOVE",
+			wantMsg: []string{"0 to confirm every refund"},
 		},
 		{
 			name:      "confirm threshold not a number",

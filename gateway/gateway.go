@@ -1,7 +1,9 @@
 // Package gateway is Parley's HTTP server: the router every protocol
 // adapter mounts on, the middleware all requests share (request IDs,
-// access log, panic recovery, body limit), the health endpoints, and a
-// Run that serves until its context ends and then drains.
+// access log, panic recovery, Host and Origin allow-lists, JSON-only
+// bodies, body size and read-time limits), the JSON-RPC edge every
+// JSON-RPC endpoint goes through, connection limits, the health
+// endpoints, and a Run that serves until its context ends and then drains.
 package gateway
 
 import (
@@ -16,6 +18,9 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/internal/connlimit"
+	"github.com/parleyhq/parley/internal/hostcheck"
+	"github.com/parleyhq/parley/internal/jsonrpcedge"
 )
 
 // Pinger is what readiness needs from the store: the real store.Store
@@ -47,9 +52,12 @@ type Gateway struct {
 	cfg        config.Config
 	deps       Deps
 	log        *slog.Logger
+	hosts      *hostcheck.Policy
 	root       *chi.Mux
 	router     chi.Router
+	ownLimit   chi.Router // routes that enforce their own body limit
 	onShutdown []func()
+	refusals   refusalLog
 }
 
 // New builds a gateway with its middleware and health endpoints. A nil
@@ -64,25 +72,39 @@ func New(cfg config.Config, deps Deps, logger *slog.Logger) (*Gateway, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, deps: deps, log: logger}
+	hosts, err := newHostPolicy(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g := &Gateway{cfg: cfg, deps: deps, log: logger, hosts: hosts}
+	if len(cfg.HTTP.AllowedHosts) == 0 && cfg.PublicURL == "" {
+		if host, _ := hostcheck.NormalizeHost(cfg.Listen); !hostcheck.IsLoopback(host) {
+			logger.Warn("listening beyond loopback, but only localhost, 127.0.0.1 and [::1] are allowed as Host: " +
+				"set public_url or http.allowed_hosts to the names clients reach the gateway by")
+		}
+	}
 
 	root := chi.NewRouter()
 	// Order matters: the request ID comes first so that everything after
 	// can log it; the access log wraps recovery so that a panic is logged
-	// as the 500 it turned into; the body limit is innermost because it
-	// answers on behalf of the handler. Routes added through Router get the
-	// body limit; HandleOwnBodyLimit mounts a handler without it.
-	root.Use(g.requestID, g.accessLog, g.recoverPanics)
+	// as the 500 it turned into; the Host and Origin checks and the body
+	// read deadline come next, on the root, so that no route can be
+	// mounted without them; the JSON-only rule and the body limit are
+	// innermost because they answer on behalf of the handler. Routes added
+	// through Router get both; HandleOwnBodyLimit mounts a handler without
+	// the body limit.
+	root.Use(g.requestID, g.accessLog, g.recoverPanics, g.checkHostOrigin, g.limitBodyTime)
 	g.root = root
-	r := root.With(g.limitBody)
+	g.ownLimit = root.With(g.requireJSON)
+	r := root.With(g.requireJSON, g.limitBody)
 	root.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "not found: "+r.URL.Path)
 	})
 	root.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
 	})
-	r.Get("/healthz", g.healthz)
-	r.Get("/readyz", g.readyz)
+	r.Get(healthzPath, g.healthz)
+	r.Get(readyzPath, g.readyz)
 	g.router = r
 	return g, nil
 }
@@ -96,7 +118,40 @@ func (g *Gateway) Router() chi.Router { return g.router }
 // HandleOwnBodyLimit mounts h at pattern without the gateway's body limit,
 // for a protocol handler that enforces its own limit and must answer an
 // oversized body in its protocol's error shape (MCP's JSON-RPC error).
-func (g *Gateway) HandleOwnBodyLimit(pattern string, h http.Handler) { g.root.Handle(pattern, h) }
+// Everything else the gateway checks still applies.
+func (g *Gateway) HandleOwnBodyLimit(pattern string, h http.Handler) { g.ownLimit.Handle(pattern, h) }
+
+// JSON-RPC endpoints: what each accepts besides single requests, and how
+// it answers a message the edge refuses.
+var (
+	// MCPEndpoint is MCP's Streamable HTTP: batches (protocol revisions
+	// before 2025-06-18; the SDK refuses them for later ones) and
+	// responses to the server's requests; a refused message gets 400.
+	MCPEndpoint = JSONRPCEndpoint{Accepts: jsonrpcedge.Options{Batch: true, Responses: true}, ErrorStatus: http.StatusBadRequest}
+	// A2AEndpoint is A2A's JSON-RPC binding (the gateway's own and the
+	// relays): single requests; a refused message gets 200 and the error
+	// in the body, as a2a-go answers.
+	A2AEndpoint = JSONRPCEndpoint{ErrorStatus: http.StatusOK}
+)
+
+// JSONRPCEndpoint describes a JSON-RPC endpoint for JSONRPC.
+type JSONRPCEndpoint struct {
+	// Accepts says which messages it takes besides single requests.
+	Accepts jsonrpcedge.Options
+	// ErrorStatus is the HTTP status of the answer to a refused message.
+	ErrorStatus int
+}
+
+// JSONRPC returns the edge every JSON-RPC endpoint goes through (package
+// internal/jsonrpcedge): it reads a POST's body within cfg.MaxBodyBytes and
+// cfg.HTTP.BodyReadTimeout, refuses a malformed envelope (an object with
+// no method, an id the handler would not echo exactly) with a JSON-RPC
+// error, and hands the handler the body it read. Put it inside the auth
+// middleware (no body is read for a caller who is refused anyway) and
+// outside the handler and its audit.
+func (g *Gateway) JSONRPC(e JSONRPCEndpoint) func(http.Handler) http.Handler {
+	return jsonrpcedge.Middleware(g.cfg.MaxBodyBytes, e.ErrorStatus, e.Accepts, describeBodyError)
+}
 
 // Handler is the gateway's complete HTTP handler, middleware included.
 func (g *Gateway) Handler() http.Handler { return g.root }
@@ -144,6 +199,13 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	for _, f := range g.onShutdown {
 		srv.RegisterOnShutdown(f)
 	}
+
+	// Connection limits below HTTP: a connection over them is closed
+	// before anything reads from it (see internal/connlimit for why it is
+	// closed rather than queued or answered).
+	limits := connlimit.Options{MaxConns: g.cfg.HTTP.MaxConns, MaxConnsPerClient: g.cfg.HTTP.MaxConnsPerClient}
+	limits.OnRefuse = g.refusals.record(g.log, limits)
+	ln = connlimit.NewListener(ln, limits)
 
 	g.log.Info("listening", "addr", ln.Addr().String())
 	served := make(chan error, 1)

@@ -72,6 +72,14 @@ func newGateway(t *testing.T, mod func(*config.Config), store gateway.Pinger) (*
 	return g, logs
 }
 
+// newRequest is httptest.NewRequest addressed to a Host the gateway
+// allows by default (httptest's example.com is not).
+func newRequest(method, target string, body io.Reader) *http.Request {
+	r := httptest.NewRequest(method, target, body)
+	r.Host = "127.0.0.1:8080"
+	return r
+}
+
 // decode reads a JSON object body.
 func decode(t *testing.T, r io.Reader) map[string]any {
 	t.Helper()
@@ -181,7 +189,7 @@ func TestNotFoundAndMethodNotAllowedAreJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		rec := httptest.NewRecorder()
-		g.Handler().ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+		g.Handler().ServeHTTP(rec, newRequest(tt.method, tt.path, nil))
 		if rec.Code != tt.want {
 			t.Errorf("%s %s: status = %d, want %d", tt.method, tt.path, rec.Code, tt.want)
 		}
@@ -214,7 +222,7 @@ func TestRequestID(t *testing.T) {
 	seen := make(map[string]bool)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req := httptest.NewRequest(http.MethodGet, "/id", nil)
+			req := newRequest(http.MethodGet, "/id", nil)
 			if tt.incoming != "" {
 				req.Header.Set(gateway.RequestIDHeader, tt.incoming)
 			}
@@ -310,7 +318,7 @@ func TestBodyLimit(t *testing.T) {
 			if tt.chunked {
 				body = io.MultiReader(body) // unknown length: sent chunked
 			}
-			resp, err := http.Post(srv.URL+"/echo", "text/plain", body)
+			resp, err := http.Post(srv.URL+"/echo", "application/json", body)
 			if err != nil {
 				t.Fatal(err)
 			}

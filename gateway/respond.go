@@ -30,8 +30,9 @@ func WriteError(w http.ResponseWriter, status int, msg string) {
 }
 
 // WriteBodyError answers 413 if err (from reading a request body) says the
-// body went over the gateway's limit, and reports whether it did. Handlers
-// call it first when a body read fails:
+// body went over the gateway's limit, or 408 if the client took longer
+// than the gateway allows to send it, and reports whether it answered.
+// Handlers call it first when a body read fails:
 //
 //	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 //		if gateway.WriteBodyError(w, err) {
@@ -41,12 +42,33 @@ func WriteError(w http.ResponseWriter, status int, msg string) {
 //		return
 //	}
 func WriteBodyError(w http.ResponseWriter, err error) bool {
-	var tooLarge *http.MaxBytesError
-	if !errors.As(err, &tooLarge) {
+	status, msg, ok := describeBodyError(err)
+	if !ok {
 		return false
 	}
-	// The body's full size is unknown: reading stopped at the limit.
-	WriteError(w, http.StatusRequestEntityTooLarge,
-		fmt.Sprintf("request body too large: it exceeds the limit of %d bytes", tooLarge.Limit))
+	if status == http.StatusRequestTimeout {
+		// The rest of the body may still be on its way: the connection
+		// cannot carry another request.
+		w.Header().Set("Connection", "close")
+	}
+	WriteError(w, status, msg)
 	return true
+}
+
+// describeBodyError names the status and message for a body the gateway's
+// limits stopped, and reports false for any other error. The JSON-RPC edge
+// answers with the same words.
+func describeBodyError(err error) (status int, msg string, ok bool) {
+	var (
+		tooLarge *http.MaxBytesError
+		tooSlow  *BodyTimeoutError
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		// The body's full size is unknown: reading stopped at the limit.
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: it exceeds the limit of %d bytes", tooLarge.Limit), true
+	case errors.As(err, &tooSlow):
+		return http.StatusRequestTimeout, tooSlow.Error(), true
+	}
+	return 0, "", false
 }
