@@ -14,6 +14,7 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/parleyhq/parley/a2a"
 	"github.com/parleyhq/parley/agentcards"
 	"github.com/parleyhq/parley/auth"
 )
@@ -243,7 +244,8 @@ func (b *Bridge) callAgent(agentName string) mcp.ToolHandler {
 		}
 		client, _, err := b.opts.AgentClients.Client(ctx, agentName)
 		if err != nil {
-			return toolError(fmt.Errorf("agent %q: %w", agentName, err)), nil
+			b.log.WarnContext(ctx, "agent tool: no client for the agent", "agent", agentName, "err", err)
+			return toolError(a2a.CallError(agentName, err)), nil
 		}
 		msg := a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.TextPart{Text: in.Message})
 		if len(in.Data) > 0 {
@@ -299,7 +301,10 @@ func (b *Bridge) streamAgent(ctx context.Context, req *mcp.CallToolRequest, clie
 	)
 	for ev, err := range client.SendStreamingMessage(ctx, &a2ago.MessageSendParams{Message: msg}) {
 		if err != nil {
-			return toolError(fmt.Errorf("agent %q: %w", agentName, err)), nil
+			// The caller hears what went wrong in its terms (never the
+			// gateway's resolver or Go's error types); the log has it all.
+			b.log.WarnContext(ctx, "agent tool: the call failed", "agent", agentName, "err", err)
+			return toolError(a2a.CallError(agentName, err)), nil
 		}
 		switch e := ev.(type) {
 		case *a2ago.Message:

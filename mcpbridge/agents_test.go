@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -246,5 +247,50 @@ func TestAgentToolName(t *testing.T) {
 		if got := agentToolName(in); got != want {
 			t.Errorf("agentToolName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// An agent tool's error says what went wrong in the caller's terms: the
+// host that does not resolve (.invalid never does), the refused
+// connection; never the gateway's resolver address or Go's error types.
+func TestAgentToolErrorsLeakNothing(t *testing.T) {
+	f := newAgentFixture(t)
+	ctx := t.Context()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String() + "/"
+	ln.Close()
+	tests := []struct {
+		name, endpoint, want string
+	}{
+		{"Ghost", "http://ghost.parley-test.invalid/", `agent "Ghost" could not be reached: host ghost.parley-test.invalid could not be resolved`},
+		{"Dead", dead, `agent "Dead" could not be reached: connection refused`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			card, err := json.Marshal(agentcardstest.Card03(tt.name, tt.endpoint, agentcardstest.Skill("x", "X")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.reg.Register(ctx, agentcards.Registration{Card: card}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := f.bridge.callAgent(tt.name)(ctx, &mcp.CallToolRequest{Params: &mcp.CallToolParamsRaw{
+				Name: agentToolName(tt.name), Arguments: json.RawMessage(`{"message":"hi"}`)}})
+			if err != nil || !res.IsError || len(res.Content) == 0 {
+				t.Fatalf("callAgent = %+v, %v; want a tool error", res, err)
+			}
+			text := res.Content[0].(*mcp.TextContent).Text
+			if !strings.Contains(text, tt.want) {
+				t.Errorf("tool error %q, want %q", text, tt.want)
+			}
+			for _, leak := range []string{":53", "lookup ", "dial tcp", "failed to send", "*net.", "net.OpError", "DNSError", "url.Error"} {
+				if strings.Contains(text, leak) {
+					t.Errorf("tool error %q carries %q", text, leak)
+				}
+			}
+		})
 	}
 }

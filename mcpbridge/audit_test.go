@@ -23,7 +23,7 @@ func TestAuditMiddleware(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	log := audit.New(st, audit.Options{})
-	b, err := New(workspace.New(st, workspace.Options{}), st, Options{ConfirmRefundAbove: 100})
+	b, err := New(workspace.New(st, workspace.Options{ConfirmRefundAbove: ptr(100.0)}), st, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

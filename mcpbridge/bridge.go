@@ -37,10 +37,6 @@ type Options struct {
 	// MaxBodyBytes caps a request body; larger ones get HTTP 413 with a
 	// JSON-RPC error. Default 4 MiB.
 	MaxBodyBytes int64
-	// ConfirmRefundAbove: save_resolution asks the person to confirm through
-	// elicitation when the ticket's refund_amount is above it. Default 500.
-	// Negative disables confirmation.
-	ConfirmRefundAbove float64
 	// StateKey signs the request state of multi round-trip tools. Replicas
 	// must share it; empty means a random key (one replica only).
 	StateKey []byte
@@ -80,6 +76,11 @@ type Bridge struct {
 	watchers   watchers
 	agentTools agentTools
 	negTickets negotiationTickets
+	args       toolArgs
+	// waitRead, if set (by tests), is called once a wait_for_ticket call
+	// has read the ticket it waits on: every change after that is one the
+	// call reports.
+	waitRead func(ticketID string)
 }
 
 // New builds the MCP server over ws; feed is the store's change feed.
@@ -89,9 +90,6 @@ func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 4 << 20
-	}
-	if opts.ConfirmRefundAbove == 0 {
-		opts.ConfirmRefundAbove = 500
 	}
 	if len(opts.StateKey) == 0 {
 		opts.StateKey = []byte(rand.Text() + rand.Text())
@@ -138,18 +136,28 @@ func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error
 			Logging:   &mcp.LoggingCapabilities{},
 		},
 	})
+	// Innermost, so that middleware added later (auth, audit) sees its
+	// refusals like any tool error.
+	b.server.AddReceivingMiddleware(b.argumentsMiddleware)
 	b.addTools()
 	b.addAgentTools()
 	b.addNegotiationTools()
 	b.addResources()
 	getServer := func(*http.Request) *mcp.Server { return b.server }
+	// DNS-rebinding protection is the gateway's (gateway.New checks Host
+	// and Origin on every endpoint against the configured allow-list): the
+	// SDK's own check knows only loopback names, and would refuse the
+	// public name a proxy on the same machine forwards that the operator
+	// allowed.
 	b.stateful = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
-		EventStore:          opts.EventStore,
-		SessionTimeout:      opts.SessionTimeout,
-		Logger:              opts.Logger,
-		MaxRequestBodyBytes: opts.MaxBodyBytes,
+		DisableLocalhostProtection: true,
+		EventStore:                 opts.EventStore,
+		SessionTimeout:             opts.SessionTimeout,
+		Logger:                     opts.Logger,
+		MaxRequestBodyBytes:        opts.MaxBodyBytes,
 	})
 	b.stateless = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
+		DisableLocalhostProtection:   true,
 		Stateless:                    true,
 		Logger:                       opts.Logger,
 		MaxRequestBodyBytes:          opts.MaxBodyBytes,
@@ -185,6 +193,9 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		if r.Header.Get("Mcp-Protocol-Version") >= statelessVersion && b.refuseBadArguments(w, body) {
+			return
+		}
 	}
 	if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= statelessVersion {
 		b.stateless.ServeHTTP(w, r)

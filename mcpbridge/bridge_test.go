@@ -41,9 +41,9 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := workspace.New(st, workspace.Options{})
+	ws := workspace.New(st, workspace.Options{ConfirmRefundAbove: ptr(200.0)})
 	// Session streams go to the SQLite file, as in the gateway.
-	b, err := New(ws, st, Options{ConfirmRefundAbove: 200, MaxBodyBytes: 64 << 10, EventStore: NewEventStore(st, EventStoreOptions{})})
+	b, err := New(ws, st, Options{MaxBodyBytes: 64 << 10, EventStore: NewEventStore(st, EventStoreOptions{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,14 +310,13 @@ func TestWaitForTicketProgress(t *testing.T) {
 			if _, _, err := f.ws.SaveTicket(ctx, "triage", workspace.TicketInput{ID: "T-1", Customer: ptr("acme")}); err != nil {
 				t.Fatal(err)
 			}
+			waiting := f.bridge.waiting("T-1")
 			go func() {
 				// Change the ticket only once the call is waiting on it.
-				for !f.bridge.watchers.has("T-1") {
-					time.Sleep(time.Millisecond)
-				}
+				<-waiting
 				_, _, _ = f.ws.SaveTicket(ctx, "triage", workspace.TicketInput{ID: "T-1", Status: ptr(workspace.StatusTriaged)})
 				_, _ = f.ws.Escalate(ctx, "billing", "T-1", "refund over limit", nil)
-				_, _ = f.ws.SaveResolution(ctx, "billing", "T-1", "refunded", nil)
+				_, _ = f.ws.SaveResolution(ctx, "billing", workspace.ResolutionInput{TicketID: "T-1", Resolution: "refunded"})
 			}()
 			params := &mcp.CallToolParams{Name: ToolWaitForTicket, Arguments: map[string]any{"ticket_id": "T-1", "statuses": []string{"resolved"}, "timeout_seconds": 30, "since_version": 1}}
 			params.SetProgressToken("wait-1")
@@ -537,8 +536,16 @@ func TestResourcesAndSubscriptions(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-func (w *watchers) has(id string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.byTicket[id]) > 0
+// waiting returns a channel closed once a wait_for_ticket call on id has
+// read the ticket, so that a test changes it only when the call will
+// report the change. Call it before the call starts.
+func (b *Bridge) waiting(id string) <-chan struct{} {
+	ch := make(chan struct{})
+	var once sync.Once
+	b.waitRead = func(got string) {
+		if got == id {
+			once.Do(func() { close(ch) })
+		}
+	}
+	return ch
 }

@@ -112,6 +112,9 @@ func (b *Bridge) waitForTicket(ctx context.Context, req *mcp.CallToolRequest, in
 	if ws.Entries == nil {
 		ws.Entries = map[string]int{}
 	}
+	if b.waitRead != nil {
+		b.waitRead(in.TicketID)
+	}
 	reached := func(t workspace.Ticket) bool { return slices.Contains(in.Statuses, string(t.Status)) }
 	out := waitOut{Ticket: t, Changes: ws.Changes, NegotiationEvents: ws.Events}
 	if retry && ws.Asking != "" {
@@ -491,73 +494,99 @@ func plainSummary(doc ticketResource) string {
 	return b.String()
 }
 
-// saveResolution resolves a ticket; above the confirmation threshold it
-// first asks the person through elicitation (multi round-trip form).
-// Decline and cancel leave the ticket unchanged.
+// saveResolution resolves a ticket. Whether the refund needs a person's
+// confirmation is the workspace's rule: when it refuses for want of one,
+// the tool asks through elicitation (multi round-trip form) and retries
+// with the person's answer as a workspace.Confirmation of the amount and
+// version they were shown. Decline and cancel leave the ticket unchanged.
 func (b *Bridge) saveResolution(ctx context.Context, req *mcp.CallToolRequest, in resolutionIn) (*mcp.CallToolResult, resolutionOut, error) {
-	t, err := b.ws.GetTicket(ctx, in.TicketID)
-	if err != nil {
-		return nil, resolutionOut{}, err
-	}
-	if in.Resolution == "" {
-		return nil, resolutionOut{}, errors.New("resolution: must not be empty")
-	}
-	needsConfirm := b.opts.ConfirmRefundAbove >= 0 && t.RefundAmount > b.opts.ConfirmRefundAbove
-	expected := in.ExpectedVersion
-	if needsConfirm {
-		dig := digest(in.Resolution)
-		if req.Params.RequestState == "" {
-			state, err := b.signer.sign(requestState{Tool: ToolSaveResolution, TicketID: t.ID, Version: t.Version, Digest: dig})
-			if err != nil {
-				return nil, resolutionOut{}, err
-			}
-			return &mcp.CallToolResult{
-				InputRequests: mcp.InputRequestMap{"confirm": &mcp.ElicitParams{
-					Message: fmt.Sprintf("Resolve ticket %s of %s with a refund of %.2f (above the %.2f that needs confirmation)? Resolution: %q",
-						t.ID, orDash(t.Customer), t.RefundAmount, b.opts.ConfirmRefundAbove, in.Resolution),
-					RequestedSchema: map[string]any{
-						"type": "object",
-						"properties": map[string]any{
-							"confirm": map[string]any{"type": "boolean", "title": "Confirm the refund", "default": true},
-						},
-					},
-				}},
-				RequestState: state,
-			}, resolutionOut{}, nil
-		}
-		st, err := b.signer.verify(req.Params.RequestState, ToolSaveResolution, t.ID)
+	actor := b.opts.Actor(ctx, req)
+	ri := workspace.ResolutionInput{TicketID: in.TicketID, Resolution: in.Resolution, ExpectedVersion: in.ExpectedVersion}
+	if req.Params.RequestState != "" {
+		c, answer, err := b.confirmationAnswer(req, in, actor)
 		if err != nil {
 			return nil, resolutionOut{}, err
 		}
-		if st.Digest != dig {
-			return nil, resolutionOut{}, fmt.Errorf("%w: the confirmation was for a different resolution text", errBadState)
-		}
-		answer, ok := req.Params.InputResponses["confirm"].(*mcp.ElicitResult)
-		if !ok {
-			return nil, resolutionOut{}, errors.New(`inputResponses: "confirm" must be the answer to the confirmation question`)
-		}
-		confirmed := answer.Action == "accept"
-		if v, ok := answer.Content["confirm"].(bool); ok && !v {
-			confirmed = false
-		}
-		if !confirmed {
-			outcome := "declined"
-			if answer.Action == "cancel" {
-				outcome = "cancelled"
+		if c == nil {
+			t, err := b.ws.GetTicket(ctx, in.TicketID)
+			if err != nil {
+				return nil, resolutionOut{}, err
 			}
-			out := resolutionOut{Ticket: t, Saved: false, Outcome: outcome}
+			out := resolutionOut{Ticket: t, Saved: false, Outcome: answer}
 			return result(out, t), out, nil
 		}
-		// The person confirmed the refund of the ticket as it was: refuse
-		// to apply it to a ticket that changed meanwhile.
-		if expected == nil {
-			expected = &st.Version
-		}
+		ri.Confirmation = c
 	}
-	t, err = b.ws.SaveResolution(ctx, b.opts.Actor(ctx, req), in.TicketID, in.Resolution, expected)
+	t, err := b.ws.SaveResolution(ctx, actor, ri)
+	if need := (*workspace.ConfirmationRequiredError)(nil); errors.As(err, &need) {
+		// No confirmation, or one for another amount or version (the
+		// ticket changed since, or the answer was used already): ask about
+		// the ticket as it stands now.
+		return b.askToConfirm(need, in)
+	}
 	if err != nil {
 		return nil, resolutionOut{}, err
 	}
 	out := resolutionOut{Ticket: t, Saved: true, Outcome: "saved"}
 	return result(out, t), out, nil
+}
+
+// viaElicitation is how save_resolution's confirmations were given, for
+// the ticket's history.
+const viaElicitation = "MCP elicitation"
+
+// askToConfirm asks the person to confirm the refund the workspace wants
+// confirmed, handing the client a signed state that names it.
+func (b *Bridge) askToConfirm(need *workspace.ConfirmationRequiredError, in resolutionIn) (*mcp.CallToolResult, resolutionOut, error) {
+	t := need.Ticket
+	state, err := b.signer.sign(requestState{Tool: ToolSaveResolution, TicketID: t.ID, Version: t.Version, Amount: need.Amount, Digest: digest(in.Resolution)})
+	if err != nil {
+		return nil, resolutionOut{}, err
+	}
+	msg := fmt.Sprintf("Resolve ticket %s of %s with a refund of %.2f (above the %.2f that needs confirmation)? Resolution: %q",
+		t.ID, orDash(t.Customer), need.Amount, need.Threshold, in.Resolution)
+	if need.Given != nil {
+		msg = fmt.Sprintf("The ticket changed since the refund of %.2f was confirmed (now version %d). ", need.Given.Amount, t.Version) + msg
+	}
+	return &mcp.CallToolResult{
+		InputRequests: mcp.InputRequestMap{"confirm": &mcp.ElicitParams{
+			Message: msg,
+			RequestedSchema: map[string]any{
+				"type": "object",
+				"properties": map[string]any{
+					"confirm": map[string]any{"type": "boolean", "title": "Confirm the refund", "default": true},
+				},
+			},
+		}},
+		RequestState: state,
+	}, resolutionOut{}, nil
+}
+
+// confirmationAnswer reads the person's answer to askToConfirm from a
+// retry: a Confirmation of what they were asked if they accepted, else
+// nil and "declined" or "cancelled". The state must be one this gateway
+// signed for this tool, ticket and resolution text.
+func (b *Bridge) confirmationAnswer(req *mcp.CallToolRequest, in resolutionIn, actor string) (*workspace.Confirmation, string, error) {
+	st, err := b.signer.verify(req.Params.RequestState, ToolSaveResolution, in.TicketID)
+	if err != nil {
+		return nil, "", err
+	}
+	if st.Digest != digest(in.Resolution) {
+		return nil, "", fmt.Errorf("%w: the confirmation was for a different resolution text", errBadState)
+	}
+	answer, ok := req.Params.InputResponses["confirm"].(*mcp.ElicitResult)
+	if !ok {
+		return nil, "", errors.New(`inputResponses: "confirm" must be the answer to the confirmation question`)
+	}
+	confirmed := answer.Action == "accept"
+	if v, ok := answer.Content["confirm"].(bool); ok && !v {
+		confirmed = false
+	}
+	if !confirmed {
+		if answer.Action == "cancel" {
+			return nil, "cancelled", nil
+		}
+		return nil, "declined", nil
+	}
+	return &workspace.Confirmation{Amount: st.Amount, Version: st.Version, By: actor, Via: viaElicitation}, "", nil
 }

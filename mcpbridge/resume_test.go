@@ -99,10 +99,9 @@ func TestWaitForTicketResumesAfterCut(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
 	changes := make(chan error, 1)
+	waiting := f.bridge.waiting("T-1")
 	go func() {
-		for !f.bridge.watchers.has("T-1") {
-			time.Sleep(time.Millisecond)
-		}
+		<-waiting
 		_, _, err := f.ws.SaveTicket(ctx, "triage", workspace.TicketInput{ID: "T-1", Status: ptr(workspace.StatusTriaged)})
 		if err != nil {
 			changes <- err
@@ -123,7 +122,7 @@ func TestWaitForTicketResumesAfterCut(t *testing.T) {
 			changes <- err
 			return
 		}
-		_, err = f.ws.SaveResolution(ctx, "billing", "T-1", "refunded", nil)
+		_, err = f.ws.SaveResolution(ctx, "billing", workspace.ResolutionInput{TicketID: "T-1", Resolution: "refunded"})
 		changes <- err
 	}()
 

@@ -14,12 +14,18 @@ import (
 // requestState is what a multi round-trip tool hands the client to echo
 // back on its retry. The client can read it but not forge it: it is signed,
 // and bound to the tool and ticket it was issued for, and it expires.
+// What the answer may be used for (a refund confirmation at this version
+// and amount) is decided by the workspace, not by the state's freshness:
+// a valid state proves only what the person was asked.
 type requestState struct {
-	Tool     string    `json:"tool"`
-	TicketID string    `json:"ticket_id"`
-	Version  int64     `json:"version"` // the ticket version the question was about
-	Digest   string    `json:"digest,omitempty"`
-	Expires  time.Time `json:"exp"`
+	Tool     string  `json:"tool"`
+	TicketID string  `json:"ticket_id"`
+	Version  int64   `json:"version"` // the ticket version the question was about
+	Amount   float64 `json:"amount,omitempty"`
+	// Digest binds the rest of the call the question showed, such as the
+	// resolution text.
+	Digest  string    `json:"digest,omitempty"`
+	Expires time.Time `json:"exp"`
 }
 
 var errBadState = errors.New("invalid request state")

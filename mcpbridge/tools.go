@@ -3,6 +3,7 @@ package mcpbridge
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -55,6 +56,7 @@ func addTool[In, Out any](b *Bridge, t *mcp.Tool, enums map[string][]any, h mcp.
 		panic(fmt.Sprintf("tool %s: output schema: %v", t.Name, err))
 	}
 	t.InputSchema, t.OutputSchema = in, out
+	b.args.add(t.Name, in)
 	mcp.AddTool(b.server, t, h)
 }
 
@@ -255,6 +257,9 @@ func (b *Bridge) saveTicket(ctx context.Context, req *mcp.CallToolRequest, in sa
 		}
 	}
 	t, created, err := b.ws.SaveTicket(ctx, b.opts.Actor(ctx, req), ti)
+	if errors.Is(err, workspace.ErrConfirmationRequired) {
+		return nil, saveTicketOut{}, fmt.Errorf("%w; resolve it with %s, which asks a person to confirm the refund", err, ToolSaveResolution)
+	}
 	if err != nil {
 		return nil, saveTicketOut{}, err
 	}

@@ -6,7 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/parleyhq/parley/internal/textcheck"
 )
 
 // Limits on what callers may store.
@@ -51,12 +52,28 @@ func checkID(field, id string) error {
 	return nil
 }
 
+// checkText accepts free text (summaries, resolutions, reasons) that
+// people and models may read as it is: textcheck.Text's rule, so no
+// control characters but tab and line breaks, no bidi controls, valid
+// UTF-8.
 func checkText(field, s string, limit int) error {
-	if !utf8.ValidString(s) {
-		return invalid(field, "is not valid UTF-8")
-	}
 	if len(s) > limit {
 		return invalid(field, "%d bytes is longer than the limit of %d", len(s), limit)
+	}
+	if err := textcheck.Text(s); err != nil {
+		return invalid(field, "%v", err)
+	}
+	return nil
+}
+
+// checkLine accepts a one-line value such as a customer's name: as
+// checkText, and no line breaks or tabs either.
+func checkLine(field, s string, limit int) error {
+	if len(s) > limit {
+		return invalid(field, "%d bytes is longer than the limit of %d", len(s), limit)
+	}
+	if err := textcheck.Line(s); err != nil {
+		return invalid(field, "%v", err)
 	}
 	return nil
 }
@@ -97,6 +114,10 @@ func checkJSON(field string, raw json.RawMessage) (json.RawMessage, error) {
 	}
 	if !json.Valid(raw) {
 		return nil, invalid(field, "is not valid JSON")
+	}
+	// Every string in it is text that agents and models read.
+	if err := textcheck.JSON(raw); err != nil {
+		return nil, invalid(field, "%v", err)
 	}
 	return raw, nil
 }

@@ -3,6 +3,12 @@
 // pipeline's status. Protocol adapters (MCP tools, A2A skills, the admin API)
 // call it; it decides what is allowed, and the store remembers it. Every
 // write commits one change event on the store's feed.
+//
+// Among what it decides, for every adapter alike: a ticket is resolved with
+// a refund above Options.ConfirmRefundAbove only with a person's
+// Confirmation of that refund at that version; and text it stores passes
+// internal/textcheck (no control or bidi characters, valid UTF-8), since
+// people and models read it.
 package workspace
 
 import (
@@ -42,6 +48,11 @@ type Options struct {
 	DefaultLease time.Duration
 	// MaxLease caps the lease a claim may ask for. Default 1h.
 	MaxLease time.Duration
+	// ConfirmRefundAbove: a ticket is resolved with a refund above it only
+	// with a person's Confirmation of that refund. nil means
+	// DefaultConfirmRefundAbove; 0 means every refund; negative, none.
+	// The rule holds for every write, whichever protocol it came through.
+	ConfirmRefundAbove *float64
 }
 
 // Workspace is the shared state.
@@ -61,6 +72,11 @@ func New(st Store, opts Options) *Workspace {
 	if opts.MaxLease <= 0 {
 		opts.MaxLease = time.Hour
 	}
+	limit := DefaultConfirmRefundAbove
+	if opts.ConfirmRefundAbove != nil {
+		limit = *opts.ConfirmRefundAbove
+	}
+	opts.ConfirmRefundAbove = &limit // our own copy: the caller's may change
 	return &Workspace{st: st, opts: opts}
 }
 
@@ -81,6 +97,9 @@ type TicketInput struct {
 	// ExpectedVersion, if set, makes the save fail with a version conflict
 	// unless the ticket is still at that version (0 means it must not exist).
 	ExpectedVersion *int64
+	// Confirmation is needed to resolve the ticket with a refund above the
+	// threshold (see Confirmation).
+	Confirmation *Confirmation
 }
 
 // SaveTicket creates the ticket if it does not exist, or updates it. It
@@ -122,7 +141,7 @@ func (w *Workspace) SaveTicket(ctx context.Context, actor string, in TicketInput
 			// keyed on versions do not fire again.
 			return cur, false, nil
 		}
-		t, err := w.write(ctx, actor, "save", cur, next, map[string]any{"changed": changed})
+		t, err := w.write(ctx, actor, "save", cur, next, map[string]any{"changed": changed}, in.Confirmation)
 		if errors.Is(err, ErrVersionConflict) && in.ExpectedVersion == nil && attempt < maxRetries {
 			continue // someone wrote in between and the caller did not pin a version: re-read and re-apply
 		}
@@ -137,10 +156,11 @@ func checkTicketInput(in TicketInput) error {
 	for _, f := range []struct {
 		name  string
 		v     *string
+		check func(field, s string, limit int) error
 		limit int
-	}{{"customer", in.Customer, MaxShortLen}, {"category", in.Category, MaxShortLen}, {"summary", in.Summary, MaxTextLen}} {
+	}{{"customer", in.Customer, checkLine, MaxShortLen}, {"category", in.Category, checkLine, MaxShortLen}, {"summary", in.Summary, checkText, MaxTextLen}} {
 		if f.v != nil {
-			if err := checkText(f.name, *f.v, f.limit); err != nil {
+			if err := f.check(f.name, *f.v, f.limit); err != nil {
 				return err
 			}
 		}
@@ -198,13 +218,20 @@ func (w *Workspace) createTicket(ctx context.Context, actor string, in TicketInp
 		return Ticket{}, invalid("customer", "is required to create ticket %q", in.ID)
 	}
 	now := w.now()
-	t := Ticket{ID: in.ID, Status: StatusNew, CreatedAt: now, UpdatedAt: now, Version: 1}
+	t := Ticket{ID: in.ID, Status: StatusNew, CreatedAt: now, UpdatedAt: now}
 	applyTicketInput(&t, in)
+	confirmed, err := w.checkConfirmation(Ticket{ID: in.ID}, t, in.Confirmation, false)
+	if err != nil {
+		return Ticket{}, err
+	}
+	t.Version = 1
 	data, err := json.Marshal(t)
 	if err != nil {
 		return Ticket{}, err
 	}
-	detail, _ := json.Marshal(map[string]any{"status": t.Status})
+	d := map[string]any{"status": t.Status}
+	recordConfirmation(d, confirmed)
+	detail, _ := json.Marshal(d)
 	_, err = w.st.CreateTicket(ctx, store.Ticket{ID: t.ID, Status: string(t.Status), Category: t.Category, Data: data, CreatedAt: now},
 		store.HistoryEntry{Actor: actor, Action: "create", Detail: detail})
 	if err != nil {
@@ -213,8 +240,16 @@ func (w *Workspace) createTicket(ctx context.Context, actor string, in TicketInp
 	return t, nil
 }
 
-// write stores next in place of cur if cur is still the stored version.
-func (w *Workspace) write(ctx context.Context, actor, action string, cur, next Ticket, detail map[string]any) (Ticket, error) {
+// write stores next in place of cur if cur is still the stored version:
+// every change of a ticket goes through it, so it enforces the rules that
+// span fields, such as the refund confirmation (c, if the write carries
+// one).
+func (w *Workspace) write(ctx context.Context, actor, action string, cur, next Ticket, detail map[string]any, c *Confirmation) (Ticket, error) {
+	confirmed, err := w.checkConfirmation(cur, next, c, action == actionResolve)
+	if err != nil {
+		return Ticket{}, err
+	}
+	recordConfirmation(detail, confirmed)
 	if next.Status != cur.Status {
 		detail["from"], detail["to"] = cur.Status, next.Status
 	}
@@ -238,8 +273,9 @@ func (w *Workspace) write(ctx context.Context, actor, action string, cur, next T
 
 // update applies change to the current ticket and writes it, re-reading and
 // re-applying if another writer got in first and the caller pinned no
-// version. change returns the history detail, or an error to abort.
-func (w *Workspace) update(ctx context.Context, actor, action, id string, expected *int64, change func(t *Ticket) (map[string]any, error)) (Ticket, error) {
+// version. change returns the history detail, or an error to abort. c is
+// the confirmation the write carries, if any; it pins the version too.
+func (w *Workspace) update(ctx context.Context, actor, action, id string, expected *int64, c *Confirmation, change func(t *Ticket) (map[string]any, error)) (Ticket, error) {
 	if err := checkID("ticket_id", id); err != nil {
 		return Ticket{}, err
 	}
@@ -259,9 +295,9 @@ func (w *Workspace) update(ctx context.Context, actor, action, id string, expect
 		if next.Status != cur.Status && !cur.Status.CanMoveTo(next.Status) {
 			return Ticket{}, &TransitionError{TicketID: id, From: cur.Status, To: next.Status}
 		}
-		t, err := w.write(ctx, actor, action, cur, next, detail)
+		t, err := w.write(ctx, actor, action, cur, next, detail, c)
 		if errors.Is(err, ErrVersionConflict) && expected == nil && attempt < maxRetries {
-			continue
+			continue // re-read; a confirmation for the version that lost no longer matches
 		}
 		return t, err
 	}
@@ -289,17 +325,36 @@ func decodeTicket(rec store.Ticket) (Ticket, error) {
 	return t, nil
 }
 
+// actionResolve is the history action of SaveResolution: resolving a
+// ticket, which a refund above the threshold needs a confirmation for
+// every time, also when the ticket was resolved before.
+const actionResolve = "resolve"
+
+// ResolutionInput resolves a ticket.
+type ResolutionInput struct {
+	TicketID string
+	// Resolution says how the ticket was resolved.
+	Resolution string
+	// ExpectedVersion, if set, makes the save fail with a version conflict
+	// unless the ticket is still at that version.
+	ExpectedVersion *int64
+	// Confirmation is needed for a refund above the threshold: without a
+	// matching one the save fails with a *ConfirmationRequiredError that
+	// says what a person must be asked to confirm.
+	Confirmation *Confirmation
+}
+
 // SaveResolution records how a ticket was resolved and marks it resolved.
-func (w *Workspace) SaveResolution(ctx context.Context, actor, id, resolution string, expectedVersion *int64) (Ticket, error) {
-	if resolution == "" {
+func (w *Workspace) SaveResolution(ctx context.Context, actor string, in ResolutionInput) (Ticket, error) {
+	if in.Resolution == "" {
 		return Ticket{}, invalid("resolution", "must not be empty")
 	}
-	if err := checkText("resolution", resolution, MaxTextLen); err != nil {
+	if err := checkText("resolution", in.Resolution, MaxTextLen); err != nil {
 		return Ticket{}, err
 	}
-	return w.update(ctx, actor, "resolve", id, expectedVersion, func(t *Ticket) (map[string]any, error) {
-		t.Resolution, t.Status = resolution, StatusResolved
-		return map[string]any{"resolution": resolution}, nil
+	return w.update(ctx, actor, actionResolve, in.TicketID, in.ExpectedVersion, in.Confirmation, func(t *Ticket) (map[string]any, error) {
+		t.Resolution, t.Status = in.Resolution, StatusResolved
+		return map[string]any{"resolution": in.Resolution}, nil
 	})
 }
 
@@ -311,7 +366,7 @@ func (w *Workspace) Escalate(ctx context.Context, actor, id, reason string, expe
 	if err := checkText("reason", reason, MaxTextLen); err != nil {
 		return Ticket{}, err
 	}
-	return w.update(ctx, actor, "escalate", id, expectedVersion, func(t *Ticket) (map[string]any, error) {
+	return w.update(ctx, actor, "escalate", id, expectedVersion, nil, func(t *Ticket) (map[string]any, error) {
 		t.Escalated, t.EscalationReason, t.Status = true, reason, StatusEscalated
 		return map[string]any{"reason": reason}, nil
 	})
@@ -386,10 +441,13 @@ func (w *Workspace) SaveGeneratedSummary(ctx context.Context, actor, id string, 
 	if err := checkText("summary", sum.Text, MaxTextLen); err != nil {
 		return Ticket{}, err
 	}
-	if err := checkText("model", sum.Model, MaxShortLen); err != nil {
+	if err := checkLine("model", sum.Model, MaxShortLen); err != nil {
 		return Ticket{}, err
 	}
-	return w.update(ctx, actor, "summarize", id, expectedVersion, func(t *Ticket) (map[string]any, error) {
+	if err := checkLine("source", sum.Source, MaxShortLen); err != nil {
+		return Ticket{}, err
+	}
+	return w.update(ctx, actor, "summarize", id, expectedVersion, nil, func(t *Ticket) (map[string]any, error) {
 		sum.At = w.now()
 		t.GeneratedSummary = &sum
 		return map[string]any{"model": sum.Model, "source": sum.Source}, nil
@@ -405,7 +463,7 @@ func (w *Workspace) BeginNegotiation(ctx context.Context, actor, id, negotiation
 	if negotiationID == "" {
 		return Ticket{}, "", invalid("negotiation_id", "must not be empty")
 	}
-	t, err = w.update(ctx, actor, "negotiate", id, nil, func(t *Ticket) (map[string]any, error) {
+	t, err = w.update(ctx, actor, "negotiate", id, nil, nil, func(t *Ticket) (map[string]any, error) {
 		prior = t.Status
 		if t.Status == StatusNegotiating {
 			return nil, errUnchanged
@@ -424,7 +482,9 @@ func (w *Workspace) BeginNegotiation(ctx context.Context, actor, id, negotiation
 
 // SaveApproval writes a negotiation's outcome into the ticket. If status
 // is set and the ticket is still negotiating, it moves there (the status
-// it had before the negotiation, typically). An approval identical to the
+// it had before the negotiation, typically), unless that would resolve it
+// with a refund that needs a person's confirmation. An approval is not a
+// confirmation: agents, or a fallback, may have decided it. An approval identical to the
 // stored one writes nothing, so that a write-back repeated after a crash
 // makes no second version.
 func (w *Workspace) SaveApproval(ctx context.Context, actor, id string, a Approval, status *Status) (Ticket, error) {
@@ -434,9 +494,18 @@ func (w *Workspace) SaveApproval(ctx context.Context, actor, id string, a Approv
 	if err := checkText("reason", a.Reason, MaxTextLen); err != nil {
 		return Ticket{}, err
 	}
-	t, err := w.update(ctx, actor, "approval", id, nil, func(t *Ticket) (map[string]any, error) {
+	if len(a.Terms) > 0 {
+		if _, err := checkJSON("terms", a.Terms); err != nil {
+			return Ticket{}, err
+		}
+	}
+	t, err := w.update(ctx, actor, "approval", id, nil, nil, func(t *Ticket) (map[string]any, error) {
 		moved := false
-		if status != nil && t.Status == StatusNegotiating && *status != t.Status && t.Status.CanMoveTo(*status) {
+		// A negotiation's outcome restores the status the ticket had, but
+		// never resolves a refund that needs a person's confirmation: that
+		// stays with whoever resolves the ticket.
+		if status != nil && t.Status == StatusNegotiating && *status != t.Status && t.Status.CanMoveTo(*status) &&
+			!(*status == StatusResolved && w.needsConfirmation(t.RefundAmount)) {
 			t.Status, moved = *status, true
 		}
 		if !moved && t.Approval != nil && sameApproval(*t.Approval, a) {
@@ -458,4 +527,11 @@ func sameApproval(a, b Approval) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// recordConfirmation notes in a history entry who confirmed the refund.
+func recordConfirmation(detail map[string]any, c *Confirmation) {
+	if c != nil {
+		detail["refund_confirmed"] = map[string]any{"amount": c.Amount, "by": c.By, "via": c.Via}
+	}
 }

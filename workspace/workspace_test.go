@@ -134,7 +134,7 @@ func TestSaveTicketRejects(t *testing.T) {
 	if _, _, err := ws.SaveTicket(ctx, "a", workspace.TicketInput{ID: "T-1", Customer: ptr("acme")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ws.SaveResolution(ctx, "a", "T-1", "refunded", nil); err != nil {
+	if _, err := ws.SaveResolution(ctx, "a", workspace.ResolutionInput{TicketID: "T-1", Resolution: "refunded"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := ws.SaveTicket(ctx, "a", workspace.TicketInput{ID: "T-1", Status: ptr(workspace.StatusClosed)}); err != nil {
@@ -195,13 +195,13 @@ func TestEscalateAndResolve(t *testing.T) {
 	if err != nil || !esc.Escalated || esc.Status != workspace.StatusEscalated || esc.EscalationReason != "refund over limit" {
 		t.Fatalf("escalate = %+v, %v", esc, err)
 	}
-	if _, err := ws.SaveResolution(ctx, "billing", "T-1", "refunded", ptr(int64(1))); !errors.Is(err, workspace.ErrVersionConflict) {
+	if _, err := ws.SaveResolution(ctx, "billing", workspace.ResolutionInput{TicketID: "T-1", Resolution: "refunded", ExpectedVersion: ptr(int64(1))}); !errors.Is(err, workspace.ErrVersionConflict) {
 		t.Errorf("stale resolution: %v", err)
 	}
-	if _, err := ws.SaveResolution(ctx, "billing", "T-1", "", nil); !errors.Is(err, workspace.ErrInvalid) {
+	if _, err := ws.SaveResolution(ctx, "billing", workspace.ResolutionInput{TicketID: "T-1"}); !errors.Is(err, workspace.ErrInvalid) {
 		t.Errorf("empty resolution: %v", err)
 	}
-	res, err := ws.SaveResolution(ctx, "billing", "T-1", "refunded 350", nil)
+	res, err := ws.SaveResolution(ctx, "billing", workspace.ResolutionInput{TicketID: "T-1", Resolution: "refunded 350"})
 	if err != nil || res.Status != workspace.StatusResolved || res.Resolution != "refunded 350" || res.Version != 3 {
 		t.Fatalf("resolve = %+v, %v", res, err)
 	}
