@@ -63,8 +63,9 @@ func startGateway(t *testing.T, dbPath string) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := workspace.New(st, workspace.Options{})
-	bridge, err := mcpbridge.New(ws, st, mcpbridge.Options{ConfirmRefundAbove: 200})
+	confirmAbove := 200.0
+	ws := workspace.New(st, workspace.Options{ConfirmRefundAbove: &confirmAbove})
+	bridge, err := mcpbridge.New(ws, st, mcpbridge.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

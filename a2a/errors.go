@@ -3,13 +3,13 @@ package a2a
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 
 	a2ago "github.com/a2aproject/a2a-go/a2a"
 	"github.com/a2aproject/a2a-go/a2asrv"
 	"google.golang.org/grpc/status"
 
+	"github.com/parleyhq/parley/a2a/compat"
 	"github.com/parleyhq/parley/store"
 )
 
@@ -34,28 +34,68 @@ func isA2AError(err error) bool {
 	return isStatus
 }
 
+// publicError is an error as a caller sees it: its A2A kind (an a2a-go
+// sentinel, which picks the JSON-RPC code and the gRPC status) and a
+// message in the caller's terms, bounded by compat.SafeErrorText, with
+// nothing of the chain of errors behind it: that goes to the log.
+type publicError struct {
+	kind  error
+	msg   string
+	cause error // context.Canceled or DeadlineExceeded, for gRPC's status; else nil
+}
+
+func (e *publicError) Error() string { return e.msg }
+
+func (e *publicError) Unwrap() []error {
+	if e.cause != nil {
+		return []error{e.kind, e.cause}
+	}
+	return []error{e.kind}
+}
+
 // MapError turns an error from the server's own code (the task store, the
-// tool caller) into an A2A error that says what went wrong. a2a-go sends
-// any other error as JSON-RPC -32603 with no detail at all. Errors that
-// are A2A errors already pass unchanged. The detail (err's text) goes
-// into the JSON-RPC error's data.error and the gRPC status message.
+// tool caller) or from a2a-go into an A2A error that says what went wrong
+// in the caller's terms. a2a-go sends any other error as JSON-RPC -32603
+// with no detail at all, and an A2A error with its whole text (the chain
+// of wrapped errors, every id echoed in full) in the JSON-RPC error's
+// data.error and the gRPC status message. So: an A2A error keeps its kind
+// and its text, bounded (compat.SafeErrorText: a 100 KB task id comes
+// back as 64 characters and "…"); an internal error, or anything else,
+// says what kind of failure it was, never its text (a database's or a
+// library's message). gRPC
+// statuses pass unchanged. Log the error itself before mapping it.
 func MapError(err error) error {
+	var pub *publicError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &pub):
+		return pub
+	case errors.Is(err, a2ago.ErrInternalError), errors.Is(err, a2ago.ErrServerError):
+		// The gateway's failure, not the caller's: its text is internal.
+		return &publicError{kind: a2ago.ErrInternalError, msg: internalFailure}
 	case isA2AError(err):
-		return err
+		for _, kind := range a2aErrors {
+			if errors.Is(err, kind) {
+				return &publicError{kind: kind, msg: compat.SafeErrorText(err.Error())}
+			}
+		}
+		return err // a gRPC status
 	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("%w: %v", a2ago.ErrTaskNotFound, err)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &publicError{kind: a2ago.ErrTaskNotFound, msg: a2ago.ErrTaskNotFound.Error()}
+	case errors.Is(err, context.Canceled):
 		// gRPC reports these as Canceled / DeadlineExceeded.
-		return fmt.Errorf("%w: the request ended before it finished: %w", a2ago.ErrInternalError, err)
+		return &publicError{kind: a2ago.ErrInternalError, msg: "the request ended before it finished", cause: context.Canceled}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &publicError{kind: a2ago.ErrInternalError, msg: "the request ended before it finished (it took too long)", cause: context.DeadlineExceeded}
 	case errors.Is(err, store.ErrUnavailable):
-		return fmt.Errorf("%w: the gateway's store is unavailable: %v", a2ago.ErrServerError, err)
+		return &publicError{kind: a2ago.ErrServerError, msg: "the gateway's store is unavailable; try again later"}
 	default:
-		return fmt.Errorf("%w: %v", a2ago.ErrInternalError, err)
+		return &publicError{kind: a2ago.ErrInternalError, msg: internalFailure}
 	}
 }
+
+const internalFailure = "the gateway failed to handle the request (the details are in its log)"
 
 // errorInterceptor maps and logs the errors of every call.
 type errorInterceptor struct {
@@ -74,7 +114,7 @@ func (i errorInterceptor) After(ctx context.Context, callCtx *a2asrv.CallContext
 	if isA2AError(resp.Err) {
 		// The caller's mistake (unknown task, bad params): worth a debug line.
 		i.log.DebugContext(ctx, "a2a call refused", "method", method, "caller", CallerFrom(ctx), "err", resp.Err)
-		return resp.Err
+		return MapError(resp.Err)
 	}
 	mapped := MapError(resp.Err)
 	i.log.ErrorContext(ctx, "a2a call failed", "method", method, "caller", CallerFrom(ctx), "err", resp.Err)

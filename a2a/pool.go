@@ -101,6 +101,36 @@ func (p *ClientPool) Client(ctx context.Context, name string) (*a2aclient.Client
 	return client, agent, nil
 }
 
+// CallError says in the caller's terms why a call to the named agent
+// through a pooled client failed, for callers of the agent tools and the
+// like: an agent that could not be reached (agentcards.NetErrorReason:
+// "host x could not be resolved", "connection refused", "timed out"; the
+// error is then ErrAgentUnreachable too), or what the agent answered,
+// bounded by compat.SafeErrorText. Nothing of the gateway's side (its
+// resolver, Go's error types) is in its message; errors.Is and errors.As
+// still reach err. Log err itself for the detail.
+func CallError(agent string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *callError
+	if errors.As(err, &ce) {
+		return err
+	}
+	if reason, ok := agentcards.NetErrorReason(err); ok {
+		return &callError{msg: fmt.Sprintf("agent %q could not be reached: %s", agent, reason), errs: []error{ErrAgentUnreachable, err}}
+	}
+	return &callError{msg: fmt.Sprintf("agent %q: %s", agent, compat.SafeErrorText(err.Error())), errs: []error{err}}
+}
+
+type callError struct {
+	msg  string
+	errs []error
+}
+
+func (e *callError) Error() string   { return e.msg }
+func (e *callError) Unwrap() []error { return e.errs }
+
 // Close releases every client.
 func (p *ClientPool) Close() {
 	p.mu.Lock()

@@ -40,7 +40,9 @@ type RelayOptions struct {
 	// (agentcards.Guard.Transport), so that every connection is checked
 	// against the server-side request forgery rules. Required.
 	Transport http.RoundTripper
-	// Tasks records the relayed tasks. Nil: nothing is recorded.
+	// Tasks records the relayed tasks, and tells whose each is (see
+	// Relay). Nil: nothing is recorded, and every caller reaches every
+	// task.
 	Tasks store.RelayedTasks
 	// PublicURL is the base URL callers reach the gateway at; rewritten
 	// cards point at PublicURL + RelayPath + "/" + name. Required.
@@ -82,6 +84,16 @@ type RelayOptions struct {
 	MaxResponseBytes int64
 	// Now reads the clock for the records' times. Default time.Now.
 	Now func() time.Time
+	// IsAdmin reports whether the caller may reach every caller's relayed
+	// tasks; nil: nobody may (each caller reaches only the tasks it
+	// started, and tasks Parley has no record of). See Relay.
+	IsAdmin func(context.Context) bool
+	// Guard checks the push-notification callback URLs of relayed
+	// requests (see Relay), with its address policy and its AllowPrivate
+	// setting. Default: the Registry's own guard when it has one
+	// (agentcards.Registry), else a guard that refuses private and
+	// internal addresses.
+	Guard *agentcards.Guard
 }
 
 // Relay relays A2A JSON-RPC from callers to registered agents, at the
@@ -90,7 +102,14 @@ type RelayOptions struct {
 // speak different A2A versions, in which case package compat translates
 // them, and except for the caller's identity, which is added to the
 // metadata of every message sent (metadata.parley = {"caller", "via"}).
-// Streamed answers are passed on event by event as they arrive. Failures
+// Streamed answers are passed on event by event as they arrive.
+//
+// A request carrying a push-notification callback URL (a push config being
+// set, or a message sent with one, in either version: see
+// compat.PushNotificationURLs) is relayed only if the guard allows that
+// URL, as it would an agent's: the agent would otherwise be made to call
+// an address of Parley's network (server-side request forgery). A refused
+// callback is an invalid-params error, and nothing is forwarded. Failures
 // of the agent (unreachable, too slow, answering nonsense) come back as
 // JSON-RPC errors naming the agent, in the caller's version; the agent's
 // own JSON-RPC errors pass through, their message prefixed with the
@@ -100,6 +119,17 @@ type RelayOptions struct {
 // recorded with its agent, caller and state, in the background: recording
 // never delays or fails a call, and a failure to record is logged. Close
 // the relay to finish recording.
+//
+// The agent sees every caller as Parley, so the relay keeps callers apart:
+// a call naming a task recorded for another caller (reading, cancelling,
+// following or continuing it, or its push configs, in either version) is
+// answered "task not found" and not forwarded, and is noted as denied for
+// its audit record, as the gateway's own face does; ListTasks answers keep
+// only the caller's tasks. An administrator (IsAdmin) reaches every task.
+// A task Parley has no record of (created at the agent directly) is
+// forwarded; a task's record is awaited before the check, so a task
+// relayed through this relay is never taken for one. Without Tasks nothing
+// is recorded and no caller is told from another.
 type Relay struct {
 	opts   RelayOptions
 	log    *slog.Logger
@@ -150,6 +180,13 @@ func NewRelay(opts RelayOptions) (*Relay, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Guard == nil {
+		if g, ok := opts.Registry.(interface{ Guard() *agentcards.Guard }); ok {
+			opts.Guard = g.Guard()
+		} else {
+			opts.Guard = agentcards.NewGuard(agentcards.GuardOptions{})
+		}
 	}
 	rl := &Relay{
 		opts: opts,
@@ -388,6 +425,10 @@ const (
 	causeTranslation   = "translation"
 	causeOutbound      = "outbound"
 	causeAgentError    = "agent_error"
+	causeCallback      = "callback_not_allowed"
+	causeAmbiguous     = "ambiguous_request"
+	causeAmbiguousTask = "ambiguous_task"
+	causeTaskRecords   = "task_records_unavailable"
 )
 
 var errRelayTimeout = errors.New("relay timeout")
@@ -450,7 +491,47 @@ func (rl *Relay) serveJSONRPC(w http.ResponseWriter, r *http.Request, name strin
 	c.cv = v
 	c.streaming = compat.IsStreaming(c.method)
 	c.caller = rl.caller(r)
+	NoteRequestTask(r.Context(), req) // the call's audit record names its task
+	if k := misspelledEnvelope(req); k != "" {
+		c.fail(compat.CodeInvalidRequest, causeAmbiguous, "the request has a member %q: JSON-RPC's members are spelled jsonrpc, id, method and params", snippet([]byte(k)))
+		return
+	}
+	if !c.checkCallbacks(req) {
+		return
+	}
 	c.relay(body, req)
+}
+
+// checkCallbacks refuses a request whose push-notification callback URLs
+// the guard does not allow, answering the caller; it reports whether the
+// request may go on. Each URL's host is resolved and every address checked,
+// as the guard checks an agent's (a name resolving to a private address
+// is refused too).
+func (c *call) checkCallbacks(req map[string]any) bool {
+	urls := compat.PushNotificationURLs(req)
+	if len(urls) == 0 {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(c.r.Context(), c.rl.opts.Timeout)
+	defer cancel()
+	for _, u := range urls {
+		err := c.rl.opts.Guard.CheckURL(ctx, u)
+		if err == nil {
+			continue
+		}
+		c.rl.log.WarnContext(c.r.Context(), "relay: push-notification callback refused", "agent", c.name, "method", c.method, "caller", c.caller, "url", u, "err", err)
+		var blocked *agentcards.BlockedError
+		reason, ok := agentcards.NetErrorReason(err)
+		switch {
+		case errors.As(err, &blocked):
+			reason = blocked.Explain()
+		case !ok:
+			reason = err.Error() // the URL's form: the guard says it in the caller's terms
+		}
+		c.fail(compat.CodeInvalidParams, causeCallback, "the push-notification callback URL %q is not allowed: %s", u, reason)
+		return false
+	}
+	return true
 }
 
 // caller names who is calling, with the gateway's own server's rules.
@@ -479,7 +560,7 @@ func (c *call) relay(body []byte, req map[string]any) {
 	}
 	if err != nil {
 		rl.log.ErrorContext(r.Context(), "relay: agent registry", "agent", c.name, "err", err)
-		c.fail(compat.CodeInternalError, causeRegistry, "agent %q: the agent registry is unavailable: %v", c.name, err)
+		c.fail(compat.CodeInternalError, causeRegistry, "agent %q: the agent registry is unavailable", c.name)
 		return
 	}
 	c.name = agent.Name
@@ -496,6 +577,8 @@ func (c *call) relay(body []byte, req map[string]any) {
 	}
 	c.av = ep.version
 
+	// The tasks the caller named, as the caller's version reads them.
+	taskIDs := relayTaskIDs(c.cv, req)
 	out := body
 	if c.av != c.cv {
 		translate := compat.RequestTo10
@@ -507,19 +590,28 @@ func (c *call) relay(body []byte, req map[string]any) {
 			c.fail(e.Code, causeTranslation, "agent %q speaks A2A %s, and the request cannot be translated to it: %s", c.name, c.av, e.Message)
 			return
 		}
-		req = nil // parse the translated request when it is needed
-	}
-	if m := compat.Method10(c.method); m == "SendMessage" || m == "SendStreamingMessage" {
-		if req == nil {
-			if v, err := decodeJSON(out); err == nil {
-				req, _ = v.(map[string]any)
-			}
+		req = nil
+		if v, err := decodeJSON(out); err == nil {
+			req, _ = v.(map[string]any)
 		}
+	}
+	// From here req is the request the agent gets, decoded.
+	reencode := false
+	if m := compat.Method10(c.method); m == "SendMessage" || m == "SendStreamingMessage" {
 		p, _ := auth.FromContext(r.Context())
-		if withCaller(req, c.caller, p) {
-			if b, err := encodeJSON(req); err == nil {
-				out = b
-			}
+		reencode = withCaller(req, c.caller, p)
+	}
+	// And the tasks the agent may read in it, as its version does.
+	taskIDs = mergeIDs(taskIDs, relayTaskIDs(c.av, req))
+	if !c.checkTask(taskIDs) {
+		return
+	}
+	// A request naming a task goes out as it was checked: re-encoded from
+	// what Parley decoded, so that no duplicate member can name another
+	// task to a decoder that keeps the first of them.
+	if reencode || len(taskIDs) > 0 {
+		if b, err := encodeJSON(req); err == nil && req != nil {
+			out = b
 		}
 	}
 
@@ -536,14 +628,15 @@ func (c *call) relay(body []byte, req map[string]any) {
 	}
 	outReq, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.url, bytes.NewReader(out))
 	if err != nil {
-		c.fail(compat.CodeInternalError, causeUnreachable, "agent %q: its endpoint %q: %v", c.name, ep.url, err)
+		rl.log.ErrorContext(r.Context(), "relay: agent endpoint", "agent", c.name, "endpoint", ep.url, "err", err)
+		c.fail(compat.CodeInternalError, causeUnreachable, "agent %q: its endpoint %q is not a URL Parley can call", c.name, ep.url)
 		return
 	}
 	c.outboundHeaders(outReq)
 	if rl.opts.Outbound != nil {
 		if err := rl.opts.Outbound(c.name, outReq); err != nil {
 			rl.log.ErrorContext(r.Context(), "relay: outbound credentials", "agent", c.name, "err", err)
-			c.fail(compat.CodeInternalError, causeOutbound, "agent %q: preparing the call failed: %v", c.name, err)
+			c.fail(compat.CodeInternalError, causeOutbound, "agent %q: Parley could not get its own credentials for the agent", c.name)
 			return
 		}
 	}
@@ -668,16 +761,9 @@ func (c *call) callFailed(ctx context.Context, err error) {
 	if c.r.Context().Err() != nil {
 		return // the caller went away: nobody to answer
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
 	c.rl.log.WarnContext(c.r.Context(), "relay: agent unreachable", "agent", c.name, "method", c.method, "caller", c.caller, "err", err)
-	if errors.Is(err, agentcards.ErrBlockedAddress) {
-		c.fail(compat.CodeInternalError, causeUnreachable, "agent %q is unreachable: its address is not allowed: %v", c.name, err)
-		return
-	}
-	c.fail(compat.CodeInternalError, causeUnreachable, "agent %q is unreachable: %v", c.name, err)
+	reason, _ := agentcards.NetErrorReason(err)
+	c.fail(compat.CodeInternalError, causeUnreachable, "agent %q is unreachable: %s", c.name, reason)
 }
 
 // copyAnswer passes on a JSON answer (or turns what is not one into an
@@ -746,10 +832,17 @@ func (c *call) inspect(answer map[string]any) (map[string]any, bool) {
 	}
 	if e, ok := answer["error"].(map[string]any); ok {
 		c.rl.log.DebugContext(c.r.Context(), "relay: agent error", "agent", c.name, "method", c.method, "caller", c.caller, "error", e["message"])
+		noteRelayFailure(c.r.Context(), causeAgentError)
 		return c.agentError(answer["id"], e), true
 	}
 	result := answer["result"]
+	if compat.Method10(c.method) == "ListTasks" {
+		if out, changed := c.ownTasksOnly(answer); changed {
+			return out, true
+		}
+	}
 	if id, ctxID, state, ok := taskOf(c.cv, result); ok {
+		noteTask(c.r.Context(), id) // the call's audit record names its task
 		c.rl.record(store.RelayedTask{Agent: c.name, TaskID: id, ContextID: ctxID, Caller: c.caller, State: state, UpdatedAt: c.rl.opts.Now()})
 	}
 	if compat.Method10(c.method) == "GetExtendedAgentCard" {
@@ -849,7 +942,8 @@ func (c *call) copyStream(ctx context.Context, resp *http.Response) {
 				return
 			}
 			c.rl.log.WarnContext(c.r.Context(), "relay: agent stream broke", "agent", c.name, "method", c.method, "caller", c.caller, "err", err)
-			c.fail(compat.CodeInternalError, causeUnreachable, "agent %q: its stream broke: %v", c.name, err)
+			reason, _ := agentcards.NetErrorReason(err)
+			c.fail(compat.CodeInternalError, causeUnreachable, "agent %q: its stream broke: %s", c.name, reason)
 			return
 		}
 	}
@@ -941,6 +1035,7 @@ func (c *call) writeJSON(status int, b []byte) {
 // fail answers with a JSON-RPC error naming the agent.
 func (c *call) fail(code int, cause, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
+	noteRelayFailure(c.r.Context(), cause) // the call's audit record says it failed, or was refused
 	c.answer(compat.ErrorResponse(c.cv, c.id, relayError(code, c.name, cause, msg)))
 }
 
@@ -1065,7 +1160,9 @@ func (rl *Relay) record(t store.RelayedTask) {
 // recorder saves relayed tasks in the background, so that a slow or broken
 // store never delays a call. Saves of one task go through one worker, in
 // the order they were seen; a full queue drops the record (and says so in
-// the log) rather than wait.
+// the log) rather than wait. It counts the saves of each task still
+// waiting, so that the ownership check can wait for those seen before it
+// (await).
 type recorder struct {
 	st  store.RelayedTasks
 	log *slog.Logger
@@ -1074,7 +1171,22 @@ type recorder struct {
 	closed bool
 	queues []chan store.RelayedTask
 	wg     sync.WaitGroup
+
+	pendingMu sync.Mutex
+	pending   map[string]*pendingSaves // by recordKey; only tasks with saves waiting
 }
+
+// pendingSaves counts a task's saves handed to the workers and those done
+// with (saved, failed or dropped); changed is closed, and replaced, each
+// time one is done with.
+type pendingSaves struct {
+	queued, settled uint64
+	changed         chan struct{}
+}
+
+// recordKey names a relayed task as the store keys it: agents ignoring
+// case.
+func recordKey(agent, taskID string) string { return strings.ToLower(agent) + "/" + taskID }
 
 const (
 	recorderWorkers = 4
@@ -1083,7 +1195,7 @@ const (
 )
 
 func newRecorder(st store.RelayedTasks, log *slog.Logger) *recorder {
-	r := &recorder{st: st, log: log}
+	r := &recorder{st: st, log: log, pending: map[string]*pendingSaves{}}
 	for range recorderWorkers {
 		q := make(chan store.RelayedTask, recorderQueue)
 		r.queues = append(r.queues, q)
@@ -1096,6 +1208,7 @@ func newRecorder(st store.RelayedTasks, log *slog.Logger) *recorder {
 					r.log.Error("relay: recording a relayed task failed", "agent", t.Agent, "task", t.TaskID, "caller", t.Caller, "state", t.State, "err", err)
 				}
 				cancel()
+				r.settle(recordKey(t.Agent, t.TaskID))
 			}
 		}()
 	}
@@ -1103,18 +1216,75 @@ func newRecorder(st store.RelayedTasks, log *slog.Logger) *recorder {
 }
 
 func (r *recorder) record(t store.RelayedTask) {
+	key := recordKey(t.Agent, t.TaskID)
 	h := fnv.New32a()
-	_, _ = io.WriteString(h, strings.ToLower(t.Agent)+"/"+t.TaskID)
+	_, _ = io.WriteString(h, key)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
 		return
 	}
+	r.queue(key)
 	select {
 	case r.queues[h.Sum32()%uint32(len(r.queues))] <- t:
 	default:
+		r.settle(key)
 		r.log.Warn("relay: too many relayed tasks waiting to be recorded; one was not", "agent", t.Agent, "task", t.TaskID, "caller", t.Caller, "state", t.State)
 	}
+}
+
+// queue counts a save of the task as waiting.
+func (r *recorder) queue(key string) {
+	r.pendingMu.Lock()
+	defer r.pendingMu.Unlock()
+	p := r.pending[key]
+	if p == nil {
+		p = &pendingSaves{changed: make(chan struct{})}
+		r.pending[key] = p
+	}
+	p.queued++
+}
+
+// settle counts a save of the task as done with.
+func (r *recorder) settle(key string) {
+	r.pendingMu.Lock()
+	defer r.pendingMu.Unlock()
+	p := r.pending[key]
+	if p == nil {
+		return
+	}
+	p.settled++
+	close(p.changed)
+	p.changed = make(chan struct{})
+	if p.settled == p.queued {
+		delete(r.pending, key)
+	}
+}
+
+// await waits until the saves of the agent's task handed to the workers
+// before it was called are done with (saved, failed or dropped), or ctx
+// ends. Saves queued meanwhile are not waited for: a task streaming
+// updates would keep a waiter forever.
+func (r *recorder) await(ctx context.Context, agent, taskID string) error {
+	r.pendingMu.Lock()
+	p := r.pending[recordKey(agent, taskID)]
+	if p == nil {
+		r.pendingMu.Unlock()
+		return nil
+	}
+	target := p.queued
+	for p.settled < target {
+		changed := p.changed
+		r.pendingMu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		r.pendingMu.Lock()
+	}
+	r.pendingMu.Unlock()
+	return nil
 }
 
 func (r *recorder) close() {

@@ -586,10 +586,11 @@ func TestRelayBlockingSend(t *testing.T) {
 		t.Errorf("tasks/get of an unknown task = %v, want ErrTaskNotFound", err)
 	}
 
-	// Someone else reading the task does not become its caller.
+	// Someone else may not read the task (TestRelayRefusesOtherCallersTasks),
+	// nor become its caller by trying.
 	other := env.client(t, "billing", map[string]string{userHeader: "bob"})
-	if _, err := other.GetTask(t.Context(), &a2ago.TaskQueryParams{ID: task.ID}); err != nil {
-		t.Fatal(err)
+	if _, err := other.GetTask(t.Context(), &a2ago.TaskQueryParams{ID: task.ID}); !errors.Is(err, a2ago.ErrTaskNotFound) {
+		t.Fatalf("bob's tasks/get of alice's task = %v, want ErrTaskNotFound", err)
 	}
 	list, _, err := env.st.ListRelayedTasks(t.Context(), store.RelayedTaskFilter{Caller: "alice"})
 	if err != nil || len(list) != 1 || list[0].TaskID != string(task.ID) {
@@ -655,8 +656,9 @@ func TestRelayStreamsEventByEvent(t *testing.T) {
 }
 
 // TestRelayCancelAndResubscribe: a task that works until cancelled is
-// cancelled through the relay, and another caller follows a running task
-// through tasks/resubscribe.
+// cancelled through the relay, and its caller follows a running task from
+// a second client through tasks/resubscribe. (Another caller may not: see
+// TestRelayRefusesOtherCallersTasks.)
 func TestRelayCancelAndResubscribe(t *testing.T) {
 	env := newRelayEnv(t, 0)
 	exec := newHoldExecutor()
@@ -729,7 +731,7 @@ func TestRelayCancelAndResubscribe(t *testing.T) {
 		id, events, _ := start(ctx)
 		go states(events) // the first stream goes on; drain it
 
-		follower := env.client(t, "worker", map[string]string{userHeader: "bob"})
+		follower := env.client(t, "worker", map[string]string{userHeader: "alice"}) // a second client of hers
 		got := make(chan string, 100)
 		done := make(chan error, 1)
 		go func() {
@@ -1024,6 +1026,16 @@ func TestRelayErrors(t *testing.T) {
 	stalled := startStalledAgent(t, "stalled")
 	env.register(t, stalled)
 
+	// An agent whose endpoint names a host that resolves nowhere (.invalid,
+	// RFC 6761): the caller hears which host, not the gateway's resolver.
+	ghostCard, err := json.Marshal(agentcardstest.Card03("ghost", "http://ghost.parley-test.invalid/", agentcardstest.Skill("work", "Work")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.reg.Register(t.Context(), agentcards.Registration{Card: ghostCard}); err != nil {
+		t.Fatal(err)
+	}
+
 	msg := &a2ago.MessageSendParams{Message: a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.TextPart{Text: "hello"})}
 	clientCases := []struct {
 		name   string
@@ -1072,7 +1084,10 @@ func TestRelayErrors(t *testing.T) {
 		{"unknown agent", "nobody", compat.V03, "message/send", compat.CodeInvalidRequest, "not_registered", `agent "nobody" is not registered with Parley`},
 		{"unknown agent 1.0", "nobody", compat.V10, "SendMessage", compat.CodeInvalidRequest, "not_registered", `agent "nobody" is not registered with Parley`},
 		{"unknown agent stream", "nobody", compat.V03, "message/stream", compat.CodeInvalidRequest, "not_registered", `agent "nobody" is not registered with Parley`},
-		{"dead agent 1.0", "dead", compat.V10, "SendMessage", compat.CodeInternalError, "unreachable", `agent "dead" is unreachable: dial tcp`},
+		{"dead agent 1.0", "dead", compat.V10, "SendMessage", compat.CodeInternalError, "unreachable", `agent "dead" is unreachable: connection refused`},
+		{"dead agent stream", "dead", compat.V03, "message/stream", compat.CodeInternalError, "unreachable", `agent "dead" is unreachable: connection refused`},
+		{"unresolvable agent", "ghost", compat.V03, "message/send", compat.CodeInternalError, "unreachable", `agent "ghost" is unreachable: host ghost.parley-test.invalid could not be resolved`},
+		{"unresolvable agent 1.0", "ghost", compat.V10, "SendMessage", compat.CodeInternalError, "unreachable", `agent "ghost" is unreachable: host ghost.parley-test.invalid could not be resolved`},
 		{"stalled agent", "stalled", compat.V03, "message/send", compat.CodeInternalError, "timeout", `agent "stalled" did not answer within 300ms`},
 		{"stalled agent stream", "stalled", compat.V03, "message/stream", compat.CodeInternalError, "timeout", `agent "stalled" did not answer within 300ms`},
 		{"stalled agent 1.0 stream", "stalled", compat.V10, "SendStreamingMessage", compat.CodeInternalError, "timeout", `agent "stalled" did not answer within 300ms`},
@@ -1096,6 +1111,14 @@ func TestRelayErrors(t *testing.T) {
 			}
 			if dig(e, "code") != float64(tc.code) || !strings.Contains(dig(e, "message").(string), tc.want) {
 				t.Errorf("error = %v, want code %d saying %q", e, tc.code, tc.want)
+			}
+			// Nothing of the gateway's side: its resolver, its dialer's
+			// words, Go's types.
+			all, _ := json.Marshal(e)
+			for _, leak := range []string{":53", "lookup ", "dial tcp", "read tcp", "*net.", "net.OpError", "DNSError", "url.Error"} {
+				if strings.Contains(string(all), leak) {
+					t.Errorf("error %s carries %q", all, leak)
+				}
 			}
 			// The data names the agent and the cause: an object for 0.3
 			// (and codes 1.0 has no reason for), ErrorInfo metadata else.
@@ -1349,7 +1372,8 @@ func TestRelayIdentity(t *testing.T) {
 	_, answers = rpc(t, env.url("locked"), map[string]string{userHeader: "dana"}, map[string]any{
 		"jsonrpc": "2.0", "id": 2, "method": "message/send", "params": map[string]any{"message": message03("hi")},
 	})
-	if msg, _ := dig(answers[0], "error", "message").(string); !strings.Contains(msg, `agent "locked": preparing the call failed: no credentials configured`) {
+	if msg, _ := dig(answers[0], "error", "message").(string); !strings.Contains(msg, `agent "locked": Parley could not get its own credentials for the agent`) ||
+		strings.Contains(msg, "no credentials configured") { // the gateway's configuration is for its log
 		t.Errorf("answer = %v", answers[0])
 	}
 }

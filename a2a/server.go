@@ -22,9 +22,11 @@ import (
 
 	a2ago "github.com/a2aproject/a2a-go/a2a"
 	"github.com/a2aproject/a2a-go/a2agrpc"
+	"github.com/a2aproject/a2a-go/a2apb"
 	"github.com/a2aproject/a2a-go/a2asrv"
 
 	"github.com/parleyhq/parley/a2a/compat"
+	"github.com/parleyhq/parley/internal/connlimit"
 	"google.golang.org/grpc"
 
 	"github.com/parleyhq/parley/store"
@@ -52,6 +54,19 @@ type Options struct {
 	Security        []a2ago.SecurityRequirements
 	// Version is the gateway's version, for the card.
 	Version string
+	// MaxBodyBytes bounds a JSON-RPC request body (config's
+	// max_body_bytes), and an A2A 1.0 request is refused over it in the
+	// caller's version, naming the limit. Default 8 MiB (compat's). The
+	// gateway's JSON-RPC edge reads bodies within the same limit first;
+	// this one holds where the server is mounted without it.
+	MaxBodyBytes int64
+	// MaxConns and MaxConnsPerClient bound the gRPC listener's open
+	// connections, in total and per client address, as the HTTP server's
+	// are (config's http.max_conns and http.max_conns_per_client; see
+	// internal/connlimit): a connection over a limit is closed as soon as
+	// it is accepted. Zero: connlimit's defaults; negative: no limit.
+	MaxConns          int
+	MaxConnsPerClient int
 	// ShutdownTimeout bounds how long Run waits for in-flight gRPC calls
 	// (streams included) after ctx ends before cutting them. Default 15s.
 	ShutdownTimeout time.Duration
@@ -78,8 +93,9 @@ type Server struct {
 	handler a2asrv.RequestHandler
 	jsonrpc http.Handler
 
-	mu  sync.Mutex
-	lis net.Listener
+	mu       sync.Mutex
+	lis      net.Listener
+	refusals refusalLog
 }
 
 // NewServer builds the server. It does not listen yet: see ListenGRPC and
@@ -100,6 +116,12 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 15 * time.Second
 	}
+	if opts.MaxConns == 0 {
+		opts.MaxConns = connlimit.DefaultMaxConns
+	}
+	if opts.MaxConnsPerClient == 0 {
+		opts.MaxConnsPerClient = connlimit.DefaultMaxConnsPerClient
+	}
 	s := &Server{opts: opts, log: opts.Logger, tasks: NewTaskStore(opts.Tasks, opts.Now)}
 	handlerOpts := []a2asrv.RequestHandlerOption{
 		a2asrv.WithTaskStore(s.tasks),
@@ -109,13 +131,37 @@ func NewServer(opts Options) (*Server, error) {
 		a2asrv.WithCallInterceptor(errorInterceptor{log: opts.Logger}),
 		// After identity: a caller reaches only its own tasks.
 		a2asrv.WithCallInterceptor(ownershipInterceptor{tasks: s.tasks, isAdmin: opts.IsAdmin, log: opts.Logger}),
+		// Last, so that its After sees the answer before errorInterceptor
+		// maps it: the call's audit record learns its task and failure.
+		a2asrv.WithCallInterceptor(auditInterceptor{}),
 	}
 	s.handler = a2asrv.NewHandler(NewExecutor(opts.Tools, opts.Logger), append(handlerOpts, opts.HandlerOptions...)...)
 	// compat goes outside the call context, so that the extensions header
 	// it copies from 1.0 requests is seen (a2a/compat.MiddlewareWith).
-	s.jsonrpc = compat.Middleware(CallContextMiddleware(a2asrv.NewJSONRPCHandler(s.handler)))
+	s.jsonrpc = compat.MiddlewareWith(CallContextMiddleware(a2asrv.NewJSONRPCHandler(s.handler)), compat.Options{MaxBodyBytes: opts.MaxBodyBytes})
 	return s, nil
 }
+
+// grpcMethods are the JSON-RPC twins of the A2A 0.3 gRPC methods.
+var grpcMethods = map[string]string{
+	a2apb.A2AService_SendMessage_FullMethodName:                      "message/send",
+	a2apb.A2AService_SendStreamingMessage_FullMethodName:             "message/stream",
+	a2apb.A2AService_GetTask_FullMethodName:                          "tasks/get",
+	a2apb.A2AService_ListTasks_FullMethodName:                        "tasks/list",
+	a2apb.A2AService_CancelTask_FullMethodName:                       "tasks/cancel",
+	a2apb.A2AService_TaskSubscription_FullMethodName:                 "tasks/resubscribe",
+	a2apb.A2AService_CreateTaskPushNotificationConfig_FullMethodName: "tasks/pushNotificationConfig/set",
+	a2apb.A2AService_GetTaskPushNotificationConfig_FullMethodName:    "tasks/pushNotificationConfig/get",
+	a2apb.A2AService_ListTaskPushNotificationConfig_FullMethodName:   "tasks/pushNotificationConfig/list",
+	a2apb.A2AService_DeleteTaskPushNotificationConfig_FullMethodName: "tasks/pushNotificationConfig/delete",
+	a2apb.A2AService_GetAgentCard_FullMethodName:                     "agent/getAuthenticatedExtendedCard",
+}
+
+// GRPCMethod names the A2A JSON-RPC method a gRPC call of the A2A service
+// is the twin of (fullMethod is the gRPC method's full name, as
+// interceptors see it), so that what is said about calls (the audit log)
+// reads the same on both bindings; "" for a method of another service.
+func GRPCMethod(fullMethod string) string { return grpcMethods[fullMethod] }
 
 // RequestHandler is the transport-independent A2A handler, for wrapping
 // (the A2A 1.0 translation).
@@ -190,7 +236,11 @@ func (s *Server) ListenGRPC(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("a2a: gRPC: listen on %s: %w", s.opts.GRPCListen, err)
 	}
-	s.lis = lis
+	// The same limits as the HTTP server's: without them, a client could
+	// hold every descriptor the process has through the gRPC port.
+	limits := connlimit.Options{MaxConns: s.opts.MaxConns, MaxConnsPerClient: s.opts.MaxConnsPerClient}
+	limits.OnRefuse = s.refusals.record(s.log, limits)
+	s.lis = connlimit.NewListener(lis, limits)
 	return nil
 }
 
@@ -269,4 +319,39 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Info("a2a gRPC stopped")
 	}
 	return err
+}
+
+// refusalLogEvery spaces the warnings about refused gRPC connections: under
+// a flood of them, one line per interval with a count says enough.
+const refusalLogEvery = 10 * time.Second
+
+// refusalLog logs connections refused over a limit: the first at once,
+// then at most one line per refusalLogEvery, counting the ones in between.
+// (The HTTP server's twin is in package gateway.)
+type refusalLog struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (l *refusalLog) record(log *slog.Logger, opts connlimit.Options) func(net.Addr, connlimit.Limit) {
+	return func(remote net.Addr, limit connlimit.Limit) {
+		l.mu.Lock()
+		now := time.Now()
+		if !l.last.IsZero() && now.Sub(l.last) < refusalLogEvery {
+			l.suppressed++
+			l.mu.Unlock()
+			return
+		}
+		more := l.suppressed
+		l.last, l.suppressed = now, 0
+		l.mu.Unlock()
+
+		max := opts.MaxConns
+		if limit == connlimit.LimitPerClient {
+			max = opts.MaxConnsPerClient
+		}
+		log.Warn("a2a gRPC: refused a connection: too many open connections",
+			"remote", remote.String(), "limit", string(limit), "max", max, "refused_since_last_warning", more)
+	}
 }

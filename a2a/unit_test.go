@@ -96,12 +96,12 @@ func TestMapError(t *testing.T) {
 		message string
 	}{
 		{"nil", nil, nil, true, ""},
-		{"a2a error", fmt.Errorf("task x: %w", a2ago.ErrTaskNotFound), a2ago.ErrTaskNotFound, true, "task x"},
+		{"a2a error", fmt.Errorf("task x: %w", a2ago.ErrTaskNotFound), a2ago.ErrTaskNotFound, false, "task x: task not found"},
 		{"grpc status", grpcErr, nil, true, "no"},
-		{"store not found", fmt.Errorf("get: %w", store.ErrNotFound), a2ago.ErrTaskNotFound, false, "get: not found"},
+		{"store not found", fmt.Errorf("get: %w", store.ErrNotFound), a2ago.ErrTaskNotFound, false, "task not found"},
 		{"store unavailable", fmt.Errorf("sqlite: %w", store.ErrUnavailable), a2ago.ErrServerError, false, "store is unavailable"},
 		{"cancelled", fmt.Errorf("save: %w", context.Canceled), a2ago.ErrInternalError, false, "ended before it finished"},
-		{"anything else", errors.New("disk on fire"), a2ago.ErrInternalError, false, "disk on fire"},
+		{"anything else", errors.New("disk on fire"), a2ago.ErrInternalError, false, "the gateway failed to handle the request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,8 +158,9 @@ func (l *logSink) String() string {
 }
 
 // TestErrorsAreMappedAndLogged: a failure of the server's own code reaches
-// the client as an A2A error with its detail, on both bindings, and is
-// logged.
+// the client as an A2A internal error saying the gateway failed, on both
+// bindings, without its detail (a database's words are not the caller's);
+// the detail is logged.
 func TestErrorsAreMappedAndLogged(t *testing.T) {
 	logs := &logSink{}
 	srv, err := a2a.NewServer(a2a.Options{Tools: fakeTools{}, Tasks: brokenTasks{}, PublicURL: "http://127.0.0.1:1",
@@ -194,8 +195,9 @@ func TestErrorsAreMappedAndLogged(t *testing.T) {
 		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 			t.Fatal(err)
 		}
-		if out.Error.Code != -32603 || !strings.Contains(fmt.Sprint(out.Error.Data["error"]), "disk on fire") {
-			t.Errorf("error = %+v, want -32603 with the detail in data.error", out.Error)
+		if detail := fmt.Sprint(out.Error.Data["error"]); out.Error.Code != -32603 ||
+			!strings.Contains(detail, "the gateway failed") || strings.Contains(detail, "disk on fire") {
+			t.Errorf("error = %+v, want -32603 saying the gateway failed, without the detail", out.Error)
 		}
 	})
 	t.Run("gRPC", func(t *testing.T) {
@@ -205,8 +207,9 @@ func TestErrorsAreMappedAndLogged(t *testing.T) {
 		}
 		defer conn.Close()
 		_, err = a2aclient.NewGRPCTransport(conn).GetTask(t.Context(), &a2ago.TaskQueryParams{ID: "task-1"})
-		if st, _ := status.FromError(err); st.Code() != codes.Internal || !strings.Contains(st.Message(), "disk on fire") {
-			t.Errorf("error = %v, want Internal with the detail", err)
+		if st, _ := status.FromError(err); st.Code() != codes.Internal ||
+			!strings.Contains(st.Message(), "the gateway failed") || strings.Contains(st.Message(), "disk on fire") {
+			t.Errorf("error = %v, want Internal saying the gateway failed, without the detail", err)
 		}
 	})
 	if !strings.Contains(logs.String(), "a2a call failed") || !strings.Contains(logs.String(), "disk on fire") {

@@ -14,8 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/parleyhq/parley/internal/textcheck"
 )
 
 // WellKnownPath is where an agent serves its card, relative to its base
@@ -479,17 +479,15 @@ func validate(c *Card, w *wireCard) error {
 	return nil
 }
 
-// checkText refuses control characters (they would corrupt logs and the
-// registry's search columns) and overlong values.
+// checkText refuses overlong values and what textcheck refuses in a line
+// (invalid UTF-8, control characters, bidi controls): they would corrupt
+// logs and the registry's search columns, and models read agent cards.
 func checkText(field, s string) error {
 	if len(s) > maxTextLen {
 		return cardErr(field, "is %d bytes long; at most %d are accepted", len(s), maxTextLen)
 	}
-	if !utf8.ValidString(s) {
-		return cardErr(field, "is not valid UTF-8")
-	}
-	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
-		return cardErr(field, "must not contain control characters")
+	if err := textcheck.Line(s); err != nil {
+		return cardErr(field, "%v", err)
 	}
 	return nil
 }

@@ -141,6 +141,7 @@ func TestParseCardInvalid(t *testing.T) {
 		{"blank name", mod03(func(c map[string]any) { c["name"] = "  " }), "name", "is required"},
 		{"name not a string", mod03(func(c map[string]any) { c["name"] = 7 }), "name", "must be a string, not a JSON number"},
 		{"control character in name", mod03(func(c map[string]any) { c["name"] = "a\nb" }), "name", "control characters"},
+		{"bidi override in skill name", mod03(func(c map[string]any) { c["skills"] = []any{map[string]any{"id": "a", "name": "A\u202eB"}} }), "skills[0].name", "bidirectional control character (U+202E)"},
 		{"no version", mod03(func(c map[string]any) { delete(c, "version") }), "version", "is required"},
 		{"no capabilities", mod03(func(c map[string]any) { delete(c, "capabilities") }), "capabilities", "is required"},
 		{"capabilities not an object", mod03(func(c map[string]any) { c["capabilities"] = "all" }), "capabilities", "must be an object"},

@@ -68,13 +68,13 @@ func (r *Registry) fetchCard(ctx context.Context, cardURL string) (*Card, error)
 		if errors.Is(err, ErrBlockedAddress) {
 			return nil, err
 		}
-		return nil, &FetchError{URL: cardURL, Reason: err.Error(), Err: err}
+		return nil, r.transportError(ctx, cardURL, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.FetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cardURL, nil)
 	if err != nil {
-		return nil, &FetchError{URL: cardURL, Reason: err.Error(), Err: err}
+		return nil, &FetchError{URL: cardURL, Reason: "not a URL Parley can fetch", Err: err}
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", r.opts.UserAgent)
@@ -112,16 +112,19 @@ func (r *Registry) fetchCard(ctx context.Context, cardURL string) (*Card, error)
 	return card, nil
 }
 
-// transportError explains a failed request: a refused address, a
-// timeout, or the network error.
+// transportError explains a failed request in the caller's terms (see
+// NetErrorReason): a refused address, a timeout, a host that does not
+// resolve, a refused connection. The full error goes to the log.
 func (r *Registry) transportError(ctx context.Context, cardURL string, err error) error {
 	var be *BlockedError
 	if errors.As(err, &be) {
 		be.URL = cardURL
 		return be
 	}
+	r.log.WarnContext(ctx, "fetching an agent card failed", "url", cardURL, "err", err)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return &FetchError{URL: cardURL, Reason: fmt.Sprintf("no answer within %s", r.opts.FetchTimeout), Err: err}
 	}
-	return &FetchError{URL: cardURL, Reason: unwrapURLError(err).Error(), Err: err}
+	reason, _ := NetErrorReason(err)
+	return &FetchError{URL: cardURL, Reason: reason, Err: err}
 }

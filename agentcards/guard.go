@@ -41,6 +41,13 @@ func (e *BlockedError) Error() string {
 	} else {
 		b.WriteString("to connect: ")
 	}
+	b.WriteString(e.Explain())
+	return b.String()
+}
+
+// Explain says why the address is refused, without the URL.
+func (e *BlockedError) Explain() string {
+	var b strings.Builder
 	switch {
 	case e.Addr.IsValid() && e.Host != "" && e.Host != e.Addr.String():
 		fmt.Fprintf(&b, "host %s resolves to %s, a %s address", e.Host, e.Addr, e.Reason)
@@ -143,10 +150,10 @@ func (g *Guard) Client(timeout time.Duration) *http.Client {
 		Timeout:   timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
-				return errors.New("stopped after 5 redirects")
+				return refuseRedirect("stopped after 5 redirects")
 			}
 			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-				return fmt.Errorf("redirect to a %s URL refused", req.URL.Scheme)
+				return refuseRedirect("a redirect to a %s URL was refused", req.URL.Scheme)
 			}
 			return nil
 		},
@@ -156,7 +163,7 @@ func (g *Guard) Client(timeout time.Duration) *http.Client {
 // CheckURL refuses a URL that is not an absolute http(s) URL with a host,
 // that carries credentials, or whose host is or resolves to a blocked
 // address (a *BlockedError; every address of the host is checked). A host
-// that does not resolve gives an error wrapping ErrUnresolvable. With the
+// that does not resolve gives an *UnresolvableError (ErrUnresolvable). With the
 // guard off only the URL's form is checked.
 func (g *Guard) CheckURL(ctx context.Context, raw string) error {
 	u, err := url.Parse(raw)
@@ -203,10 +210,10 @@ func (g *Guard) CheckHost(ctx context.Context, host string) error {
 	}
 	addrs, err := g.resolver.LookupNetIP(ctx, "ip", host)
 	if err != nil {
-		return fmt.Errorf("resolve %s: %w: %w", host, ErrUnresolvable, err)
+		return &UnresolvableError{Host: host, Err: err}
 	}
 	if len(addrs) == 0 {
-		return fmt.Errorf("resolve %s: no addresses: %w", host, ErrUnresolvable)
+		return &UnresolvableError{Host: host, Err: errors.New("no addresses")}
 	}
 	for _, ip := range addrs {
 		if err := checkAddr(host, ip); err != nil {

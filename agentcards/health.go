@@ -90,7 +90,7 @@ func (r *Registry) probeEndpoint(ctx context.Context, c *Card) error {
 		}
 		conn, err := r.guard.DialContext(ctx, "tcp", addr)
 		if err != nil {
-			return fmt.Errorf("endpoint %s: %w", target, err)
+			return r.unreachable(ctx, target, err)
 		}
 		return conn.Close()
 	}
@@ -104,7 +104,7 @@ func (r *Registry) probeEndpoint(ctx context.Context, c *Card) error {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return fmt.Errorf("endpoint %s: no answer within %s", target, r.opts.FetchTimeout)
 		}
-		return fmt.Errorf("endpoint %s: %w", target, unwrapURLError(err))
+		return r.unreachable(ctx, target, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
@@ -112,6 +112,25 @@ func (r *Registry) probeEndpoint(ctx context.Context, c *Card) error {
 		return fmt.Errorf("endpoint %s answered HTTP %s", target, resp.Status)
 	}
 	return nil
+}
+
+// probeError is a failed probe: its message is in the caller's terms
+// (NetErrorReason, kept in the agent's health for anyone to read), err
+// the full error.
+type probeError struct {
+	msg string
+	err error
+}
+
+func (e *probeError) Error() string { return e.msg }
+func (e *probeError) Unwrap() error { return e.err }
+
+// unreachable explains why target could not be reached, logging the full
+// error.
+func (r *Registry) unreachable(ctx context.Context, target string, err error) error {
+	r.log.DebugContext(ctx, "agent probe: endpoint unreachable", "endpoint", target, "err", err)
+	reason, _ := NetErrorReason(err)
+	return &probeError{msg: fmt.Sprintf("endpoint %s could not be reached: %s", target, reason), err: err}
 }
 
 // ProbeAll probes every agent now, at most ProbeConcurrency at once, and

@@ -19,9 +19,12 @@ const maxPeek = 1 << 20
 
 // Middleware appends one record per request that describe accepts, once
 // the handler has answered: outcome OK for 2xx answers, Denied for 401 and
-// 403, Error otherwise (JSON-RPC errors answered with 200 count as OK: the
-// call reached its handler; the JSON-RPC method is in the detail). Put it
-// inside the auth middleware so that records name the caller.
+// 403, Error otherwise, unless the handler noted worse (NoteDenied,
+// NoteFailed: a JSON-RPC error answered with 200, a task of another
+// caller's answered "not found"); the task the handler noted (NoteTask)
+// goes into the record's links. The JSON-RPC method, the HTTP status and
+// the reason noted are in the detail. Put it inside the auth middleware so
+// that records name the caller.
 func Middleware(log *Log, describe Describe) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -46,8 +49,9 @@ func Middleware(log *Log, describe Describe) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
+			ctx, note := WithNote(r.Context())
 			sw := &statusWriter{ResponseWriter: w}
-			next.ServeHTTP(sw, r)
+			next.ServeHTTP(sw, r.WithContext(ctx))
 			switch {
 			case sw.status == 0 || sw.status < 300:
 				entry.Outcome = OK
@@ -56,9 +60,13 @@ func Middleware(log *Log, describe Describe) func(http.Handler) http.Handler {
 			default:
 				entry.Outcome = Error
 			}
+			reason := note.apply(&entry)
 			detail := map[string]string{"http_status": strconv.Itoa(max(sw.status, http.StatusOK))}
 			if method != "" {
 				detail["method"] = method
+			}
+			if reason != "" {
+				detail["reason"] = reason
 			}
 			if entry.Detail == nil {
 				entry.Detail = detail

@@ -170,7 +170,9 @@ func (s *Service) MCP(next http.Handler) http.Handler {
 	}
 	// go-sdk keeps its TokenInfo under a private key; its own middleware is
 	// the way to set it. Authentication has already happened: the verifier
-	// handed to it reads the result from the context.
+	// handed to it reads the result from the context. Its own checks
+	// (an Expiration, not past) never decide anything Verify did not:
+	// Verify requires a numeric exp not yet past, on every face alike.
 	inner := mcpauth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*mcpauth.TokenInfo, error) {
 		p, ok := FromContext(ctx)
 		if !ok {

@@ -131,8 +131,8 @@ func (m claimsMapping) principal(claims map[string]any) *Principal {
 			}
 		}
 	}
-	if exp, ok := claims["exp"].(float64); ok {
-		p.Expiry = time.Unix(int64(exp), 0)
+	if exp, ok := numericDate(claims["exp"]); ok {
+		p.Expiry = exp
 	}
 	for _, r := range m.adminRoles {
 		if slices.Contains(p.Roles, r) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -268,6 +269,13 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, error) {
 	if err := tok.Claims(&verified); err != nil {
 		return nil, &TokenError{Reason: ReasonMalformed, Detail: "claims", Err: err}
 	}
+	// go-oidc reads dates leniently (a string "1796592345" passes as a
+	// number) and not at all where it has no use for them (iat): the
+	// registered date claims are checked here, on the claims the
+	// Principal is built from, so that every face judges them alike.
+	if terr := checkDates(verified, v.now()); terr != nil {
+		return nil, terr
+	}
 	if !slices.ContainsFunc(tok.Audience, func(a string) bool { return slices.Contains(v.audiences, a) }) {
 		return nil, &TokenError{Reason: ReasonWrongAudience, Detail: fmt.Sprintf("aud %q, accepted %q", tok.Audience, v.audiences)}
 	}
@@ -309,6 +317,59 @@ func (v *Verifier) classify(err error, out *sigOutcome, header jwtHeader, claims
 		return &TokenError{Reason: ReasonNotYetValid, Detail: "nbf " + time.Unix(int64(nbf), 0).UTC().Format(time.RFC3339)}
 	}
 	return &TokenError{Reason: ReasonMalformed, Err: err}
+}
+
+// dateLeeway is how far in the future nbf and iat may be, for clocks
+// that disagree a little: go-oidc's leeway for nbf.
+const dateLeeway = 5 * time.Minute
+
+// maxNumericDate is the last second of year 9999: a date beyond it is not
+// a date any issuer means (and would not fit a time.Time in seconds).
+const maxNumericDate = 253402300799
+
+// checkDates enforces RFC 7519's date claims on verified claims: exp is
+// required, and exp, nbf and iat are NumericDates (JSON numbers, a
+// fraction allowed, within year 1970 to 9999); the token is refused
+// once exp has passed, before nbf, and when it claims to be issued in
+// the future (beyond dateLeeway, as nbf).
+func checkDates(claims map[string]any, now time.Time) *TokenError {
+	dates := map[string]time.Time{}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		v, present := claims[name]
+		if !present {
+			continue
+		}
+		t, ok := numericDate(v)
+		if !ok {
+			return &TokenError{Reason: ReasonMalformed, Detail: fmt.Sprintf("%s is not a NumericDate (a JSON number of seconds since 1970)", name)}
+		}
+		dates[name] = t
+	}
+	exp, ok := dates["exp"]
+	switch {
+	case !ok:
+		return &TokenError{Reason: ReasonExpired, Detail: "no exp claim"}
+	case !now.Before(exp):
+		return &TokenError{Reason: ReasonExpired, Detail: "exp " + exp.UTC().Format(time.RFC3339)}
+	}
+	if nbf, ok := dates["nbf"]; ok && now.Add(dateLeeway).Before(nbf) {
+		return &TokenError{Reason: ReasonNotYetValid, Detail: "nbf " + nbf.UTC().Format(time.RFC3339)}
+	}
+	if iat, ok := dates["iat"]; ok && now.Add(dateLeeway).Before(iat) {
+		return &TokenError{Reason: ReasonNotYetValid, Detail: "iat " + iat.UTC().Format(time.RFC3339) + " is in the future"}
+	}
+	return nil
+}
+
+// numericDate reads a NumericDate as decoded into a map[string]any: a
+// float64 (encoding/json's number), finite and in range.
+func numericDate(v any) (time.Time, bool) {
+	f, ok := v.(float64)
+	if !ok || math.IsNaN(f) || f < 0 || f > maxNumericDate {
+		return time.Time{}, false
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), true
 }
 
 type jwtHeader struct {

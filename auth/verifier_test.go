@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +48,16 @@ func badTokens(t *testing.T, iss *issuer) []struct {
 		{"expired", "Bearer " + iss.token(map[string]any{"exp": now.Add(-time.Minute).Unix()}), auth.ReasonExpired},
 		{"no exp", "Bearer " + iss.token(map[string]any{"exp": nil}), auth.ReasonExpired},
 		{"not yet valid", "Bearer " + iss.token(map[string]any{"nbf": now.Add(time.Hour).Unix(), "exp": now.Add(2 * time.Hour).Unix()}), auth.ReasonNotYetValid},
+		// RFC 7519 dates are JSON numbers: go-oidc alone read a string as
+		// one, and only MCP refused it (issue 10, finding 6).
+		{"exp a string", "Bearer " + iss.token(map[string]any{"exp": strconv.FormatInt(now.Add(time.Hour).Unix(), 10)}), auth.ReasonMalformed},
+		{"nbf a string", "Bearer " + iss.token(map[string]any{"nbf": strconv.FormatInt(now.Add(-time.Minute).Unix(), 10)}), auth.ReasonMalformed},
+		{"iat a string", "Bearer " + iss.token(map[string]any{"iat": strconv.FormatInt(now.Unix(), 10)}), auth.ReasonMalformed},
+		{"exp a boolean", "Bearer " + iss.token(map[string]any{"exp": true}), auth.ReasonMalformed},
+		{"exp an array", "Bearer " + iss.token(map[string]any{"exp": []int64{now.Add(time.Hour).Unix()}}), auth.ReasonMalformed},
+		{"exp an object", "Bearer " + iss.token(map[string]any{"exp": map[string]any{"$date": now.Add(time.Hour).Unix()}}), auth.ReasonMalformed},
+		{"exp beyond year 9999", "Bearer " + iss.token(map[string]any{"exp": int64(1e15)}), auth.ReasonMalformed},
+		{"issued in the future", "Bearer " + iss.token(map[string]any{"iat": now.Add(time.Hour).Unix(), "exp": now.Add(2 * time.Hour).Unix()}), auth.ReasonNotYetValid},
 		{"wrong issuer", "Bearer " + iss.token(map[string]any{"iss": "https://evil.example.com"}), auth.ReasonWrongIssuer},
 		{"wrong audience", "Bearer " + iss.token(map[string]any{"aud": "someone-else"}), auth.ReasonWrongAudience},
 		{"wrong audiences list", "Bearer " + iss.token(map[string]any{"aud": []string{"a", "b"}}), auth.ReasonWrongAudience},
@@ -170,6 +181,21 @@ func TestVerifierAcceptsAndMapsClaims(t *testing.T) {
 		{
 			name:   "nbf within leeway",
 			claims: map[string]any{"nbf": time.Now().Add(time.Minute).Unix()},
+			check:  func(t *testing.T, p *auth.Principal) {},
+		},
+		{
+			// A NumericDate may have a fraction (RFC 7519 §2).
+			name:   "dates with fractions",
+			claims: map[string]any{"exp": float64(exp.Unix()) + 0.5, "nbf": float64(exp.Add(-time.Hour).Unix()) + 0.25, "iat": float64(exp.Add(-time.Hour).Unix()) + 0.25},
+			check: func(t *testing.T, p *auth.Principal) {
+				if want := exp.Add(500 * time.Millisecond); !p.Expiry.Equal(want) {
+					t.Errorf("expiry = %v, want %v", p.Expiry, want)
+				}
+			},
+		},
+		{
+			name:   "iat within leeway",
+			claims: map[string]any{"iat": time.Now().Add(time.Minute).Unix()},
 			check:  func(t *testing.T, p *auth.Principal) {},
 		},
 	}

@@ -173,7 +173,8 @@ func AsError(err error) *Error {
 
 // ErrorResponse renders a JSON-RPC error response for the given request id
 // (nil for unknown) in the shape of version v: for 1.0, A2A codes carry a
-// google.rpc.ErrorInfo detail.
+// google.rpc.ErrorInfo detail. Its message and the strings in its data are
+// bounded by SafeErrorText.
 func ErrorResponse(v Version, id any, e *Error) []byte {
 	errObj := obj{"code": json.Number(strconv.Itoa(e.Code)), "message": e.Message}
 	if e.Data != nil {
@@ -190,6 +191,7 @@ func ErrorResponse(v Version, id any, e *Error) []byte {
 	} else {
 		delete(errObj, "data")
 	}
+	sanitizeErrorObject(errObj)
 	b, err := encode(obj{"jsonrpc": "2.0", "id": id, "error": errObj})
 	if err != nil { // id was not JSON-encodable
 		b, _ = encode(obj{"jsonrpc": "2.0", "id": nil, "error": errObj})

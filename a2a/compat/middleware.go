@@ -84,7 +84,11 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if v == V03 {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
-		m.next.ServeHTTP(w, r)
+		// Untranslated, but its errors bounded like every other's.
+		tw := &responseWriter10{w: w, v: V03, id: id}
+		tw.sse.translate = tw.translateEvent
+		m.next.ServeHTTP(tw, r)
+		tw.finish()
 		return
 	}
 
@@ -105,7 +109,7 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ext := r.Header.Values(HeaderExtensions); len(ext) > 0 && len(r.Header.Values(HeaderExtensions03)) == 0 {
 		r2.Header[http.CanonicalHeaderKey(HeaderExtensions03)] = ext
 	}
-	tw := &responseWriter10{w: w, method: method, id: id}
+	tw := &responseWriter10{w: w, v: V10, method: method, id: id}
 	tw.sse.translate = tw.translateEvent
 	m.next.ServeHTTP(tw, r2)
 	tw.finish()
@@ -144,9 +148,12 @@ func isEventStream(contentType string) bool {
 	return strings.EqualFold(mt, "text/event-stream")
 }
 
-// responseWriter10 turns next's 0.3 answer into a 1.0 answer.
+// responseWriter10 turns next's 0.3 answer into an answer of version v:
+// translated to 1.0, or for a 0.3 caller left as it is; either way its
+// errors pass SafeErrorText (sanitizeAnswer).
 type responseWriter10 struct {
 	w      http.ResponseWriter
+	v      Version
 	method string // 1.0 method name
 	id     any
 
@@ -177,7 +184,9 @@ func (t *responseWriter10) WriteHeader(code int) {
 	if isEventStream(h.Get("Content-Type")) {
 		t.stream = true
 		h.Del("Content-Length")
-		mirrorExtensions(h)
+		if t.v == V10 {
+			mirrorExtensions(h)
+		}
 		t.w.WriteHeader(code)
 	}
 }
@@ -221,11 +230,14 @@ func (t *responseWriter10) Flush() {
 }
 
 func (t *responseWriter10) translateEvent(data []byte) []byte {
+	if t.v == V03 {
+		return sanitizeAnswer(data)
+	}
 	out, err := StreamEventTo10(t.method, data)
 	if err != nil {
 		return ErrorResponse(V10, t.id, errorf(CodeInternalError, "translating an event to A2A 1.0: %v", AsError(err).Message))
 	}
-	return out
+	return sanitizeAnswer(out)
 }
 
 func (t *responseWriter10) finish() {
@@ -238,6 +250,18 @@ func (t *responseWriter10) finish() {
 	status := t.status
 	if status == 0 {
 		status = http.StatusOK
+	}
+	if t.v == V03 {
+		raw := t.buf.Bytes()
+		if body := bytes.TrimSpace(raw); len(body) > 0 {
+			if out := sanitizeAnswer(body); !bytes.Equal(out, body) {
+				raw = append(out, '\n')
+				t.w.Header().Del("Content-Length")
+			}
+		}
+		t.w.WriteHeader(status)
+		_, _ = t.w.Write(raw)
+		return
 	}
 	body := bytes.TrimSpace(t.buf.Bytes())
 	var out []byte
@@ -260,6 +284,7 @@ func (t *responseWriter10) finish() {
 			}
 			out = ErrorResponse(V10, t.id, errorf(CodeInternalError, "translating the response to A2A 1.0: %v", AsError(err).Message))
 		}
+		out = sanitizeAnswer(out)
 	}
 	h := t.w.Header()
 	if h.Get("Content-Type") == "" {

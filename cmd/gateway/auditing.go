@@ -18,13 +18,27 @@ var a2aSends = map[string]bool{
 }
 
 // describeA2A records calls to the gateway's own A2A endpoint: messages as
-// a2a.message, other methods (tasks/get, cancel, …) as a2a.call.
+// a2a.message, other methods (tasks/get, cancel, …) as a2a.call. The a2a
+// server notes the task of each call, and its refusal or failure, in the
+// record (audit.NoteTask, NoteDenied, NoteFailed).
 func describeA2A(_ *http.Request, method string) (audit.Entry, bool) {
+	return a2aEntry(method), method != ""
+}
+
+// describeA2AGRPC records the gRPC calls of the gateway's own A2A server
+// exactly as describeA2A records their JSON-RPC twins; calls of other
+// services (health, reflection) are not recorded.
+func describeA2AGRPC(fullMethod string) (audit.Entry, string, bool) {
+	method := a2a.GRPCMethod(fullMethod)
+	return a2aEntry(method), method, method != ""
+}
+
+func a2aEntry(method string) audit.Entry {
 	action := "a2a.call"
 	if a2aSends[method] {
 		action = audit.ActionA2AMessage
 	}
-	return audit.Entry{Action: action, Target: "parley"}, method != ""
+	return audit.Entry{Action: action, Target: "parley"}
 }
 
 // describeRelay records every JSON-RPC call relayed to an agent.

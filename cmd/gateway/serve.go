@@ -97,7 +97,9 @@ func runGateway(ctx context.Context, cfg config.Config, logger *slog.Logger, onL
 		closeStore(st, logger)
 		return exitFailure
 	}
-	ws := workspace.New(st, workspace.Options{})
+	// The refund-confirmation threshold is a workspace rule, so that every
+	// face (MCP, A2A, admin API) is held to it.
+	ws := workspace.New(st, workspace.Options{ConfirmRefundAbove: &cfg.MCP.ConfirmRefundAbove})
 	registry := agentcards.New(st, agentcards.Options{
 		Logger:         logger.With("component", "agents"),
 		AllowPrivate:   cfg.AllowPrivateAgentURLs,
@@ -190,14 +192,13 @@ func runGateway(ctx context.Context, cfg config.Config, logger *slog.Logger, onL
 	// breaks resumes it with Last-Event-ID.
 	events := mcpbridge.NewEventStore(st, mcpbridge.EventStoreOptions{Logger: logger.With("component", "mcp-events")})
 	bridge, err := mcpbridge.New(ws, st, mcpbridge.Options{
-		EventStore:         events,
-		Logger:             logger.With("component", "mcp"),
-		MaxBodyBytes:       cfg.MaxBodyBytes,
-		ConfirmRefundAbove: cfg.MCP.ConfirmRefundAbove,
-		StateKey:           []byte(cfg.MCP.StateKey),
-		Agents:             registry,
-		AgentClients:       agentClients,
-		Negotiations:       negotiations,
+		EventStore:   events,
+		Logger:       logger.With("component", "mcp"),
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		StateKey:     []byte(cfg.MCP.StateKey),
+		Agents:       registry,
+		AgentClients: agentClients,
+		Negotiations: negotiations,
 	})
 	if err != nil {
 		logger.Error("cannot start the MCP endpoint", "err", err)
@@ -211,7 +212,9 @@ func runGateway(ctx context.Context, cfg config.Config, logger *slog.Logger, onL
 	// Auth outermost, so that the audit records name the caller; denials
 	// are recorded through OnDecision.
 	bridge.Server().AddReceivingMiddleware(authn.MCPMiddleware(), mcpbridge.AuditMiddleware(auditLog))
-	g.HandleOwnBodyLimit(auth.MCPPath, authn.MCP(bridge))
+	// Every JSON-RPC endpoint checks envelopes at the gateway's edge,
+	// inside auth (no body is read for a refused caller), outside audit.
+	g.HandleOwnBodyLimit(auth.MCPPath, authn.MCP(g.JSONRPC(gateway.MCPEndpoint)(bridge)))
 	g.Router().Handle(auth.ProtectedResourceMetadataPath, authn.ProtectedResourceMetadata())
 	g.Router().Handle(auth.ProtectedResourceMetadataPath+auth.MCPPath, authn.ProtectedResourceMetadata())
 
@@ -221,6 +224,9 @@ func runGateway(ctx context.Context, cfg config.Config, logger *slog.Logger, onL
 		Tasks:             st,
 		PublicURL:         publicURL,
 		GRPCListen:        cfg.GRPCListen,
+		MaxBodyBytes:      cfg.MaxBodyBytes,
+		MaxConns:          cfg.HTTP.MaxConns, // the gRPC port's limits are the HTTP server's
+		MaxConnsPerClient: cfg.HTTP.MaxConnsPerClient,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		Version:           resolveVersion(),
 		Logger:            logger.With("component", "a2a"),
@@ -228,7 +234,7 @@ func runGateway(ctx context.Context, cfg config.Config, logger *slog.Logger, onL
 		IsAdmin:           auth.IsAdmin,
 		SecuritySchemes:   schemes,
 		Security:          security,
-		GRPCServerOptions: authn.GRPCServerOptions(),
+		GRPCServerOptions: append(authn.GRPCServerOptions(), audit.GRPCServerOptions(auditLog, describeA2AGRPC)...), // audit after auth: records name the caller
 	})
 	if err == nil {
 		err = a2aSrv.ListenGRPC(ctx)
@@ -247,8 +253,10 @@ func runGateway(ctx context.Context, cfg config.Config, logger *slog.Logger, onL
 		Tasks:           st,
 		PublicURL:       publicURL,
 		RequestID:       gateway.RequestIDFrom,
+		MaxBodyBytes:    cfg.MaxBodyBytes,
 		Logger:          logger.With("component", "a2a-relay"),
 		Principal:       authn.A2APrincipal,
+		IsAdmin:         auth.IsAdmin, // as on the own face: admins reach every caller's relayed tasks
 		SecuritySchemes: schemes,
 		Security:        security,
 		Authorize: func(ctx context.Context, agent string) error {
@@ -272,8 +280,9 @@ func runGateway(ctx context.Context, cfg config.Config, logger *slog.Logger, onL
 	// Cards stay public; JSON-RPC needs a token when auth is on.
 	// Audit records go inside the auth faces, so that they name the caller.
 	auditRelay := audit.Middleware(auditLog, describeRelay)
-	g.Router().Mount(a2a.RelayPath, relayRoutes(relay, func(h http.Handler) http.Handler { return authn.A2A(auditRelay(h)) }))
-	g.Router().Handle(a2a.JSONRPCPath, authn.A2A(audit.Middleware(auditLog, describeA2A)(a2aSrv.Handler())))
+	a2aEdge := g.JSONRPC(gateway.A2AEndpoint)
+	g.Router().Mount(a2a.RelayPath, relayRoutes(relay, func(h http.Handler) http.Handler { return authn.A2A(a2aEdge(auditRelay(h))) }))
+	g.Router().Handle(a2a.JSONRPCPath, authn.A2A(a2aEdge(audit.Middleware(auditLog, describeA2A)(a2aSrv.Handler()))))
 	g.Router().Handle(a2asrv.WellKnownAgentCardPath, a2aSrv.CardHandler())
 	// Admin API: 401 from the middleware, 403 per action from the policy.
 	g.Router().Group(func(r chi.Router) {
@@ -294,6 +303,10 @@ func runGateway(ctx context.Context, cfg config.Config, logger *slog.Logger, onL
 	go func() { proberDone <- registry.Run(bridgeCtx) }()
 	negotiationsDone := make(chan error, 1)
 	go func() { negotiationsDone <- negotiations.Run(bridgeCtx) }()
+	// The store's own background work: wake-ups from other replicas'
+	// commits, and the change feed's sweep.
+	storeDone := make(chan error, 1)
+	go func() { storeDone <- st.Run(bridgeCtx) }()
 	// gRPC drains beside HTTP: both stop on the signal.
 	grpcDone := make(chan error, 1)
 	go func() { grpcDone <- a2aSrv.Run(ctx) }()
@@ -317,6 +330,9 @@ func runGateway(ctx context.Context, cfg config.Config, logger *slog.Logger, onL
 	}
 	if err := <-negotiationsDone; err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("negotiation runner failed", "err", err)
+	}
+	if err := <-storeDone; err != nil {
+		logger.Error("store background work failed", "err", err)
 	}
 	// Only now: requests in flight during the drain still use the store.
 	relay.Close() // records the relayed tasks still queued

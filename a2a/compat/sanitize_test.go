@@ -1,0 +1,198 @@
+package compat
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// goisms are what a caller must never read in an error: Go's type and
+// package names, encoding/json's wording of them.
+var goisms = []string{"Go struct", "Go value", "a2a.", "*a2a", "json: cannot", "jsonrpc."}
+
+func TestSafeErrorText(t *testing.T) {
+	long := strings.Repeat("7", 100<<10)
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"short message", "task not found", "task not found"},
+		{"a 100 KB id is cut", "task " + long + " not found", "task " + strings.Repeat("7", MaxEchoRunes) + "… not found"},
+		{"a 100 KB id in a chain", "task not found: task " + long + ": task not found",
+			"task not found: task " + strings.Repeat("7", MaxEchoRunes) + "… task not found"},
+		{"json field error",
+			"parse error: json: cannot unmarshal number into Go struct field TaskQueryParams.id of type a2a.TaskID",
+			"parse error: params.id: a JSON number is not allowed here"},
+		{"nested json field error",
+			"parse error: json: cannot unmarshal string into Go struct field MessageSendParams.configuration.historyLength of type int",
+			"parse error: params.configuration.historyLength: a JSON string is not allowed here"},
+		{"json value error", "parse error: json: cannot unmarshal array into Go value of type a2a.MessageSendParams",
+			"parse error: a JSON array is not allowed here"},
+		{"a type name", "expected Task or Message, got *a2a.TaskStatusUpdateEvent", "expected Task or Message, got a value"},
+		{"a URL is not a type name", "agent at https://a2a.Example.com/x failed", "agent at https://a2a.Example.com/x failed"},
+		{"control and bidi characters", "task a\x1b[31mb\u202Ec\x00 not found\nnext", "task a\uFFFD[31mb\uFFFDc\uFFFD not found next"},
+		{"invalid UTF-8", "task \xff\xfe not found", "task \uFFFD\uFFFD not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := SafeErrorText(tt.in); got != tt.want {
+				t.Errorf("SafeErrorText(%.80q) =\n%.200q\nwant\n%.200q", tt.in, got, tt.want)
+			}
+		})
+	}
+	// Many short words: the whole is bounded.
+	many := strings.Repeat("word ", 1000)
+	if got := SafeErrorText(many); utf8.RuneCountInString(got) > MaxErrorRunes+1 || !strings.HasSuffix(got, "…") {
+		t.Errorf("SafeErrorText(5000 characters) has %d characters, want at most %d ending in …", utf8.RuneCountInString(got), MaxErrorRunes+1)
+	}
+}
+
+// Errors an a2a-go server writes reach the caller bounded and in JSON's
+// terms, whichever version the caller speaks, in a JSON answer or in a
+// stream: a 100 KB task id is echoed as 64 characters and "…", a params
+// type error names the member rather than Go's types.
+func TestMiddlewareSanitizesErrors(t *testing.T) {
+	real := newA2AGoServer(t, &echoExecutor{}, Options{})
+	long := strings.Repeat("x", 100<<10)
+	// echoing answers as a task store that names the task does, in a JSON
+	// answer or a stream.
+	echoErr := `{"jsonrpc":"2.0","id":1,"error":{"code":-32001,"message":"task not found","data":{"error":"task not found: task ` + long + `: task not found"}}}`
+	echoing := httptest.NewServer(Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "data: "+echoErr+"\n\n")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, echoErr+"\n")
+	})))
+	t.Cleanup(echoing.Close)
+	v10 := map[string]string{HeaderVersion: "1.0"}
+	sse := map[string]string{"Accept": "text/event-stream"}
+	sse10 := map[string]string{HeaderVersion: "1.0", "Accept": "text/event-stream"}
+	getLong := `{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"` + long + `"}}`
+	getLong10 := `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"` + long + `"}}`
+	subLong := `{"jsonrpc":"2.0","id":1,"method":"tasks/resubscribe","params":{"id":"` + long + `"}}`
+	subLong10 := `{"jsonrpc":"2.0","id":1,"method":"SubscribeToTask","params":{"id":"` + long + `"}}`
+	tests := []struct {
+		name    string
+		srv     *httptest.Server
+		body    string
+		headers map[string]string
+		stream  bool
+		want    string
+	}{
+		{"0.3 answer echoing a 100 KB id", echoing, getLong, nil, false, "task not found"},
+		{"1.0 answer echoing a 100 KB id", echoing, getLong10, v10, false, "task not found"},
+		{"0.3 stream echoing a 100 KB id", echoing, subLong, sse, true, "task not found"},
+		{"1.0 stream echoing a 100 KB id", echoing, subLong10, sse10, true, "task not found"},
+		{"a2a-go, 0.3 tasks/get, 100 KB id", real, getLong, nil, false, "task not found"},
+		{"a2a-go, 1.0 SubscribeToTask, 100 KB id", real, subLong10, v10, true, "task not found"},
+		{"a2a-go, 0.3 tasks/get, id of the wrong type", real, `{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":5}}`, nil, false, "params.id: a JSON number is not allowed here"},
+		{"a2a-go, 0.3 tasks/get, history of the wrong type", real, `{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"t","historyLength":"x"}}`, nil, false, "params.historyLength: a JSON string is not allowed here"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, body := post(t, tt.srv.URL, []byte(tt.body), tt.headers)
+			if tt.stream {
+				body = lastEventData(t, body)
+			}
+			if len(body) > 4<<10 {
+				t.Fatalf("answer of %d bytes: the id was echoed whole (%.200s…)", len(body), body)
+			}
+			var answer struct {
+				Error *struct {
+					Code    int             `json:"code"`
+					Message string          `json:"message"`
+					Data    json.RawMessage `json:"data"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal(body, &answer); err != nil || answer.Error == nil {
+				t.Fatalf("answer %s: not a JSON-RPC error (%v)", body, err)
+			}
+			text := answer.Error.Message + " " + string(answer.Error.Data)
+			if !strings.Contains(text, tt.want) {
+				t.Errorf("error %s, want it to say %q", text, tt.want)
+			}
+			for _, g := range goisms {
+				if strings.Contains(text, g) {
+					t.Errorf("error %s carries %q", text, g)
+				}
+			}
+		})
+	}
+}
+
+// lastEventData is the data of the last event of an SSE body.
+func lastEventData(t *testing.T, body []byte) []byte {
+	t.Helper()
+	var last []byte
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if d, ok := bytes.CutPrefix(sc.Bytes(), []byte("data:")); ok {
+			last = bytes.TrimSpace(append([]byte(nil), d...))
+		}
+	}
+	if last == nil {
+		t.Fatalf("no event in %.300s", body)
+	}
+	return last
+}
+
+func TestPushNotificationURLs(t *testing.T) {
+	const meta = "http://169.254.169.254/latest"
+	tests := []struct {
+		name   string
+		method string
+		params string
+		want   []string
+	}{
+		{"0.3 set", "tasks/pushNotificationConfig/set", `{"taskId":"t","pushNotificationConfig":{"url":"` + meta + `"}}`, []string{meta}},
+		{"0.3 send", "message/send", `{"message":{"parts":[{"kind":"file","file":{"uri":"http://10.0.0.1/f"}}]},"configuration":{"pushNotificationConfig":{"url":"` + meta + `"}}}`, []string{meta}},
+		{"0.3 stream", "message/stream", `{"message":{},"configuration":{"pushNotificationConfig":{"url":"` + meta + `","token":"x"}}}`, []string{meta}},
+		{"1.0 create, flat", "CreateTaskPushNotificationConfig", `{"taskId":"t","url":"` + meta + `"}`, []string{meta}},
+		{"1.0 create, 0.3 shape", "CreateTaskPushNotificationConfig", `{"taskId":"t","pushNotificationConfig":{"url":"` + meta + `"}}`, []string{meta}},
+		{"1.0 send", "SendMessage", `{"message":{},"configuration":{"taskPushNotificationConfig":{"url":"` + meta + `"}}}`, []string{meta}},
+		{"1.0 send, snake_case", "SendStreamingMessage", `{"message":{},"configuration":{"task_push_notification_config":{"url":"` + meta + `"}}}`, []string{meta}},
+		{"1.0 send, 0.3 member name", "SendMessage", `{"message":{},"configuration":{"pushNotificationConfig":{"url":"` + meta + `"}}}`, []string{meta}},
+		{"any case", "message/send", `{"message":{},"Configuration":{"PushNotificationConfig":{"URL":"` + meta + `","Url":"https://ok.example/"}}}`, []string{meta, "https://ok.example/"}},
+		{"a url that is not a string", "tasks/pushNotificationConfig/set", `{"pushNotificationConfig":{"url":2130706433}}`, []string{"2130706433"}},
+		{"no push config", "message/send", `{"message":{"parts":[{"kind":"file","file":{"uri":"http://10.0.0.1/f","url":"http://10.0.0.1/g"}}]}}`, nil},
+		{"get has none", "tasks/pushNotificationConfig/get", `{"id":"t","pushNotificationConfigId":"c"}`, nil},
+		{"Unicode case folding (encoding/json matches ſ to s)", "message/send", `{"message":{},"configuration":{"puſhNotificationConfig":{"url":"` + meta + `"}}}`, []string{meta}},
+	}
+	// encoding/json reads "PARAMS" as params, and its last "method" wins.
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tasks/pushNotificationConfig/set","PARAMS":{"taskId":"t","pushNotificationConfig":{"url":"` + meta + `"}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"message/send","Method":"CreateTaskPushNotificationConfig","params":{"url":"` + meta + `"}}`,
+	} {
+		req, err := decode([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := PushNotificationURLs(req); fmt.Sprint(got) != fmt.Sprint([]string{meta}) {
+			t.Errorf("PushNotificationURLs(%s) = %q, want %q", body, got, meta)
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := decode([]byte(`{"jsonrpc":"2.0","id":1,"method":"` + tt.method + `","params":` + tt.params + `}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := PushNotificationURLs(req)
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("PushNotificationURLs = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
