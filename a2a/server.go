@@ -244,6 +244,21 @@ func (s *Server) ListenGRPC(ctx context.Context) error {
 	return nil
 }
 
+// Close releases the gRPC listener if Run never served it (an assembly
+// that failed after ListenGRPC). After Run it does nothing.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	lis := s.lis
+	s.mu.Unlock()
+	if lis == nil {
+		return nil
+	}
+	if err := lis.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
 // GRPCTarget is the gRPC interface as clients dial it (host:port): the
 // bound address once listening, else the configured one, with an
 // unspecified host (all interfaces) replaced by the public URL's host.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/parleyhq/parley/adminapi"
 	"github.com/parleyhq/parley/api"
+	"github.com/parleyhq/parley/app"
 	"github.com/parleyhq/parley/audit"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/store"
@@ -149,7 +150,7 @@ func openAuditStore(ctx context.Context, cfg config.Config, stderr io.Writer) (s
 	}
 	// Only problems are worth a log line here; the output is the report.
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return openStore(ctx, cfg, logger)
+	return app.OpenStore(ctx, cfg, logger)
 }
 
 // listAudit reads up to limit records (0: all) a page at a time, and

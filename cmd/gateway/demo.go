@@ -26,6 +26,7 @@ import (
 
 	"github.com/parleyhq/parley/adminapi"
 	"github.com/parleyhq/parley/api"
+	"github.com/parleyhq/parley/app"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/examples/agents"
 	"github.com/parleyhq/parley/negotiation"
@@ -185,10 +186,10 @@ func (d *demo) run(ctx context.Context, timeout time.Duration, stderr io.Writer)
 	// The gateway, as "gateway serve" runs it.
 	gwCtx, stopGateway := context.WithCancel(ctx)
 	defer stopGateway()
-	ready := make(chan listening, 1)
+	ready := make(chan *app.App, 1)
 	gwDone := make(chan int, 1)
-	go func() { gwDone <- runGateway(gwCtx, d.cfg, d.log, func(l listening) { ready <- l }) }()
-	var gw listening
+	go func() { gwDone <- runGateway(gwCtx, d.cfg, d.log, func(a *app.App) { ready <- a }) }()
+	var gw *app.App
 	select {
 	case gw = <-ready:
 	case code := <-gwDone:
@@ -235,7 +236,7 @@ func (d *demo) run(ctx context.Context, timeout time.Duration, stderr io.Writer)
 }
 
 // pipeline is the demo proper, against a running gateway.
-func (d *demo) pipeline(ctx context.Context, gw listening) (err error) {
+func (d *demo) pipeline(ctx context.Context, gw *app.App) (err error) {
 	d.out.section("Gateway")
 	d.out.kv("listening", gw.URL+"  (MCP at /mcp, admin API at /api/v1; no-auth mode, loopback only)")
 	if kind, target := d.cfg.StoreBackend(); kind == config.BackendSQLite {

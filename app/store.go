@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 	"github.com/parleyhq/parley/store/sqlite"
 )
 
-// openStore opens the backend cfg.Store names. The store starts no
-// background work of its own: runGateway runs it (store.Store.Run) beside
-// its other background work, and stops it before closing the store.
-func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (store.Store, error) {
+// OpenStore opens the backend cfg.Store names. The store starts no
+// background work of its own: App.Run runs it (store.Store.Run) beside the
+// other background loops, and stops it before Close closes the store.
+func OpenStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (store.Store, error) {
 	logger = logger.With("component", "store")
 	kind, target := cfg.StoreBackend()
 	switch kind {
