@@ -83,7 +83,9 @@ var ErrInvalidRule = errors.New("invalid escalation rule")
 // Build assembles the gateway that cfg describes and binds its listeners,
 // so that a.Addr and a.URL are known and clients may connect (they are
 // served once Run starts). If Build fails, it releases whatever it had
-// acquired. cfg must be valid (config.Load and Validate).
+// acquired. cfg must be valid (config.Load and Validate). ctx bounds the
+// start-up only (opening the store, OIDC discovery, binding listeners):
+// nothing Build returns stops when it ends.
 func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err error) {
 	logger := opts.Logger
 	if logger == nil {

@@ -42,17 +42,15 @@ func serve(ctx context.Context, e env, args []string) int {
 	// second Ctrl-C during a long drain kills the process at once.
 	context.AfterFunc(ctx, stop)
 
-	return runGateway(ctx, cfg, logger, nil)
+	return runGateway(ctx, cfg, logger)
 }
 
 // runGateway runs the gateway configured by cfg until ctx ends, drains it,
 // releases it and returns the exit status: the whole of "gateway serve"
 // after the configuration is loaded and signals are hooked. The gateway is
 // app.Build's, the one assembly that the demo, the benchmarks and the
-// end-to-end tests run too. onListening, if set, is called once every
-// endpoint is mounted and the listeners are bound, just before serving
-// starts; it is not called when start-up fails.
-func runGateway(ctx context.Context, cfg config.Config, logger *slog.Logger, onListening func(*app.App)) int {
+// end-to-end tests run too.
+func runGateway(ctx context.Context, cfg config.Config, logger *slog.Logger) int {
 	gw, err := app.Build(ctx, cfg, app.Options{Logger: logger, Version: resolveVersion()})
 	switch {
 	case errors.Is(err, app.ErrInvalidRule):
@@ -61,9 +59,6 @@ func runGateway(ctx context.Context, cfg config.Config, logger *slog.Logger, onL
 	case err != nil:
 		logger.Error("cannot start the gateway", "err", err)
 		return exitFailure
-	}
-	if onListening != nil {
-		onListening(gw)
 	}
 	runErr := gw.Run(ctx)
 	if runErr != nil {
