@@ -198,6 +198,9 @@ type failingAudit struct{ err error }
 func (f failingAudit) AppendAudit(context.Context, store.AuditRecord) (store.AuditRecord, error) {
 	return store.AuditRecord{}, f.err
 }
+func (f failingAudit) AppendAuditBatch(context.Context, []store.AuditRecord) ([]store.AuditRecord, error) {
+	return nil, f.err
+}
 func (f failingAudit) ListAudit(context.Context, store.AuditFilter) ([]store.AuditRecord, bool, error) {
 	return nil, false, f.err
 }

@@ -9,12 +9,19 @@
 // context (WithParent, WithLinks, WithRecord), cleans the text, and appends.
 //
 // Append is synchronous: when it returns without error the record is
-// committed. It is bounded by Options.Timeout (2s by default) and is not
-// cancelled with the caller's context, so that a request whose client went
-// away is still recorded. It is one short transaction, serialized with the
-// other appends of every replica (that is what keeps the chain one line).
-// Whether a failed append fails the audited operation is the caller's
-// choice; the Log logs every failure.
+// committed. Record is its fire-and-forget twin, for reads (see Record).
+// Neither is cancelled with the caller's context, so that a request whose
+// client went away is still recorded. Whether a failed append fails the
+// audited operation is the caller's choice; the Log logs every failure.
+//
+// Appends are grouped (group commit) while Run runs: one goroutine takes
+// every record queued, links it into the chain and commits the lot in one
+// store transaction (store.Audit.AppendAuditBatch), whose head is the
+// stored one, so replicas sharing the store still write one chain. There
+// is no timer: a batch is whatever queued while the previous one
+// committed, so a lone append waits for nothing but its own commit.
+// Without Run (tools, tests, and after Run returns) each append is its
+// own transaction, as it always was.
 //
 // A nil *Log records nothing, so that a component can take one optionally.
 //
@@ -100,6 +107,10 @@ type Entry struct {
 	At time.Time
 	// Links override those carried by the context, field by field.
 	Links Links
+	// Read says the operation changed nothing (a read, a refusal): the
+	// middlewares (Middleware, GRPCServerOptions) then queue its record
+	// with Record instead of waiting for it with Append. Not stored.
+	Read bool
 }
 
 // Options tune a Log.
@@ -107,7 +118,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now reads the clock for records' times. Default time.Now.
 	Now func() time.Time
-	// Timeout bounds one append. Default 2s.
+	// Timeout bounds one store transaction: one append, or one batch of
+	// them. Default 2s. A grouped Append waits for the batch in flight and
+	// then its own, so for at most about twice this (longer only behind a
+	// backlog of more than one batch, 256 records).
 	Timeout time.Duration
 	// Principal tells who the caller in ctx is (from the auth middleware's
 	// context), for entries that do not say. Default: nobody (empty).
@@ -121,6 +135,7 @@ type Log struct {
 	st   store.Audit
 	opts Options
 	log  *slog.Logger
+	q    queue
 }
 
 // New returns a Log over st.
@@ -137,26 +152,86 @@ func New(st store.Audit, opts Options) *Log {
 	if opts.PageSize <= 0 {
 		opts.PageSize = 500
 	}
-	return &Log{st: st, opts: opts, log: opts.Logger}
+	l := &Log{st: st, opts: opts, log: opts.Logger}
+	l.q.init()
+	return l
 }
 
-// Append records e and returns the stored record; pass it to WithRecord to
-// link what follows from it. See the package comment for how long it may
-// take. A failure is logged and returned.
+// Append records e and returns the stored record once it is committed;
+// pass it to WithRecord to link what follows from it. See the package
+// comment for how long it may take. A failure is logged and returned.
+// Use it for records of writes: an acknowledged write must not go without
+// its record.
 func (l *Log) Append(ctx context.Context, e Entry) (Record, error) {
 	if l == nil {
 		return Record{}, nil
 	}
 	r := l.record(ctx, e)
+	p := l.q.put(r, true)
+	if p == nil {
+		return l.appendNow(ctx, r)
+	}
+	<-p.done
+	if p.err != nil {
+		l.logFailure(ctx, r, p.err)
+		return Record{}, p.err
+	}
+	return p.out, nil
+}
+
+// Record records e without waiting for it to be committed: use it for
+// records of reads and of refusals, which changed nothing. While Run
+// runs, the record is committed with the next batch, which starts as soon
+// as the batch in flight has committed: within two store transactions
+// (each bounded by Options.Timeout, 2s by default; typically well under a
+// millisecond each on a local SQLite file), or more behind a backlog of
+// more than one batch (256 records). That is the window in which a
+// process that dies loses it; a stopped Run commits it first. Without Run, Record appends at once, as Append does. A
+// failure is logged. If the appender is far behind (maxQueued records
+// waiting), Record waits like Append, so that a flood of reads cannot
+// queue without bound.
+func (l *Log) Record(ctx context.Context, e Entry) {
+	if l == nil {
+		return
+	}
+	r := l.record(ctx, e)
+	p := l.q.put(r, false)
+	if p == nil {
+		_, _ = l.appendNow(ctx, r)
+		return
+	}
+	if p.done != nil {
+		<-p.done
+		if p.err != nil {
+			l.logFailure(ctx, r, p.err)
+		}
+	}
+}
+
+// appendAs records e with Record if it is a read, else with Append.
+func (l *Log) appendAs(ctx context.Context, e Entry) {
+	if e.Read {
+		l.Record(ctx, e)
+		return
+	}
+	_, _ = l.Append(ctx, e)
+}
+
+// appendNow appends r in a transaction of its own.
+func (l *Log) appendNow(ctx context.Context, r Record) (Record, error) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.Timeout)
 	defer cancel()
 	out, err := l.st.AppendAudit(actx, r)
 	if err != nil {
-		l.log.ErrorContext(ctx, "audit record not written", "action", r.Action, "target", r.Target,
-			"subject", r.Subject, "outcome", r.Outcome, "error", err)
+		l.logFailure(ctx, r, err)
 		return Record{}, err
 	}
 	return out, nil
+}
+
+func (l *Log) logFailure(ctx context.Context, r Record, err error) {
+	l.log.ErrorContext(ctx, "audit record not written", "action", r.Action, "target", r.Target,
+		"subject", r.Subject, "outcome", r.Outcome, "error", err)
 }
 
 // record builds the store record for e: defaults, links and clean text.
@@ -254,18 +329,27 @@ func encodeDetail(v any) json.RawMessage {
 	return b
 }
 
-// List returns the records matching f, and whether more follow.
+// List returns the records matching f, and whether more follow. Records
+// this Log queued before the call are committed first, so that the
+// listing shows them.
 func (l *Log) List(ctx context.Context, f Filter) ([]Record, bool, error) {
 	if l == nil {
 		return nil, false, nil
 	}
+	if err := l.Flush(ctx); err != nil {
+		return nil, false, err
+	}
 	return l.st.ListAudit(ctx, f)
 }
 
-// Verify walks the whole chain; see the package function Verify.
+// Verify walks the whole chain, after committing what this Log queued
+// before the call; see the package function Verify.
 func (l *Log) Verify(ctx context.Context) (Result, error) {
 	if l == nil {
 		return Result{OK: true}, nil
+	}
+	if err := l.Flush(ctx); err != nil {
+		return Result{}, err
 	}
 	return Verify(ctx, l.st, l.opts.PageSize)
 }

@@ -23,9 +23,38 @@ type memStore struct {
 	head store.AuditChainHead
 	// appendHook, when set, runs instead of appending.
 	appendHook func(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error)
+	// batchHook, when set, runs before a batch is appended; an error fails
+	// the batch.
+	batchHook func(ctx context.Context, rs []store.AuditRecord) error
+	// batches is the size of each batch appended, in order.
+	batches []int
 	// listHook runs after each ListAudit.
 	listHook func(f store.AuditFilter)
 	listErr  error
+}
+
+func (m *memStore) AppendAuditBatch(ctx context.Context, rs []store.AuditRecord) ([]store.AuditRecord, error) {
+	if m.batchHook != nil {
+		if err := m.batchHook(ctx, rs); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range rs {
+		if err := store.CheckAuditRecord(r); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]store.AuditRecord, len(rs))
+	for i, r := range rs {
+		r.At = time.UnixMicro(r.At.UnixMicro()).UTC()
+		out[i] = r
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.head = store.ChainAudit(m.head, out)
+	m.recs = append(m.recs, out...)
+	m.batches = append(m.batches, len(out))
+	return out, nil
 }
 
 func (m *memStore) AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error) {

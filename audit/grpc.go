@@ -20,7 +20,8 @@ type DescribeGRPC func(fullMethod string) (e Entry, method string, ok bool)
 // does for HTTP: outcome OK, Denied (Unauthenticated, PermissionDenied) or
 // Error by the call's status, unless the handler noted worse (NoteDenied,
 // NoteFailed); the task noted (NoteTask) in the links; the method, the
-// gRPC method and status code, and the reason noted in the detail. Add
+// gRPC method and status code, and the reason noted in the detail; a
+// Read entry's record queued, any other's committed first. Add
 // them after the authentication interceptors, so that records name the
 // caller (calls refused there are recorded by the auth hooks).
 func GRPCServerOptions(log *Log, describe DescribeGRPC) []grpc.ServerOption {
@@ -87,6 +88,7 @@ func appendGRPC(ctx context.Context, log *Log, entry Entry, method, fullMethod s
 		}
 		entry.Detail = detail
 	}
-	// Append logs its own failures.
-	_, _ = log.Append(ctx, entry)
+	// Logs its own failures; a write's record is committed before the
+	// call's status is sent.
+	log.appendAs(ctx, entry)
 }

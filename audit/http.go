@@ -24,7 +24,9 @@ const maxPeek = 1 << 20
 // caller's answered "not found"); the task the handler noted (NoteTask)
 // goes into the record's links. The JSON-RPC method, the HTTP status and
 // the reason noted are in the detail. Put it inside the auth middleware so
-// that records name the caller.
+// that records name the caller. The record of an entry marked Read is
+// queued (Record); any other is committed before the middleware returns
+// (Append).
 func Middleware(log *Log, describe Describe) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,8 +73,10 @@ func Middleware(log *Log, describe Describe) func(http.Handler) http.Handler {
 			if entry.Detail == nil {
 				entry.Detail = detail
 			}
-			// Append logs its own failures.
-			_, _ = log.Append(r.Context(), entry)
+			// Logs its own failures. An answer the handler did not flush
+			// (one that fits the server's buffer) reaches the client only
+			// after this returns: a write's record is committed by then.
+			log.appendAs(r.Context(), entry)
 		})
 	}
 }

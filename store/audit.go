@@ -205,6 +205,18 @@ type AuditChainHead struct {
 	Hash string
 }
 
+// ChainAudit puts rs, in order, at the end of the chain whose head is
+// head: it assigns each its Seq, PrevHash and Hash, and returns the new
+// head. Stores call it inside the transaction that holds the head.
+func ChainAudit(head AuditChainHead, rs []AuditRecord) AuditChainHead {
+	for i := range rs {
+		rs[i].Seq, rs[i].PrevHash = head.Seq+1, head.Hash
+		rs[i].Hash = AuditHash(rs[i])
+		head = AuditChainHead{Seq: rs[i].Seq, Hash: rs[i].Hash}
+	}
+	return head
+}
+
 // Audit keeps the audit log. Appends are serialized across every replica
 // sharing the store, so that the chain is one line; they are not
 // workspace changes and emit nothing on the Feed. Records are never
@@ -216,6 +228,14 @@ type Audit interface {
 	// CheckAuditRecord's error if that refuses r (taking no place in the
 	// chain), and with ErrCorrupt if the chain head is missing.
 	AppendAudit(ctx context.Context, r AuditRecord) (AuditRecord, error)
+	// AppendAuditBatch adds rs at the end of the chain, in order, as
+	// AppendAudit would one after the other, but in one transaction: every
+	// record is stored, consecutively, or none is. The chain is linked
+	// onto the head as it stands inside that transaction (whatever other
+	// replicas appended before), so a batch never forks it. It returns the
+	// records as stored. If CheckAuditRecord refuses any record, none is
+	// stored and the error says which.
+	AppendAuditBatch(ctx context.Context, rs []AuditRecord) ([]AuditRecord, error)
 	// ListAudit returns the records matching f ordered by Seq, and whether
 	// more follow.
 	ListAudit(ctx context.Context, f AuditFilter) (records []AuditRecord, more bool, err error)

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,6 +269,193 @@ func testAuditConcurrentAppends(t *testing.T, newDB NewDB) {
 	}
 }
 
+// testAuditBatch appends batches: one transaction each, linked onto the
+// chain like single appends, all or nothing.
+func testAuditBatch(t *testing.T, newDB NewDB) {
+	ctx := t.Context()
+	s := openOne(t, newDB)
+	if out, err := s.AppendAuditBatch(ctx, nil); err != nil || len(out) != 0 {
+		t.Errorf("AppendAuditBatch of nothing = %v, %v", out, err)
+	}
+	first := appendAudit(t, s, auditRec("test.append", "alice", "single", store.AuditOK, t0))
+	// More records than one INSERT statement carries.
+	var batch []store.AuditRecord
+	for i := range 150 {
+		r := auditRec("test.batch", "bob", fmt.Sprint(i), store.AuditOK, t0.Add(time.Duration(i)*time.Microsecond+time.Nanosecond))
+		r.Seq, r.PrevHash, r.Hash = 99, "bogus", "bogus" // the store assigns them
+		if i%3 == 0 {
+			r.Detail = json.RawMessage(`{"i":` + fmt.Sprint(i) + `}`)
+		}
+		batch = append(batch, r)
+	}
+	out, err := s.AppendAuditBatch(ctx, batch)
+	if err != nil {
+		t.Fatalf("AppendAuditBatch: %v", err)
+	}
+	if len(out) != len(batch) {
+		t.Fatalf("AppendAuditBatch returned %d records for %d", len(out), len(batch))
+	}
+	prev := first.Hash
+	for i, r := range out {
+		if r.Seq != int64(i+2) || r.PrevHash != prev || r.Hash != store.AuditHash(r) || r.Target != fmt.Sprint(i) {
+			t.Errorf("batch record %d = seq %d target %s prev %q; want seq %d chained to %q and hashed", i, r.Seq, r.Target, r.PrevHash, i+2, prev)
+		}
+		prev = r.Hash
+	}
+	if listed := listAllAudit(t, s); !reflect.DeepEqual(listed, append([]store.AuditRecord{first}, out...)) {
+		t.Errorf("ListAudit does not return what AppendAudit and AppendAuditBatch returned")
+	}
+
+	// One record refused refuses the batch: nothing takes a place.
+	refused := []store.AuditRecord{auditRec("a.b", "alice", "ok", "ok", t0), auditRec("a.b", "alice", "x\x00y", "ok", t0)}
+	if _, err := s.AppendAuditBatch(ctx, refused); err == nil {
+		t.Error("AppendAuditBatch with a NUL byte in its second record succeeded")
+	}
+	last := out[len(out)-1]
+	if h, err := s.AuditHead(ctx); err != nil || h.Seq != last.Seq || h.Hash != last.Hash {
+		t.Errorf("AuditHead after a refused batch = %+v, %v; want seq %d", h, err, last.Seq)
+	}
+	if r := appendAudit(t, s, auditRec("a.b", "alice", "after", "ok", t0)); r.Seq != last.Seq+1 || r.PrevHash != last.Hash {
+		t.Errorf("append after a refused batch = seq %d; want %d after the batch", r.Seq, last.Seq+1)
+	}
+	if res := verifyAudit(t, s, 40); !res.OK || res.Records != 152 {
+		t.Errorf("Verify = %+v, want OK with 152 records", res)
+	}
+}
+
+// batchCounter counts the store transactions of a Log's appends.
+type batchCounter struct {
+	store.Audit
+	batches, records atomic.Int64
+}
+
+func (c *batchCounter) AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error) {
+	out, err := c.Audit.AppendAudit(ctx, r)
+	if err == nil {
+		c.batches.Add(1)
+		c.records.Add(1)
+	}
+	return out, err
+}
+
+func (c *batchCounter) AppendAuditBatch(ctx context.Context, rs []store.AuditRecord) ([]store.AuditRecord, error) {
+	out, err := c.Audit.AppendAuditBatch(ctx, rs)
+	if err == nil {
+		c.batches.Add(1)
+		c.records.Add(int64(len(rs)))
+	}
+	return out, err
+}
+
+// testAuditConcurrentLogs runs two audit.Logs, each grouping appends
+// (Run), on two instances of one database, as two replicas do, with
+// writers waiting for their records (Append) and readers not (Record),
+// and a verifier walking the chain meanwhile: every record is there once
+// in one linear chain, each writer's in its order.
+func testAuditConcurrentLogs(t *testing.T, newDB NewDB) {
+	ctx := t.Context()
+	open := newDB(t, Options{})
+	runCtx, stop := context.WithCancel(ctx)
+	var runs sync.WaitGroup
+	var counters []*batchCounter
+	var logs []*audit.Log
+	for range 2 {
+		c := &batchCounter{Audit: open(t)}
+		l := audit.New(c, audit.Options{Now: func() time.Time { return t0 }, Timeout: 30 * time.Second})
+		runs.Go(func() {
+			if err := l.Run(runCtx); err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+		counters, logs = append(counters, c), append(logs, l)
+	}
+	const writers, each = 8, 12
+	var wg sync.WaitGroup
+	seqs := make([][]int64, len(logs)*writers)
+	for i, l := range logs {
+		for w := range writers {
+			wg.Go(func() {
+				for n := range each {
+					subject := fmt.Sprintf("i%d-w%d", i, w)
+					if n%2 == 1 {
+						l.Record(ctx, audit.Entry{Action: "test.read", Target: fmt.Sprint(n), Principal: audit.Principal{Subject: subject}})
+						continue
+					}
+					r, err := l.Append(ctx, audit.Entry{Action: "test.write", Target: fmt.Sprint(n), Principal: audit.Principal{Subject: subject}})
+					if err != nil {
+						t.Errorf("log %d writer %d append %d: %v", i, w, n, err)
+						return
+					}
+					if r.Seq == 0 || r.Subject != subject || r.Target != fmt.Sprint(n) {
+						t.Errorf("log %d writer %d append %d returned %+v", i, w, n, r)
+					}
+					seqs[i*writers+w] = append(seqs[i*writers+w], r.Seq)
+				}
+			})
+		}
+	}
+	done := make(chan struct{})
+	verifierDone := make(chan struct{})
+	go func() {
+		defer close(verifierDone)
+		for walks := 0; ; walks++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			res, err := audit.Verify(ctx, counters[walks%2], 9)
+			if err != nil {
+				t.Errorf("Verify during appends: %v", err)
+				return
+			}
+			if !res.OK {
+				t.Errorf("Verify during appends = %+v, want OK", res)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(done)
+	<-verifierDone
+	stop() // commits what Record queued
+	runs.Wait()
+
+	total := int64(len(logs) * writers * each)
+	for i, l := range logs {
+		if res, err := l.Verify(ctx); err != nil || !res.OK || res.Records != total {
+			t.Errorf("log %d: Verify = %+v, %v; want OK with %d records", i, res, err, total)
+		}
+	}
+	all := listAllAudit(t, counters[0])
+	if int64(len(all)) != total {
+		t.Fatalf("%d records listed, want %d", len(all), total)
+	}
+	seen := map[string]bool{}
+	for _, r := range all {
+		key := r.Subject + "/" + r.Target
+		if seen[key] {
+			t.Errorf("record %s appears twice", key)
+		}
+		seen[key] = true
+	}
+	for w, s := range seqs {
+		if len(s) != each/2 || !slices.IsSorted(s) {
+			t.Errorf("writer %d got seqs %v, want %d increasing", w, s, each/2)
+		}
+	}
+	var batches, records int64
+	for _, c := range counters {
+		batches += c.batches.Load()
+		records += c.records.Load()
+	}
+	// Appends made before Run has started are committed one by one.
+	if records != total {
+		t.Errorf("%d records went through the Logs, want all %d", records, total)
+	}
+	t.Logf("%d records in %d transactions", records, batches)
+}
+
 func testAuditNotOnFeed(t *testing.T, newDB NewDB) {
 	ctx := t.Context()
 	s := openOne(t, newDB)
@@ -400,6 +588,41 @@ func RunAuditTamper(t *testing.T, newDB NewTamperDB) {
 			}
 		})
 	}
+
+	// A batch is one transaction: a failure past its first INSERT (here a
+	// record planted where the batch's 80th goes, as a crash would leave
+	// a half-written batch if it were not one transaction) leaves nothing
+	// of it, and the chain verifies.
+	t.Run("batch failing midway leaves nothing", func(t *testing.T) {
+		open, exec := newDB(t)
+		s := open(t)
+		for i := range 3 {
+			appendAudit(t, s, auditRec("test.append", "alice", fmt.Sprint(i), store.AuditOK, t0))
+		}
+		squatter := store.AuditRecord{Seq: 3 + 80, At: t0, Action: "test.squat", Outcome: store.AuditOK}
+		insert(t, exec, squatter)
+		var batch []store.AuditRecord
+		for i := range 100 {
+			batch = append(batch, auditRec("test.batch", "bob", fmt.Sprint(i), store.AuditOK, t0))
+		}
+		if _, err := s.AppendAuditBatch(t.Context(), batch); err == nil {
+			t.Fatal("AppendAuditBatch over a planted record succeeded")
+		}
+		exec(t, `DELETE FROM audit_log WHERE seq = ?`, squatter.Seq)
+		if recs := listAllAudit(t, s); len(recs) != 3 {
+			t.Errorf("%d records after the failed batch, want the 3 before it", len(recs))
+		}
+		if res := verifyAudit(t, s, 0); !res.OK || res.Records != 3 {
+			t.Errorf("Verify after the failed batch = %+v, want OK with 3 records", res)
+		}
+		out, err := s.AppendAuditBatch(t.Context(), batch)
+		if err != nil || len(out) != 100 || out[0].Seq != 4 {
+			t.Fatalf("AppendAuditBatch after = %d records, %v; want 100 from seq 4", len(out), err)
+		}
+		if res := verifyAudit(t, s, 0); !res.OK || res.Records != 103 {
+			t.Errorf("Verify = %+v, want OK with 103 records", res)
+		}
+	})
 
 	t.Run("chain head removed", func(t *testing.T) {
 		open, exec := newDB(t)

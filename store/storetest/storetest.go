@@ -115,6 +115,8 @@ func Run(t *testing.T, newDB NewDB) {
 		{"AuditAppend", testAuditAppend},
 		{"AuditList", testAuditList},
 		{"AuditConcurrentAppends", testAuditConcurrentAppends},
+		{"AuditBatch", testAuditBatch},
+		{"AuditConcurrentLogs", testAuditConcurrentLogs},
 		{"AuditNotOnFeed", testAuditNotOnFeed},
 		{"RelayedTaskUpsert", testRelayedTaskUpsert},
 		{"ListRelayedTasks", testListRelayedTasks},

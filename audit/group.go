@@ -1,0 +1,193 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// Group commit. Every record costs a write transaction if appended alone,
+// and on SQLite write transactions are serialized: with many callers most
+// of an append's time is spent waiting for the others' commits. Run's
+// goroutine instead commits everything that queued while the previous
+// batch was committing, in one transaction.
+const (
+	// maxBatch bounds one transaction, so that a backlog is committed in
+	// steps and no batch holds the chain head (and, on SQLite, the
+	// database's write lock) for long.
+	maxBatch = 256
+	// maxQueued is how many records may wait before Record waits for its
+	// commit as Append does.
+	maxQueued = 4096
+)
+
+// pending is one queued record.
+type pending struct {
+	r Record
+	// done, if not nil, is closed once the record is committed (out) or
+	// its batch failed (err); someone waits on it.
+	done chan struct{}
+	out  Record
+	err  error
+}
+
+// queue holds the records waiting for Run's goroutine.
+type queue struct {
+	mu      sync.Mutex
+	running bool
+	items   []*pending
+	// wake holds a token when items may have been queued since Run last
+	// looked.
+	wake chan struct{}
+	// queued and settled count the records ever queued and those whose
+	// batch has ended (committed or failed); settledCh is closed and
+	// replaced whenever settled grows. Flush waits on them.
+	queued, settled uint64
+	settledCh       chan struct{}
+}
+
+func (q *queue) init() {
+	q.wake = make(chan struct{}, 1)
+	q.settledCh = make(chan struct{})
+}
+
+// put queues r if Run is running, and returns nil if not. The record is
+// waited for (done is set) if wait, or if too many are queued already.
+func (q *queue) put(r Record, wait bool) *pending {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.running {
+		return nil
+	}
+	p := &pending{r: r}
+	if wait || len(q.items) >= maxQueued {
+		p.done = make(chan struct{})
+	}
+	q.items = append(q.items, p)
+	q.queued++
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return p
+}
+
+// take removes up to maxBatch records from the front of the queue.
+func (q *queue) take() []*pending {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := min(len(q.items), maxBatch)
+	if n == 0 {
+		return nil
+	}
+	batch := slices.Clone(q.items[:n])
+	rest := copy(q.items, q.items[n:])
+	clear(q.items[rest:]) // let the settled records go
+	q.items = q.items[:rest]
+	return batch
+}
+
+func (q *queue) settle(n int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.settled += uint64(n)
+	close(q.settledCh)
+	q.settledCh = make(chan struct{})
+}
+
+// Run commits the appends queued by Append and Record, in batches, until
+// ctx ends; then it stops queueing (later appends are committed one by
+// one, each in its own transaction), commits what is still queued, and
+// returns nil. Run it once, beside the servers whose calls it records,
+// and stop it after them. It fails only if it is already running.
+func (l *Log) Run(ctx context.Context) error {
+	if l == nil {
+		return nil
+	}
+	q := &l.q
+	q.mu.Lock()
+	if q.running {
+		q.mu.Unlock()
+		return errors.New("audit: the log's appender is already running")
+	}
+	q.running = true
+	q.mu.Unlock()
+	for {
+		if ctx.Err() != nil {
+			q.mu.Lock()
+			q.running = false
+			q.mu.Unlock()
+			for l.commitQueued(ctx) {
+			}
+			return nil
+		}
+		if !l.commitQueued(ctx) {
+			select {
+			case <-ctx.Done():
+			case <-q.wake:
+			}
+		}
+	}
+}
+
+// commitQueued commits one batch of what is queued, and reports whether
+// there was any.
+func (l *Log) commitQueued(ctx context.Context) bool {
+	batch := l.q.take()
+	if len(batch) == 0 {
+		return false
+	}
+	rs := make([]Record, len(batch))
+	for i, p := range batch {
+		rs[i] = p.r
+	}
+	// Like a lone append, a batch is not cancelled with Run: stopping
+	// commits what is queued.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.Timeout)
+	out, err := l.st.AppendAuditBatch(bctx, rs)
+	cancel()
+	if err == nil && len(out) != len(rs) {
+		err = fmt.Errorf("the store returned %d audit records for %d appended", len(out), len(rs))
+	}
+	for i, p := range batch {
+		if err != nil {
+			p.err = err
+		} else {
+			p.out = out[i]
+		}
+		if p.done != nil {
+			close(p.done) // the waiting caller logs a failure
+		} else if err != nil {
+			l.logFailure(ctx, p.r, err)
+		}
+	}
+	l.q.settle(len(batch))
+	return true
+}
+
+// Flush waits until every record queued before it was called is committed
+// (or its batch failed: Append and the log say so), or ctx ends.
+func (l *Log) Flush(ctx context.Context) error {
+	if l == nil {
+		return nil
+	}
+	q := &l.q
+	q.mu.Lock()
+	target := q.queued
+	q.mu.Unlock()
+	for {
+		q.mu.Lock()
+		done, ch := q.settled >= target, q.settledCh
+		q.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
