@@ -340,6 +340,9 @@ func (a *App) Run(ctx context.Context) error {
 		{"agent health prober", a.Registry.Run},
 		{"negotiation runner", a.Negotiations.Run},
 		{"store", a.Store.Run},
+		// Group commit of audit records: when its context ends it commits
+		// what is still queued; appends after that commit one by one.
+		{"audit appender", a.Audit.Run},
 	} {
 		loops.Go(func() error {
 			err := l.run(loopCtx)

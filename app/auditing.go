@@ -33,18 +33,27 @@ func describeA2AGRPC(fullMethod string) (audit.Entry, string, bool) {
 	return a2aEntry(method), method, method != ""
 }
 
+// a2aReads are the JSON-RPC methods that change nothing, in both A2A
+// versions: their records are queued for the next group commit rather
+// than waited for (audit.Entry.Read).
+var a2aReads = map[string]bool{
+	"tasks/get": true, "GetTask": true, "ListTasks": true, "GetExtendedAgentCard": true, "agent/getAuthenticatedExtendedCard": true,
+	"tasks/pushNotificationConfig/get": true, "tasks/pushNotificationConfig/list": true,
+	"GetTaskPushNotificationConfig": true, "ListTaskPushNotificationConfig": true,
+}
+
 func a2aEntry(method string) audit.Entry {
 	action := "a2a.call"
 	if a2aSends[method] {
 		action = audit.ActionA2AMessage
 	}
-	return audit.Entry{Action: action, Target: "parley"}
+	return audit.Entry{Action: action, Target: "parley", Read: a2aReads[method]}
 }
 
 // describeRelay records every JSON-RPC call relayed to an agent.
 func describeRelay(r *http.Request, method string) (audit.Entry, bool) {
 	name, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, a2a.RelayPath+"/"), "/")
-	return audit.Entry{Action: audit.ActionA2ARelay, Target: name}, method != "" && name != ""
+	return audit.Entry{Action: audit.ActionA2ARelay, Target: name, Read: a2aReads[method]}, method != "" && name != ""
 }
 
 // describeAdmin records changes to the agent registry.

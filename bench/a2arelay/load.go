@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/parleyhq/parley/bench/internal/proc"
+	"github.com/parleyhq/parley/bench/internal/stats"
 	"io"
-	"math"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -59,11 +59,6 @@ type Config struct {
 	// RelayIdlePerHost sets the relay's outbound transport's (the
 	// registry guard's) MaxIdleConnsPerHost; 0 keeps its own (8).
 	RelayIdlePerHost int
-	// CacheAgents keeps the registry's answers in memory instead of
-	// reading the agent from the store (and decoding its card) per call.
-	CacheAgents bool
-	// NoRecord turns recording relayed tasks off (RelayOptions.Tasks nil).
-	NoRecord bool
 	// Progress, if set, receives a line per step.
 	Progress io.Writer
 }
@@ -309,12 +304,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.RelayIdlePerHost > 0 {
 		rep.Experiments = append(rep.Experiments, fmt.Sprintf("relay MaxIdleConnsPerHost %d", cfg.RelayIdlePerHost))
 	}
-	if cfg.CacheAgents {
-		rep.Experiments = append(rep.Experiments, "registry lookups cached")
-	}
-	if cfg.NoRecord {
-		rep.Experiments = append(rep.Experiments, "relayed tasks not recorded")
-	}
 	for target, u := range urls {
 		n, err := answerSize(ctx, hc, u)
 		if err != nil {
@@ -322,7 +311,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.ResponseBytes[target] = n
 	}
-	load0 := loadAvg()
+	load0 := proc.LoadAvg()
 
 	targets := []string{TargetDirect, TargetRelay}
 	if cfg.Warmup > 0 {
@@ -372,16 +361,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Ratio.CPURatio = d.CPUPerCallUs / rl.CPUPerCallUs
 	}
 	if load0 != "" {
-		rep.LoadAvg = []string{load0, loadAvg()}
+		rep.LoadAvg = []string{load0, proc.LoadAvg()}
 	}
 
-	// Stop the relay's server first, so that recording is complete.
-	env.gateway.close()
+	// Stop the gateway first, so that recording is complete.
+	if err := env.stopGateway(); err != nil {
+		return nil, fmt.Errorf("stop the gateway: %w", err)
+	}
 	if rep.RelayedTasksRecorded, err = env.recordedTasks(ctx); err != nil {
 		return nil, fmt.Errorf("count the relayed tasks recorded: %w", err)
 	}
-	rep.RelayWarnings = env.logs.warnings.Load()
-	rep.FirstRelayWarning = env.logs.firstWarning()
+	rep.RelayWarnings = env.logs.Count()
+	rep.FirstRelayWarning = env.logs.First()
 	return rep, nil
 }
 
@@ -421,23 +412,13 @@ func (m *measured) result(target string) Result {
 		res.CPUCores = m.cpu.Seconds() / m.wall.Seconds()
 	}
 	if n > 0 {
-		res.P50Ms = ms(percentile(lat, 0.50))
-		res.P90Ms = ms(percentile(lat, 0.90))
-		res.P99Ms = ms(percentile(lat, 0.99))
-		res.MaxMs = ms(lat[n-1])
+		l := stats.Summarise(lat)
+		res.P50Ms, res.P90Ms, res.P99Ms, res.MaxMs = l.P50Ms, l.P90Ms, l.P99Ms, l.MaxMs
 		res.CPUPerCallUs = float64(m.cpu.Microseconds()) / float64(n)
 		res.AllocsPerCall = float64(m.mallocs) / float64(n)
 	}
 	return res
 }
-
-// percentile is the nearest-rank q-quantile of sorted (non-empty).
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // loop has every client send message/send in a loop, one call at a time,
 // until d has passed (calls in flight then are finished and counted).
@@ -451,8 +432,8 @@ func loop(ctx context.Context, cfg *Config, env *env, target string, clients []*
 	)
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
-	cpu0 := cpuTime()
-	agent0, relay0 := env.agent.conns.Load(), env.gateway.conns.Load()
+	cpu0 := proc.Self()
+	agent0, relay0 := env.agent.conns.Load(), env.relayConns.Load()
 	start := time.Now()
 	end := start.Add(d)
 	labels := pprof.Labels("role", "client", "target", target)
@@ -482,12 +463,12 @@ func loop(ctx context.Context, cfg *Config, env *env, target string, clients []*
 	}
 	wg.Wait()
 	all.wall = time.Since(start)
-	all.cpu = cpuTime() - cpu0
+	all.cpu = proc.Self() - cpu0
 	var ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms1)
 	all.mallocs = ms1.Mallocs - ms0.Mallocs
 	all.agentConns = env.agent.conns.Load() - agent0
-	all.relayConns = env.gateway.conns.Load() - relay0
+	all.relayConns = env.relayConns.Load() - relay0
 	all.errors = errs.Load()
 	if p := firstErr.Load(); p != nil {
 		all.firstError = *p
@@ -543,19 +524,6 @@ func answerSize(ctx context.Context, hc *http.Client, url string) (int, error) {
 		return 0, fmt.Errorf("HTTP %s: %s", resp.Status, b)
 	}
 	return len(bytes.TrimSpace(b)), nil
-}
-
-// loadAvg is the first three fields of /proc/loadavg, or "".
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // sdkVersion is the a2a-go version this binary was built with.

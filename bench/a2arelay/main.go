@@ -6,11 +6,17 @@
 //
 // Everything runs in this process on 127.0.0.1 (real sockets): the agent
 // (a2asrv's JSON-RPC handler; its executor answers every message at once
-// with a completed task, or with -answer message a message), and Parley's
-// relay as cmd/gateway mounts it: in a chi router at a2a.RelayPath behind
-// a plain http.Server, the agent registered by URL in an agentcards
-// registry over a fresh SQLite file in a temp dir, calls going out through
-// the registry guard's transport, every relayed task recorded in the store.
+// with a completed task, or with -answer message a message), and the
+// gateway as it ships, built by app.Build from config.Default() (a fresh
+// SQLite file in a temp dir, auth off, private agent URLs allowed so that
+// the agent on loopback may be registered), with its HTTP middleware,
+// request IDs, access log (serve's slog handler at info, to os.DevNull)
+// and audit log in front of the relay; the agent registered by URL in its
+// registry, calls going out through the registry guard's transport, every
+// relayed task recorded in the store. The relay is measured in the
+// gateway's process with the clients and the agent, on purpose: the
+// figure is relayed against direct, both paying for the same clients and
+// agent, so the whole process's CPU per call compares the two paths.
 // The clients are built with a2aclient.NewFromCard from the cards as a
 // caller gets them (the agent's own, and the relay's rewritten one), with
 // JSON-RPC over one shared http.Client.
@@ -23,26 +29,23 @@
 // rotation with the other target (after a -warmup each), so that other
 // work on the machine weighs on both alike. Every call is bounded by
 // -call-timeout, so a run always ends by itself. -cpuprofile labels
-// goroutines role=client|relay|recorder|agent, target=direct|relay (the
+// goroutines role=client|relay|agent, target=direct|relay (the
 // clients) and via=direct|relay (the agent's work per call), so that
 //
-//	go tool pprof -tagfocus role=relay,recorder a2arelay.prof
+//	go tool pprof -tagfocus role=relay a2arelay.prof
 //
 // shows what the relay itself costs.
 package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"runtime/pprof"
-	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/bench/internal/cli"
 )
 
 func main() {
@@ -50,16 +53,13 @@ func main() {
 }
 
 // run is the command: it parses args, runs the load and prints the report.
-// It returns the process exit code: 2 for bad flags, 1 if the run failed
-// or any call failed.
+// It returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("a2arelay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		cfg        Config
-		asJSON     bool
-		cpuprofile string
-		quiet      bool
+		cfg Config
+		out cli.Output
 	)
 	fs.IntVar(&cfg.Clients, "clients", 16, "concurrent a2a-go clients per target, one call at a time each")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each target (direct, relay) is measured in all")
@@ -67,65 +67,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Rounds, "rounds", 5, "measure each target in this many turns, alternating with the other")
 	fs.StringVar(&cfg.Answer, "answer", AnswerTask, "what the agent answers: task (a completed task, recorded by the relay) or message")
 	fs.DurationVar(&cfg.CallTimeout, "call-timeout", 10*time.Second, "timeout of one message/send")
-	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	fs.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file, goroutines labelled (see go doc)")
-	fs.BoolVar(&quiet, "q", false, "no progress lines on stderr")
 	fs.IntVar(&cfg.RelayIdlePerHost, "relay-idle-per-host", 0, "what-if: MaxIdleConnsPerHost of the relay's outbound transport (0: the registry guard's own, 8)")
-	fs.BoolVar(&cfg.CacheAgents, "cache-agents", false, "what-if: the relay looks agents up in an in-memory cache instead of the store")
-	fs.BoolVar(&cfg.NoRecord, "no-record", false, "what-if: relayed tasks are not recorded")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	out.Register(fs, "goroutines labelled role=client|relay|agent, target, via (see go doc)")
+	if code, ok := cli.Parse(fs, args, stderr); !ok {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "a2arelay: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return 2
-	}
-	if !quiet {
-		cfg.Progress = stderr
-	}
+	cfg.Progress = out.Progress(stderr)
+	cfg.Labels = out.CPUProfile != ""
 	if err := cfg.validate(); err != nil {
 		fmt.Fprintf(stderr, "a2arelay: %v\n", err)
 		return 2
 	}
-
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
-	defer stop()
-
-	if cpuprofile != "" {
-		f, err := os.Create(cpuprofile)
-		if err != nil {
-			fmt.Fprintf(stderr, "a2arelay: %v\n", err)
-			return 1
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "a2arelay: cpu profile: %v\n", err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
-		cfg.Labels = true
-	}
-
-	rep, err := Run(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "a2arelay: %v\n", err)
-		return 1
-	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			fmt.Fprintf(stderr, "a2arelay: %v\n", err)
-			return 1
-		}
-	} else {
-		rep.WriteText(stdout)
-	}
-	if rep.Errors() > 0 {
-		return 1
-	}
-	return 0
+	return cli.Execute(ctx, "a2arelay", out, stdout, stderr, func(ctx context.Context) (cli.Report, error) {
+		return Run(ctx, cfg)
+	})
 }

@@ -5,13 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,12 +17,11 @@ import (
 	a2ago "github.com/a2aproject/a2a-go/a2a"
 	"github.com/a2aproject/a2a-go/a2asrv"
 	"github.com/a2aproject/a2a-go/a2asrv/eventqueue"
-	"github.com/go-chi/chi/v5"
 
-	"github.com/parleyhq/parley/a2a"
 	"github.com/parleyhq/parley/agentcards"
-	"github.com/parleyhq/parley/store"
-	"github.com/parleyhq/parley/store/sqlite"
+	"github.com/parleyhq/parley/bench/internal/logcount"
+	"github.com/parleyhq/parley/bench/internal/shipped"
+	_ "github.com/parleyhq/parley/store/sqlite" // the "sqlite" driver, to count the recorded tasks
 )
 
 // agentName is the registry name of the benchmark's agent.
@@ -136,27 +133,27 @@ func (s *server) close() {
 	})
 }
 
-// env is the agent and Parley's relay in front of it.
+// env is the agent and the gateway in front of it.
 type env struct {
-	dir      string
-	dbPath   string
-	st       *sqlite.Store
-	reg      *agentcards.Registry
-	relay    *a2a.Relay
-	agent    *server
-	gateway  *server
-	logs     *countingHandler
-	relayURL string // the relay's JSON-RPC endpoint for the agent
+	dir        string
+	dbPath     string
+	agent      *server
+	gw         *shipped.Gateway
+	relayConns atomic.Int64 // connections the gateway accepted
+	logs       logcount.Counter
+	relayURL   string // the relay's JSON-RPC endpoint for the agent
 
 	closeOnce sync.Once
+	stopOnce  sync.Once
+	stopErr   error
 }
 
-// setup starts the agent, registers it by URL in a registry over a fresh
-// SQLite file, and starts the relay in front of it as cmd/gateway mounts
-// it: in a chi router at a2a.RelayPath, with the registry guard's
-// transport and the relayed tasks recorded in the store.
+// setup starts the agent, then the gateway as it ships (app.Build from
+// config.Default(): SQLite in a temp dir, auth off, private agent URLs
+// allowed, the agent prober off), and registers the agent by URL in its
+// registry, as an operator does through the admin API.
 func setup(ctx context.Context, cfg *Config) (_ *env, err error) {
-	e := &env{logs: &countingHandler{}}
+	e := &env{}
 	defer func() {
 		if err != nil {
 			e.close()
@@ -166,9 +163,6 @@ func setup(ctx context.Context, cfg *Config) (_ *env, err error) {
 		return nil, err
 	}
 	e.dbPath = filepath.Join(e.dir, "parley.db")
-	if e.st, err = sqlite.Open(ctx, e.dbPath, sqlite.Options{}); err != nil {
-		return nil, err
-	}
 
 	// The agent: a2a-go's JSON-RPC server at the root, its card at the
 	// well-known path.
@@ -187,62 +181,63 @@ func setup(ctx context.Context, cfg *Config) (_ *env, err error) {
 	}
 	card.Store(agentCard(e.agent.url + "/"))
 
-	// Parley: registry, relay, router, server. The listener is bound
-	// before the relay is built, as serve does, so that the rewritten
-	// card names the port.
-	e.reg = agentcards.New(e.st, agentcards.Options{AllowPrivate: true, HealthInterval: -1})
-	if _, err = e.reg.Register(ctx, agentcards.Registration{URL: e.agent.url}); err != nil {
+	gcfg := shipped.Config("sqlite://" + e.dbPath)
+	gcfg.AllowPrivateAgentURLs = true
+	gcfg.Agents.HealthInterval = -1 // nothing here changes; no probes in the figures
+	if e.gw, err = shipped.Start(ctx, gcfg, shipped.Options{
+		Handler: e.logs.Handler,
+		Labels:  pprof.Labels("role", "relay"),
+		Listener: func(ln net.Listener) net.Listener {
+			return &countingListener{Listener: ln, n: &e.relayConns}
+		},
+	}); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if _, err = e.gw.Registry.Register(ctx, agentcards.Registration{URL: e.agent.url}); err != nil {
 		return nil, fmt.Errorf("register the agent: %w", err)
 	}
-	// What-if experiments (off by default): production as it is.
+	// What-if (off by default): production as it is.
 	if cfg.RelayIdlePerHost > 0 {
-		e.reg.Guard().Transport().MaxIdleConnsPerHost = cfg.RelayIdlePerHost
+		e.gw.Registry.Guard().Transport().MaxIdleConnsPerHost = cfg.RelayIdlePerHost
 	}
-	var dir a2a.Directory = e.reg
-	if cfg.CacheAgents {
-		dir = &cachedDirectory{next: e.reg, agents: map[string]agentcards.Agent{}}
-	}
-	var tasks store.RelayedTasks = e.st
-	if cfg.NoRecord {
-		tasks = nil
-	}
-	router := chi.NewRouter()
-	if e.gateway, err = startServer(ctx, router, pprof.Labels("role", "relay")); err != nil {
-		return nil, fmt.Errorf("relay: %w", err)
-	}
-	// The relay's recorder starts its workers here: they carry the label.
-	pprof.Do(ctx, pprof.Labels("role", "recorder"), func(context.Context) {
-		e.relay, err = a2a.NewRelay(a2a.RelayOptions{
-			Registry:  dir,
-			Transport: e.reg.Guard().Transport(),
-			Tasks:     tasks,
-			PublicURL: e.gateway.url,
-			Logger:    slog.New(e.logs),
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	router.Mount(a2a.RelayPath, e.relay)
-	e.relayURL = e.relay.AgentURL(agentName)
+	e.relayURL = e.gw.Relay.AgentURL(agentName)
+	// The gateway's start-up warnings (no auth, private agent URLs) are
+	// this setup's choice; what is counted is what the load causes.
+	e.logs.Reset()
 	return e, nil
 }
 
-// close stops the servers, finishes recording, closes the store and
-// removes the temp dir.
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// stopGateway drains and closes the gateway (recording every relayed task
+// still queued), once.
+func (e *env) stopGateway() error {
+	e.stopOnce.Do(func() {
+		if e.gw != nil {
+			e.stopErr = e.gw.Close()
+		}
+	})
+	return e.stopErr
+}
+
+// close stops the gateway and the agent and removes the temp dir.
 func (e *env) close() {
 	e.closeOnce.Do(func() {
-		if e.gateway != nil {
-			e.gateway.close()
-		}
-		if e.relay != nil {
-			_ = e.relay.Close()
-		}
+		_ = e.stopGateway()
 		if e.agent != nil {
 			e.agent.close()
-		}
-		if e.st != nil {
-			_ = e.st.Close()
 		}
 		if e.dir != "" {
 			_ = os.RemoveAll(e.dir)
@@ -250,10 +245,9 @@ func (e *env) close() {
 	})
 }
 
-// recordedTasks finishes recording (closing the relay: call it after the
-// load) and counts the relayed tasks in the store.
+// recordedTasks counts the relayed tasks in the store (after
+// stopGateway, which finishes recording).
 func (e *env) recordedTasks(ctx context.Context) (int64, error) {
-	_ = e.relay.Close()
 	db, err := sql.Open("sqlite", e.dbPath+"?_pragma=query_only(1)&_pragma=busy_timeout(5000)")
 	if err != nil {
 		return 0, err
@@ -277,66 +271,4 @@ func viaLabel(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	})
-}
-
-// cachedDirectory keeps every agent it has looked up, forever: the
-// -cache-agents experiment, standing for a registry cache that the store's
-// change feed (store.KindAgent) would keep fresh. The benchmark's agent
-// never changes, so nothing goes stale here.
-type cachedDirectory struct {
-	next   a2a.Directory
-	mu     sync.RWMutex
-	agents map[string]agentcards.Agent // by lower-cased name
-}
-
-func (d *cachedDirectory) Get(ctx context.Context, name string) (agentcards.Agent, error) {
-	key := strings.ToLower(name)
-	d.mu.RLock()
-	a, ok := d.agents[key]
-	d.mu.RUnlock()
-	if ok {
-		return a, nil
-	}
-	a, err := d.next.Get(ctx, name)
-	if err != nil {
-		return a, err
-	}
-	d.mu.Lock()
-	d.agents[key] = a
-	d.mu.Unlock()
-	return a, nil
-}
-
-// countingHandler is the relay's slog handler: it counts warnings and
-// errors (an agent call that failed, a relayed task that could not be
-// recorded or was dropped from a full queue) and keeps the first.
-type countingHandler struct {
-	warnings atomic.Int64
-	mu       sync.Mutex
-	first    string
-}
-
-func (h *countingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-
-func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
-	if h.warnings.Add(1) == 1 {
-		msg := r.Level.String() + " " + r.Message
-		r.Attrs(func(a slog.Attr) bool {
-			msg += " " + a.String()
-			return true
-		})
-		h.mu.Lock()
-		h.first = msg
-		h.mu.Unlock()
-	}
-	return nil
-}
-
-func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
-
-func (h *countingHandler) firstWarning() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.first
 }

@@ -9,15 +9,17 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/parleyhq/parley/bench/internal/proc"
+	"github.com/parleyhq/parley/bench/internal/stats"
 )
 
 // Mode is the protocol generation the clients speak.
@@ -47,33 +49,43 @@ func (m Mode) protocolVersion() string {
 	return ""
 }
 
-// Servers and tools of the scenarios.
+// Servers.
 const (
-	serverParley  = "parley"
-	serverBare    = "bare"
-	serverAuthOff = "auth-off" // Parley, auth in no-auth mode (no issuer)
-	serverAuthOn  = "auth-on"  // Parley, auth on (a local OIDC issuer)
-	toolGet       = "get_ticket"
-	toolSave      = "save_ticket"
+	serverBare       = "bare"        // the bare go-sdk server, a map lookup
+	serverParley     = "parley"      // the gateway, auth off (no issuer)
+	serverParleyAuth = "parley-auth" // the gateway, auth on (a local OIDC issuer)
+	serverParleyPG   = "parley-pg"   // the gateway on PostgreSQL, auth off (-postgres-url with -store sqlite)
 )
 
-// Where the in-process gateway keeps session streams.
+// Operations measured.
 const (
-	eventsDurable = "durable"
-	eventsMemory  = "memory"
+	toolGet     = "get_ticket"
+	toolSave    = "save_ticket"
+	openSession = "open_session" // initialize + initialized (+ DELETE at close)
 )
 
-// What Parley's get_ticket is compared with.
+// What the gateway is measured against.
 const (
-	// compareBare: a bare go-sdk server (TargetRatio).
+	// compareBare: the bare go-sdk server (the default).
 	compareBare = "bare"
-	// compareAuth: itself with auth off (AuthTargetRatio).
+	// compareAuth: the gateway with auth on against itself with auth off.
 	compareAuth = "auth"
 )
 
-// TargetRatio is the issue's goal for get_ticket: Parley at least this
-// fraction of the bare server's throughput.
-const TargetRatio = 0.8
+// Auth settings of the gateway (-auth).
+const (
+	authOff  = "off"
+	authOn   = "on"
+	authBoth = "both"
+)
+
+// The issue's targets, as ratios of server CPU per call (gateway ÷ bare).
+const (
+	TargetGet  = 1.25
+	TargetOpen = 1.5
+	// TargetIdleRSSMiB bounds the gateway's RSS with -idle-sessions open.
+	TargetIdleRSSMiB = 500
+)
 
 // Config is one run.
 type Config struct {
@@ -87,37 +99,40 @@ type Config struct {
 	// Rounds splits each scenario's measurement into this many turns,
 	// taken in rotation with the other scenarios. Default 5.
 	Rounds int
-	// NoSave skips save_ticket.
-	NoSave bool
-	Modes  []Mode
-	// Store is sqlite or postgres, for the in-process gateway.
+	// NoSave skips save_ticket; NoOpen skips opening sessions.
+	NoSave, NoOpen bool
+	Modes          []Mode
+	// Rate, if positive, adds get_ticket at this fixed rate (calls a
+	// second, spread over the clients) to every mode.
+	Rate float64
+	// IdleSessions, if positive, opens this many sessions on each server
+	// at the end and reports its RSS.
+	IdleSessions int
+	// Store is sqlite or postgres, for the gateways started here.
 	Store       string
 	PostgresURL string
-	// SQLiteReaders sizes the SQLite store's read pool; 0 keeps its
-	// default.
-	SQLiteReaders int
-	// Events is where the in-process gateway keeps session streams:
-	// durable (the store, as cmd/gateway does; the default) or memory
-	// (mcpbridge's default when no EventStore is given).
-	Events string
+	// Auth is off, on or both: the gateway with auth off, on, or both.
+	Auth string
 	// Tickets is how many tickets to seed.
 	Tickets int
-	// Target is a running gateway's /mcp URL; empty starts one in process.
-	Target string
+	// Target is a running gateway's /mcp URL; empty starts one. TargetPID
+	// is its process, whose CPU time is read (0: server CPU unknown).
+	Target    string
+	TargetPID int
 	// CallTimeout bounds one tool call.
 	CallTimeout time.Duration
-	// Compare is what Parley's get_ticket is measured against: bare (the
-	// default: a bare go-sdk server, and save_ticket too) or auth (Parley
-	// itself with auth off; get_ticket only).
+	// Compare is bare (the default) or auth.
 	Compare string
-	// NoTokenCache turns the verifier's token cache off with -compare
-	// auth, so that every request verifies its token's signature.
-	NoTokenCache bool
-	// Audit adds, with -compare auth, serve.go's audit middleware (a
-	// record of every tool call in the store's audit log) on both sides.
-	Audit bool
-	// Progress, if set, receives a line per step.
+	// ServerLog, if set, is a directory where each gateway writes its log
+	// (NAME.log); otherwise logs go to os.DevNull.
+	ServerLog string
+	// ServerCPUProfile, if set, makes each server write a CPU profile of
+	// its process to ServerCPUProfile.NAME.prof.
+	ServerCPUProfile string
+	// Progress, if set, receives a line per step; Stderr the servers'
+	// own error output (os.Stderr if nil).
 	Progress io.Writer
+	Stderr   io.Writer
 }
 
 func (c *Config) validate() error {
@@ -130,8 +145,8 @@ func (c *Config) validate() error {
 	if c.Requests == 0 && c.Duration <= 0 {
 		return fmt.Errorf("-duration %s: want a positive duration (or -requests)", c.Duration)
 	}
-	if c.Warmup < 0 {
-		return fmt.Errorf("-warmup %s: want 0 or more", c.Warmup)
+	if c.Warmup < 0 || c.Rate < 0 || c.IdleSessions < 0 {
+		return errors.New("-warmup, -rate and -idle-sessions must not be negative")
 	}
 	if c.Tickets < c.Clients {
 		return fmt.Errorf("-tickets %d: want at least -clients (%d), so that each client updates a ticket of its own", c.Tickets, c.Clients)
@@ -155,24 +170,27 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("-compare %q: want bare or auth", c.Compare)
 	}
-	if c.Compare == compareAuth && c.Target != "" {
-		return errors.New("-compare auth starts Parley in process twice (auth off and on): it cannot load a -target")
+	switch c.Auth {
+	case "":
+		c.Auth = authBoth
+	case authOff, authOn, authBoth:
+	default:
+		return fmt.Errorf("-auth %q: want off, on or both", c.Auth)
 	}
-	if (c.NoTokenCache || c.Audit) && c.Compare != compareAuth {
-		return errors.New("-no-token-cache and -audit are for -compare auth")
+	if c.Compare == compareAuth {
+		c.Auth = authBoth
 	}
 	if c.Target != "" {
-		if c.Store != "" && c.Store != "sqlite" || c.PostgresURL != "" || c.Events != "" && c.Events != eventsDurable || c.SQLiteReaders != 0 {
-			return errors.New("-store, -postgres-url, -events and -sqlite-readers configure the in-process gateway; with -target the gateway's own settings apply")
+		if c.Compare == compareAuth || c.Auth != authOff {
+			return errors.New("-target loads one running gateway: use it with -auth off (and not -compare auth)")
+		}
+		if c.Store != "" && c.Store != "sqlite" || c.PostgresURL != "" {
+			return errors.New("-store and -postgres-url configure the gateway started here; with -target the gateway's own settings apply")
 		}
 		return nil
 	}
-	switch c.Events {
-	case "":
-		c.Events = eventsDurable
-	case eventsDurable, eventsMemory:
-	default:
-		return fmt.Errorf("-events %q: want durable or memory", c.Events)
+	if c.TargetPID != 0 {
+		return errors.New("-target-pid is for -target")
 	}
 	switch c.Store {
 	case "", "sqlite":
@@ -187,14 +205,47 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// servers are the servers of c's scenarios, in the order they are
-// measured in each round.
+// servers are the servers of c, in the order they are measured in each
+// round.
 func (c *Config) servers() []string {
-	if c.Compare == compareAuth {
-		return []string{serverAuthOff, serverAuthOn}
+	var s []string
+	if c.Compare == compareBare {
+		s = append(s, serverBare)
 	}
-	return []string{serverBare, serverParley}
+	if c.Auth != authOn || c.Compare == compareAuth {
+		s = append(s, serverParley)
+	}
+	if c.Auth != authOff {
+		s = append(s, serverParleyAuth)
+	}
+	if c.Compare == compareBare && c.Store == "sqlite" && c.PostgresURL != "" && c.Target == "" {
+		s = append(s, serverParleyPG)
+	}
+	return s
 }
+
+// storeURL is the store of the gateway called name: a fresh SQLite file
+// in dir, or PostgreSQL.
+func (c *Config) storeURL(name, dir string) string {
+	if name == serverParleyPG || c.Store == "postgres" {
+		return c.PostgresURL
+	}
+	return "sqlite://" + filepath.Join(dir, name+".db")
+}
+
+// childArgs are the log and profile flags of the server called name.
+func (c *Config) childArgs(name string) []string {
+	var args []string
+	if c.ServerLog != "" && name != serverBare {
+		args = append(args, "-log", filepath.Join(c.ServerLog, name+".log"))
+	}
+	if c.ServerCPUProfile != "" {
+		args = append(args, "-cpuprofile", c.ServerCPUProfile+"."+name+".prof")
+	}
+	return args
+}
+
+func (c *Config) stderr() io.Writer { return cmp.Or[io.Writer](c.Stderr, os.Stderr) }
 
 func (c *Config) progress(format string, args ...any) {
 	if c.Progress != nil {
@@ -202,11 +253,15 @@ func (c *Config) progress(format string, args ...any) {
 	}
 }
 
-// Result is one scenario: one server, one tool, one mode.
+// Result is one scenario: one server, one operation, one mode.
 type Result struct {
 	Mode   Mode   `json:"mode"`
 	Server string `json:"server"`
-	Tool   string `json:"tool"`
+	// Tool is get_ticket, save_ticket or open_session.
+	Tool string `json:"tool"`
+	// Rate is the fixed rate the calls were made at (calls a second); 0:
+	// as fast as the clients go, one call at a time each.
+	Rate float64 `json:"rate,omitempty"`
 	// Protocol is the revision the clients negotiated.
 	Protocol   string  `json:"protocol"`
 	Calls      int64   `json:"calls"`
@@ -214,93 +269,77 @@ type Result struct {
 	FirstError string  `json:"first_error,omitempty"`
 	Seconds    float64 `json:"seconds"`
 	// RPS counts successful calls per second of wall time.
-	RPS   float64 `json:"rps"`
-	P50Ms float64 `json:"p50_ms"`
-	P90Ms float64 `json:"p90_ms"`
-	P99Ms float64 `json:"p99_ms"`
-	MaxMs float64 `json:"max_ms"`
-	// CPUPerCallUs is this process's CPU time (user+system) per call while
-	// the scenario was measured: the clients' share plus, for in-process
-	// servers, the server's. 0 where the platform does not say.
-	CPUPerCallUs float64 `json:"cpu_per_call_us"`
-	// CPUCores is this process's CPU time over wall time while measured:
-	// how many of the machine's cores it kept busy.
-	CPUCores float64 `json:"cpu_cores"`
-	// AllocsPerCall is this process's heap allocations per call, likewise.
-	AllocsPerCall float64 `json:"allocs_per_call"`
+	RPS float64 `json:"rps"`
+	// Latencies are per call as the client sees it; at a fixed rate, from
+	// when the call was due, so that a server falling behind shows.
+	stats.Latencies
+	// ServerCPUPerCallUs is the server process's CPU time (user+system)
+	// per call while measured; 0 where unknown.
+	ServerCPUPerCallUs float64 `json:"server_cpu_per_call_us"`
+	// ServerCores is the server's CPU time over wall time.
+	ServerCores float64 `json:"server_cores"`
+	// ClientCPUPerCallUs is this process's (the clients') CPU per call.
+	ClientCPUPerCallUs float64 `json:"client_cpu_per_call_us"`
 }
 
-// Ratio is Parley's get_ticket throughput over the bare server's.
+// Ratio compares one scenario of a server with the same scenario of its
+// baseline (the bare server, or the gateway with auth off).
 type Ratio struct {
-	Mode      Mode    `json:"mode"`
-	Tool      string  `json:"tool"`
-	ParleyRPS float64 `json:"parley_rps"`
-	BareRPS   float64 `json:"bare_rps"`
-	Ratio     float64 `json:"ratio"`
-	Target    float64 `json:"target"`
-	Met       bool    `json:"met"`
-	// CPURatio is the bare server's CPU time per call over Parley's (this
-	// process: clients and servers): the throughput ratio to expect when
-	// both saturate the same cores. Less sensitive than Ratio to other work
-	// on the machine. 0 where CPU time is not measured.
-	CPURatio float64 `json:"cpu_ratio,omitempty"`
-}
-
-// AuthRatio is Parley's get_ticket with auth on against auth off.
-type AuthRatio struct {
 	Mode     Mode    `json:"mode"`
 	Tool     string  `json:"tool"`
-	OnRPS    float64 `json:"on_rps"`
-	OffRPS   float64 `json:"off_rps"`
-	OnP50Ms  float64 `json:"on_p50_ms"`
-	OffP50Ms float64 `json:"off_p50_ms"`
-	OnP99Ms  float64 `json:"on_p99_ms"`
-	OffP99Ms float64 `json:"off_p99_ms"`
-	// Ratio is OnRPS / OffRPS.
-	Ratio  float64 `json:"ratio"`
-	Target float64 `json:"target"`
-	Met    bool    `json:"met"`
-	// CPURatio is the CPU time per call with auth off over with auth on
-	// (this process: clients and servers), as Ratio.CPURatio.
-	CPURatio float64 `json:"cpu_ratio,omitempty"`
-	// ExtraCPUPerCallUs is how much more CPU time per call auth on took.
-	ExtraCPUPerCallUs float64 `json:"extra_cpu_per_call_us,omitempty"`
+	Rate     float64 `json:"rate,omitempty"`
+	Server   string  `json:"server"`
+	Baseline string  `json:"baseline"`
+	// CPU is the server's CPU per call over the baseline's.
+	CPU float64 `json:"cpu"`
+	// Target is the issue's bound for CPU (0: none); Met whether CPU is
+	// within it.
+	Target float64 `json:"target,omitempty"`
+	Met    bool    `json:"met,omitempty"`
+	// RPS is the server's throughput over the baseline's.
+	RPS                          float64 `json:"rps"`
+	P50Ms, P99Ms                 float64
+	BaselineP50Ms, BaselineP99Ms float64
+}
+
+// Idle is a server's memory with many idle sessions open.
+type Idle struct {
+	Server        string  `json:"server"`
+	Sessions      int     `json:"sessions"`
+	Errors        int64   `json:"errors"`
+	FirstError    string  `json:"first_error,omitempty"`
+	Seconds       float64 `json:"seconds"`
+	RSSBeforeMiB  float64 `json:"rss_before_mib"`
+	RSSAfterMiB   float64 `json:"rss_after_mib"`
+	KiBPerSession float64 `json:"kib_per_session"`
 }
 
 // Report is a run's outcome.
 type Report struct {
-	Clients  int    `json:"clients"`
-	Duration string `json:"duration,omitempty"`
-	Requests int    `json:"requests,omitempty"`
-	Warmup   string `json:"warmup"`
-	Rounds   int    `json:"rounds"`
-	Store    string `json:"store,omitempty"`
-	Events   string `json:"events,omitempty"`
-	Target   string `json:"target,omitempty"`
-	Compare  string `json:"compare"`
-	// TokenCache says whether the verifier cached verified tokens
-	// (-compare auth).
-	TokenCache *bool `json:"token_cache,omitempty"`
-	// Audit says whether every tool call was audited (-compare auth
-	// -audit).
-	Audit      bool   `json:"audit,omitempty"`
-	Tickets    int    `json:"tickets"`
-	GoVersion  string `json:"go_version"`
-	Platform   string `json:"platform"`
-	NumCPU     int    `json:"num_cpu"`
-	GOMAXPROCS int    `json:"gomaxprocs"`
-	SDK        string `json:"sdk"`
-	// LoadAvg is the machine's load average (/proc/loadavg) before and
-	// after the run: other work on the machine competes for the cores.
+	Clients    int      `json:"clients"`
+	Duration   string   `json:"duration,omitempty"`
+	Requests   int      `json:"requests,omitempty"`
+	Warmup     string   `json:"warmup"`
+	Rounds     int      `json:"rounds"`
+	Store      string   `json:"store,omitempty"`
+	Target     string   `json:"target,omitempty"`
+	Compare    string   `json:"compare"`
+	Auth       string   `json:"auth"`
+	Tickets    int      `json:"tickets"`
+	Servers    []string `json:"servers"`
+	GoVersion  string   `json:"go_version"`
+	Platform   string   `json:"platform"`
+	NumCPU     int      `json:"num_cpu"`
+	GOMAXPROCS int      `json:"gomaxprocs"`
+	SDK        string   `json:"sdk"`
+	// LoadAvg is the machine's load average before and after the run.
 	LoadAvg []string `json:"load_avg,omitempty"`
-	// ResponseBytes is the size of one get_ticket result (the same ticket)
-	// from each server, to show the comparison is like for like.
+	// ResponseBytes is the size of one get_ticket result (the same
+	// ticket) from each server, to show the comparison is like for like.
 	ResponseBytes map[string]int `json:"response_bytes"`
 	Results       []Result       `json:"results"`
-	// Ratios are parley/bare (-compare bare); AuthRatios on/off (-compare
-	// auth).
-	Ratios     []Ratio     `json:"ratios,omitempty"`
-	AuthRatios []AuthRatio `json:"auth_ratios,omitempty"`
+	Ratios        []Ratio        `json:"ratios,omitempty"`
+	Idle          []Idle         `json:"idle,omitempty"`
 }
 
 // Errors counts failed calls over all scenarios.
@@ -309,103 +348,91 @@ func (r *Report) Errors() int64 {
 	for _, res := range r.Results {
 		n += res.Errors
 	}
+	for _, i := range r.Idle {
+		n += i.Errors
+	}
 	return n
 }
 
-// WriteText prints the report as a table.
+// WriteText prints the report as tables.
 func (r *Report) WriteText(w io.Writer) {
 	measure := r.Duration + " per scenario"
 	if r.Requests > 0 {
 		measure = fmt.Sprintf("%d calls per scenario", r.Requests)
 	}
-	where := "in-process gateway, store " + r.Store + ", " + r.Events + " event store"
+	where := "gateways as shipped (app.Build, config.Default), each in its own process, store " + r.Store
 	if r.Target != "" {
 		where = "gateway at " + r.Target
 	}
-	sizes := fmt.Sprintf("%d bytes (parley) / %d bytes (bare)", r.ResponseBytes[serverParley], r.ResponseBytes[serverBare])
-	if r.Compare == compareAuth {
-		cache := "on"
-		if r.TokenCache != nil && !*r.TokenCache {
-			cache = "off"
-		}
-		audited := ""
-		if r.Audit {
-			audited = ", every tool call audited"
-		}
-		where += fmt.Sprintf(", auth off vs on (local OIDC issuer, RS256 tokens, token cache %s%s)", cache, audited)
-		sizes = fmt.Sprintf("%d bytes (auth off) / %d bytes (auth on)", r.ResponseBytes[serverAuthOff], r.ResponseBytes[serverAuthOn])
-	}
 	fmt.Fprintf(w, "mcpload: %d clients, %s in %d rounds (warm-up %s), %d tickets, %s\n", r.Clients, measure, r.Rounds, r.Warmup, r.Tickets, where)
-	fmt.Fprintf(w, "%s %s, %d CPUs, GOMAXPROCS %d, %s; get_ticket result %s\n",
-		r.GoVersion, r.Platform, r.NumCPU, r.GOMAXPROCS, r.SDK, sizes)
+	fmt.Fprintf(w, "%s %s, %d CPUs, GOMAXPROCS %d, %s; get_ticket result bytes %v\n",
+		r.GoVersion, r.Platform, r.NumCPU, r.GOMAXPROCS, r.SDK, r.ResponseBytes)
 	if len(r.LoadAvg) == 2 {
 		fmt.Fprintf(w, "load average before %s, after %s\n", r.LoadAvg[0], r.LoadAvg[1])
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%-9s  %-8s  %-11s  %-10s  %8s  %8s  %7s  %7s  %7s  %6s  %9s  %5s  %7s\n",
-		"mode", "server", "tool", "protocol", "calls", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "cpu µs/op", "cores", "allocs")
+	fmt.Fprintf(w, "%-9s  %-11s  %-12s  %6s  %8s  %8s  %7s  %7s  %7s  %6s  %11s  %5s  %11s\n",
+		"mode", "server", "operation", "rate", "calls", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "server µs/op", "cores", "client µs/op")
 	for _, res := range r.Results {
+		rate := "max"
+		if res.Rate > 0 {
+			rate = fmt.Sprintf("%.0f/s", res.Rate)
+		}
 		cpu, cores := "n/a", "n/a"
-		if res.CPUPerCallUs > 0 {
-			cpu, cores = fmt.Sprintf("%.0f", res.CPUPerCallUs), fmt.Sprintf("%.2f", res.CPUCores)
+		if res.ServerCPUPerCallUs > 0 {
+			cpu, cores = fmt.Sprintf("%.0f", res.ServerCPUPerCallUs), fmt.Sprintf("%.2f", res.ServerCores)
 		}
-		fmt.Fprintf(w, "%-9s  %-8s  %-11s  %-10s  %8d  %8.0f  %7.2f  %7.2f  %7.2f  %6d  %9s  %5s  %7.0f\n",
-			res.Mode, res.Server, res.Tool, res.Protocol, res.Calls, res.RPS, res.P50Ms, res.P90Ms, res.P99Ms, res.Errors, cpu, cores, res.AllocsPerCall)
+		fmt.Fprintf(w, "%-9s  %-11s  %-12s  %6s  %8d  %8.0f  %7.2f  %7.2f  %7.2f  %6d  %11s  %5s  %11.0f\n",
+			res.Mode, res.Server, res.Tool, rate, res.Calls, res.RPS, res.P50Ms, res.P90Ms, res.P99Ms, res.Errors, cpu, cores, res.ClientCPUPerCallUs)
 	}
-	fmt.Fprintln(w)
+	if len(r.Ratios) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "server CPU per call, server ÷ baseline:")
+	}
 	for _, ra := range r.Ratios {
-		verdict := "met"
-		if !ra.Met {
-			verdict = "NOT met"
+		rate := ""
+		if ra.Rate > 0 {
+			rate = fmt.Sprintf(" at %.0f/s", ra.Rate)
 		}
-		cpu := ""
-		if ra.CPURatio > 0 {
-			cpu = fmt.Sprintf("; CPU per call bare/parley %.2f", ra.CPURatio)
+		verdict := ""
+		if ra.Target > 0 {
+			verdict = fmt.Sprintf(" (target ≤ %.2f: met)", ra.Target)
+			if !ra.Met {
+				verdict = fmt.Sprintf(" (target ≤ %.2f: NOT met)", ra.Target)
+			}
 		}
-		fmt.Fprintf(w, "%s %s: parley/bare = %.0f/%.0f req/s = %.2f (target %.1f: %s)%s\n",
-			ra.Mode, ra.Tool, ra.ParleyRPS, ra.BareRPS, ra.Ratio, ra.Target, verdict, cpu)
+		fmt.Fprintf(w, "%s %s%s: %s ÷ %s = %.2f%s; req/s %.2f×; p50 %.2f vs %.2f ms, p99 %.2f vs %.2f ms\n",
+			ra.Mode, ra.Tool, rate, ra.Server, ra.Baseline, ra.CPU, verdict, ra.RPS, ra.P50Ms, ra.BaselineP50Ms, ra.P99Ms, ra.BaselineP99Ms)
 	}
-	for _, ra := range r.AuthRatios {
-		verdict := "met"
-		if !ra.Met {
-			verdict = "NOT met"
-		}
-		cpu := ""
-		if ra.CPURatio > 0 {
-			cpu = fmt.Sprintf("; CPU per call off/on %.2f (%+.0f µs)", ra.CPURatio, ra.ExtraCPUPerCallUs)
-		}
-		fmt.Fprintf(w, "%s %s: auth on/off = %.0f/%.0f req/s = %.2f (target %.1f: %s); p50 %.2f/%.2f ms, p99 %.2f/%.2f ms%s\n",
-			ra.Mode, ra.Tool, ra.OnRPS, ra.OffRPS, ra.Ratio, ra.Target, verdict, ra.OnP50Ms, ra.OffP50Ms, ra.OnP99Ms, ra.OffP99Ms, cpu)
+	if len(r.Idle) > 0 {
+		fmt.Fprintln(w)
 	}
-	// The bare server and its clients run entirely in this process and
-	// never wait on anything but the CPU, so if they did not keep most
-	// cores busy, something else on the machine did. (Parley may wait on
-	// its store, or run in another process with -target or PostgreSQL.)
-	for _, res := range r.Results {
-		if res.Server == serverBare && res.CPUCores > 0 && res.CPUCores < 0.6*float64(r.GOMAXPROCS) {
-			fmt.Fprintf(w, "warning: %s: the bare server and its clients kept only %.2f of %d cores busy: other work on the machine "+
-				"took the rest; the numbers of this run are not reliable\n", res.Mode, res.CPUCores, r.GOMAXPROCS)
+	for _, i := range r.Idle {
+		verdict := ""
+		if i.Server != serverBare {
+			verdict = fmt.Sprintf(" (target < %d MiB: met)", TargetIdleRSSMiB)
+			if i.RSSAfterMiB >= TargetIdleRSSMiB {
+				verdict = fmt.Sprintf(" (target < %d MiB: NOT met)", TargetIdleRSSMiB)
+			}
 		}
-		// Likewise Parley with auth off over SQLite, where it waits on
-		// nothing but the CPU: stateless (no event store), or sessions
-		// with the memory event store (the durable one queues on SQLite's
-		// writer).
-		if res.Server == serverAuthOff && r.Store == "sqlite" && (res.Mode == ModeStateless || r.Events == eventsMemory) &&
-			res.CPUCores > 0 && res.CPUCores < 0.6*float64(r.GOMAXPROCS) {
-			fmt.Fprintf(w, "warning: %s: Parley with auth off and its clients kept only %.2f of %d cores busy: other work on the machine "+
-				"took the rest; the numbers of this run are not reliable\n", res.Mode, res.CPUCores, r.GOMAXPROCS)
-		}
+		fmt.Fprintf(w, "%s: %d idle sessions opened in %.1fs: RSS %.0f → %.0f MiB%s, %.1f KiB per session, %d errors\n",
+			i.Server, i.Sessions, i.Seconds, i.RSSBeforeMiB, i.RSSAfterMiB, verdict, i.KiBPerSession, i.Errors)
 	}
 	for _, res := range r.Results {
 		if res.FirstError != "" {
 			fmt.Fprintf(w, "%s %s %s: %d errors, first: %s\n", res.Mode, res.Server, res.Tool, res.Errors, res.FirstError)
 		}
 	}
+	for _, i := range r.Idle {
+		if i.FirstError != "" {
+			fmt.Fprintf(w, "%s idle sessions: %d errors, first: %s\n", i.Server, i.Errors, i.FirstError)
+		}
+	}
 }
 
-// Run starts the servers (or connects to the target), seeds them and
-// measures every scenario of every mode, one after another.
-func Run(ctx context.Context, cfg Config) (*Report, error) {
+// Run starts the servers (or reaches the target), seeds them and measures
+// every scenario of every mode, then the idle sessions.
+func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -413,26 +440,28 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer env.close()
+	defer func() {
+		if cerr := env.close(); cerr != nil && err == nil {
+			err = fmt.Errorf("stopping the servers: %w", cerr)
+		}
+	}()
 
-	load0 := loadAvg()
+	load0 := proc.LoadAvg()
 	rep := &Report{
 		Clients: cfg.Clients, Requests: cfg.Requests, Warmup: cfg.Warmup.String(), Rounds: cfg.Rounds,
-		Store: cfg.Store, Events: cfg.Events, Target: cfg.Target, Compare: cfg.Compare, Tickets: cfg.Tickets,
+		Store: cfg.Store, Target: cfg.Target, Compare: cfg.Compare, Auth: cfg.Auth, Tickets: cfg.Tickets,
 		GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
 		NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), SDK: sdkVersion(),
 		ResponseBytes: env.responseBytes,
 	}
+	for _, s := range env.servers {
+		rep.Servers = append(rep.Servers, s.name)
+	}
 	if cfg.Requests == 0 {
 		rep.Duration = cfg.Duration.String()
 	}
-	if cfg.Compare == compareAuth {
-		cache := !cfg.NoTokenCache
-		rep.TokenCache = &cache
-		rep.Audit = cfg.Audit
-	}
 	if cfg.Target != "" {
-		rep.Store, rep.Events = "", "" // whatever the gateway at Target uses
+		rep.Store = ""
 	}
 	for _, mode := range cfg.Modes {
 		results, err := runMode(ctx, &cfg, env, mode)
@@ -440,78 +469,100 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		rep.Results = append(rep.Results, results...)
-		find := func(server string) *Result {
-			for i := range results {
-				if results[i].Server == server && results[i].Tool == toolGet {
-					return &results[i]
-				}
+	}
+	rep.Ratios = ratios(rep.Results)
+	if cfg.IdleSessions > 0 {
+		for _, s := range env.servers {
+			cfg.progress("%s: opening %d idle sessions", s.name, cfg.IdleSessions)
+			i, err := idleSessions(ctx, &cfg, env, s)
+			if err != nil {
+				return nil, err
 			}
-			return nil
-		}
-		if on, off := find(serverAuthOn), find(serverAuthOff); on != nil && off != nil && off.RPS > 0 {
-			r := on.RPS / off.RPS
-			ra := AuthRatio{Mode: mode, Tool: toolGet, OnRPS: on.RPS, OffRPS: off.RPS,
-				OnP50Ms: on.P50Ms, OffP50Ms: off.P50Ms, OnP99Ms: on.P99Ms, OffP99Ms: off.P99Ms,
-				Ratio: r, Target: AuthTargetRatio, Met: r >= AuthTargetRatio}
-			if on.CPUPerCallUs > 0 && off.CPUPerCallUs > 0 {
-				ra.CPURatio = off.CPUPerCallUs / on.CPUPerCallUs
-				ra.ExtraCPUPerCallUs = on.CPUPerCallUs - off.CPUPerCallUs
-			}
-			rep.AuthRatios = append(rep.AuthRatios, ra)
-		}
-		p, b := find(serverParley), find(serverBare)
-		if p != nil && b != nil && b.RPS > 0 {
-			r := p.RPS / b.RPS
-			ra := Ratio{Mode: mode, Tool: toolGet, ParleyRPS: p.RPS, BareRPS: b.RPS,
-				Ratio: r, Target: TargetRatio, Met: r >= TargetRatio}
-			if p.CPUPerCallUs > 0 {
-				ra.CPURatio = b.CPUPerCallUs / p.CPUPerCallUs
-			}
-			rep.Ratios = append(rep.Ratios, ra)
+			rep.Idle = append(rep.Idle, i)
 		}
 	}
 	if load0 != "" {
-		rep.LoadAvg = []string{load0, loadAvg()}
+		rep.LoadAvg = []string{load0, proc.LoadAvg()}
 	}
 	return rep, nil
 }
 
-// loadAvg is the first three fields of /proc/loadavg, or "".
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
+// ratios compares every scenario of the gateway with the same scenario of
+// the bare server, and with auth on with the same of auth off.
+func ratios(results []Result) []Ratio {
+	find := func(mode Mode, tool string, rate float64, server string) *Result {
+		for i := range results {
+			r := &results[i]
+			if r.Mode == mode && r.Tool == tool && r.Rate == rate && r.Server == server {
+				return r
+			}
+		}
+		return nil
 	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return ""
+	var out []Ratio
+	for _, r := range results {
+		for _, base := range []string{serverBare, serverParley} {
+			if r.Server == base || r.Server == serverBare || base == serverParley && r.Server != serverParleyAuth {
+				continue
+			}
+			b := find(r.Mode, r.Tool, r.Rate, base)
+			if b == nil || b.ServerCPUPerCallUs <= 0 || r.ServerCPUPerCallUs <= 0 || b.RPS <= 0 {
+				continue
+			}
+			ra := Ratio{Mode: r.Mode, Tool: r.Tool, Rate: r.Rate, Server: r.Server, Baseline: base,
+				CPU: r.ServerCPUPerCallUs / b.ServerCPUPerCallUs, RPS: r.RPS / b.RPS,
+				P50Ms: r.P50Ms, P99Ms: r.P99Ms, BaselineP50Ms: b.P50Ms, BaselineP99Ms: b.P99Ms}
+			if base == serverBare && r.Rate == 0 {
+				switch r.Tool {
+				case toolGet:
+					ra.Target = TargetGet
+				case openSession:
+					ra.Target = TargetOpen
+				}
+				ra.Met = ra.Target > 0 && ra.CPU <= ra.Target
+			}
+			out = append(out, ra)
+		}
 	}
-	return strings.Join(f[:3], " ")
+	return out
 }
 
-// scenario is one measured loop: which server, which tool, how one call
-// goes.
+// scenario is one measured loop: which server, which operation, how one
+// call goes, and at what rate.
 type scenario struct {
-	server, tool string
-	call         func(ctx context.Context, cs *mcp.ClientSession, client, seq int, rng *rand.Rand) error
+	server *server
+	tool   string
+	rate   float64
+	call   func(ctx context.Context, cs *mcp.ClientSession, client, seq int, rng *rand.Rand) error
 }
 
-// runMode connects the clients of one protocol generation to both servers
+// runMode connects the clients of one protocol generation to every server
 // (before any timing), warms every scenario up, then measures them in
-// rounds: each round runs get_ticket on the bare server, get_ticket on
-// Parley and save_ticket on Parley for its share of the duration. Taking
-// turns spreads whatever else the machine does over all scenarios alike,
-// so the ratio holds up on a busy machine. Parley's reads come before its
-// writes in every round; the writes only change summaries, so the reads
-// see the same tickets throughout.
+// rounds, each round running every scenario for its share of the
+// duration. Taking turns spreads whatever else the machine does over all
+// scenarios alike.
 func runMode(ctx context.Context, cfg *Config, env *env, mode Mode) ([]Result, error) {
 	ids := env.ids
 	var scenarios []scenario
-	for _, server := range cfg.servers() {
-		scenarios = append(scenarios, scenario{server, toolGet, getTicket(ids)})
+	for _, s := range env.servers {
+		scenarios = append(scenarios, scenario{server: s, tool: toolGet, call: getTicket(ids)})
 	}
-	if !cfg.NoSave && cfg.Compare == compareBare {
-		scenarios = append(scenarios, scenario{serverParley, toolSave, saveTicket(ids)})
+	if !cfg.NoSave {
+		for _, s := range env.servers {
+			if s.name != serverBare {
+				scenarios = append(scenarios, scenario{server: s, tool: toolSave, call: saveTicket(ids)})
+			}
+		}
+	}
+	if mode == ModeSession && !cfg.NoOpen {
+		for _, s := range env.servers {
+			scenarios = append(scenarios, scenario{server: s, tool: openSession, call: openAndClose(cfg, env, s)})
+		}
+	}
+	if cfg.Rate > 0 {
+		for _, s := range env.servers {
+			scenarios = append(scenarios, scenario{server: s, tool: toolGet, rate: cfg.Rate, call: getTicket(ids)})
+		}
 	}
 	sessions := map[string][]*mcp.ClientSession{}
 	defer func() {
@@ -519,20 +570,17 @@ func runMode(ctx context.Context, cfg *Config, env *env, mode Mode) ([]Result, e
 			closeAll(css)
 		}
 	}()
-	for _, sc := range scenarios {
-		if sessions[sc.server] != nil {
-			continue
-		}
-		css, err := connectClients(ctx, cfg, env, mode, sc.server)
+	for _, s := range env.servers {
+		css, err := connectClients(ctx, cfg, env, mode, s)
 		if err != nil {
-			return nil, fmt.Errorf("%s: connect %d %s clients: %w", mode, cfg.Clients, sc.server, err)
+			return nil, fmt.Errorf("%s: connect %d %s clients: %w", mode, cfg.Clients, s.name, err)
 		}
-		sessions[sc.server] = css
+		sessions[s.name] = css
 	}
 	if cfg.Warmup > 0 {
 		for _, sc := range scenarios {
-			cfg.progress("%s: %s %s: warm-up %s", mode, sc.server, sc.tool, cfg.Warmup)
-			if _, err := loop(ctx, cfg, sessions[sc.server], sc, cfg.Warmup, 0); err != nil {
+			cfg.progress("%s: %s %s: warm-up %s", mode, sc.server.name, sc.tool, cfg.Warmup)
+			if _, err := loop(ctx, cfg, sessions[sc.server.name], sc, cfg.Warmup, 0); err != nil {
 				return nil, err
 			}
 		}
@@ -548,7 +596,7 @@ func runMode(ctx context.Context, cfg *Config, env *env, mode Mode) ([]Result, e
 					continue
 				}
 			}
-			if err := accs[i].add(ctx, cfg, sessions[sc.server], sc, cfg.Duration/time.Duration(cfg.Rounds), total); err != nil {
+			if err := accs[i].add(ctx, cfg, sessions[sc.server.name], sc, cfg.Duration/time.Duration(cfg.Rounds), total); err != nil {
 				return nil, err
 			}
 		}
@@ -557,10 +605,10 @@ func runMode(ctx context.Context, cfg *Config, env *env, mode Mode) ([]Result, e
 	results := make([]Result, len(scenarios))
 	for i, sc := range scenarios {
 		res := accs[i].result()
-		res.Mode, res.Server, res.Tool = mode, sc.server, sc.tool
-		res.Protocol = sessions[sc.server][0].InitializeResult().ProtocolVersion
-		cfg.progress("%s: %s %s: %d calls, %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors",
-			mode, sc.server, sc.tool, res.Calls, res.RPS, res.P50Ms, res.P99Ms, res.Errors)
+		res.Mode, res.Server, res.Tool, res.Rate = mode, sc.server.name, sc.tool, sc.rate
+		res.Protocol = sessions[sc.server.name][0].InitializeResult().ProtocolVersion
+		cfg.progress("%s: %s %s: %d calls, %.0f req/s, p50 %.2f ms, p99 %.2f ms, server %.0f µs/call, %d errors",
+			mode, sc.server.name, sc.tool, res.Calls, res.RPS, res.P50Ms, res.P99Ms, res.ServerCPUPerCallUs, res.Errors)
 		results[i] = res
 	}
 	return results, nil
@@ -568,19 +616,17 @@ func runMode(ctx context.Context, cfg *Config, env *env, mode Mode) ([]Result, e
 
 // connectClients opens one ClientSession per client, before any timing,
 // and checks that they speak mode's generation.
-func connectClients(ctx context.Context, cfg *Config, env *env, mode Mode, server string) ([]*mcp.ClientSession, error) {
+func connectClients(ctx context.Context, cfg *Config, env *env, mode Mode, s *server) ([]*mcp.ClientSession, error) {
 	css := make([]*mcp.ClientSession, cfg.Clients)
 	errs := make([]error, cfg.Clients)
 	var wg sync.WaitGroup
 	for i := range css {
-		hc := env.httpClient(server, i)
+		hc := env.httpClient(s, i)
 		wg.Go(func() {
-			// Labelled so that a CPU profile separates the clients'
-			// goroutines (also those the transport starts) from the servers'.
-			pprof.Do(ctx, pprof.Labels("role", "client", "target", server), func(ctx context.Context) {
+			pprof.Do(ctx, pprof.Labels("role", "client", "target", s.name), func(ctx context.Context) {
 				cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
 				defer cancel()
-				css[i], errs[i] = connect(cctx, env.endpoint(server), hc, mode, fmt.Sprintf("mcpload-%d", i))
+				css[i], errs[i] = connect(cctx, s.url, hc, mode, fmt.Sprintf("mcpload-%d", i))
 			})
 		})
 	}
@@ -625,23 +671,32 @@ type measured struct {
 	errors     int64
 	firstError string
 	elapsed    time.Duration
-	cpu        time.Duration
-	mallocs    uint64
+	serverCPU  time.Duration
+	clientCPU  time.Duration
+	cpuKnown   bool
 }
 
-// add measures one round of sc: for d, or total calls if total > 0.
+// add measures one round of sc: for d, or total calls if total > 0. The
+// server's CPU time is read from its process before and after.
 func (m *measured) add(ctx context.Context, cfg *Config, css []*mcp.ClientSession, sc scenario, d time.Duration, total int64) error {
-	var before, after runtime.MemStats
-	runtime.GC() // start with a clean heap, not the last scenario's garbage
-	runtime.ReadMemStats(&before)
-	cpu0 := cpuTime()
+	pid := sc.server.pid
+	var s0 time.Duration
+	var serr error
+	if pid != 0 {
+		s0, serr = proc.CPU(pid)
+	}
+	c0 := proc.Self()
 	p, err := loop(ctx, cfg, css, sc, d, total)
 	if err != nil {
 		return err
 	}
-	m.cpu += cpuTime() - cpu0
-	runtime.ReadMemStats(&after)
-	m.mallocs += after.Mallocs - before.Mallocs
+	m.clientCPU += proc.Self() - c0
+	if pid != 0 && serr == nil {
+		if s1, err := proc.CPU(pid); err == nil {
+			m.serverCPU += s1 - s0
+			m.cpuKnown = true
+		}
+	}
 	m.latencies = append(m.latencies, p.latencies...)
 	m.errors += p.errors
 	m.elapsed += p.elapsed
@@ -657,15 +712,12 @@ func (m *measured) result() Result {
 		return res
 	}
 	res.RPS = float64(res.Calls-res.Errors) / m.elapsed.Seconds()
-	lat := m.latencies
-	slices.Sort(lat)
-	res.P50Ms, res.P90Ms, res.P99Ms = ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 99))
-	res.MaxMs = ms(lat[len(lat)-1])
-	if m.cpu > 0 {
-		res.CPUPerCallUs = float64(m.cpu.Microseconds()) / float64(res.Calls)
-		res.CPUCores = m.cpu.Seconds() / m.elapsed.Seconds()
+	res.Latencies = stats.Summarise(m.latencies)
+	if m.cpuKnown {
+		res.ServerCPUPerCallUs = float64(m.serverCPU.Microseconds()) / float64(res.Calls)
+		res.ServerCores = m.serverCPU.Seconds() / m.elapsed.Seconds()
 	}
-	res.AllocsPerCall = float64(m.mallocs) / float64(res.Calls)
+	res.ClientCPUPerCallUs = float64(m.clientCPU.Microseconds()) / float64(res.Calls)
 	return res
 }
 
@@ -677,8 +729,11 @@ type phase struct {
 	elapsed    time.Duration
 }
 
-// loop runs every client's calls back to back until d has passed or, if
-// total > 0, until total calls have been made between them.
+// loop runs every client's calls until d has passed or, if total > 0,
+// until total calls have been made between them: back to back, or at
+// sc.rate calls a second in all, each call due at start + k/rate (a
+// client that is free takes the next due call; its latency counts from
+// when it was due).
 func loop(ctx context.Context, cfg *Config, css []*mcp.ClientSession, sc scenario, d time.Duration, total int64) (phase, error) {
 	var (
 		wg       sync.WaitGroup
@@ -688,29 +743,40 @@ func loop(ctx context.Context, cfg *Config, css []*mcp.ClientSession, sc scenari
 		lats     = make([][]time.Duration, len(css))
 		errs     = make([]int64, len(css))
 	)
-	capHint := 1024
-	if total > 0 {
-		capHint = int(total)/len(css) + 1
+	var interval time.Duration
+	if sc.rate > 0 {
+		interval = time.Duration(float64(time.Second) / sc.rate)
 	}
 	start := time.Now()
 	deadline := start.Add(d)
 	for i, cs := range css {
 		wg.Go(func() {
-			pprof.Do(ctx, pprof.Labels("role", "client", "target", sc.server), func(ctx context.Context) {
+			pprof.Do(ctx, pprof.Labels("role", "client", "target", sc.server.name), func(ctx context.Context) {
 				rng := rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano())))
-				lat := make([]time.Duration, 0, capHint)
+				lat := make([]time.Duration, 0, 1024)
 				for seq := 0; ctx.Err() == nil; seq++ {
-					if total > 0 {
-						if issued.Add(1) > total {
+					k := issued.Add(1) - 1
+					if total > 0 && k >= total {
+						break
+					}
+					due := time.Now()
+					if interval > 0 {
+						due = start.Add(time.Duration(k) * interval)
+						if total == 0 && !due.Before(deadline) {
 							break
 						}
-					} else if !time.Now().Before(deadline) {
+						if wait := time.Until(due); wait > 0 {
+							select {
+							case <-time.After(wait):
+							case <-ctx.Done():
+							}
+						}
+					} else if total == 0 && !due.Before(deadline) {
 						break
 					}
 					cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
-					t0 := time.Now()
 					err := sc.call(cctx, cs, i, seq, rng)
-					lat = append(lat, time.Since(t0))
+					lat = append(lat, time.Since(due))
 					cancel()
 					if err != nil {
 						errs[i]++
@@ -728,30 +794,14 @@ func loop(ctx context.Context, cfg *Config, css []*mcp.ClientSession, sc scenari
 	wg.Wait()
 	p := phase{elapsed: time.Since(start), firstError: firstErr}
 	if err := ctx.Err(); err != nil {
-		return p, fmt.Errorf("%s %s: interrupted: %w", sc.server, sc.tool, err)
+		return p, fmt.Errorf("%s %s: interrupted: %w", sc.server.name, sc.tool, err)
 	}
-	n := 0
 	for i := range lats {
-		n += len(lats[i])
+		p.latencies = append(p.latencies, lats[i]...)
 		p.errors += errs[i]
-	}
-	p.latencies = make([]time.Duration, 0, n)
-	for _, l := range lats {
-		p.latencies = append(p.latencies, l...)
 	}
 	return p, nil
 }
-
-// percentile is the nearest-rank percentile of sorted.
-func percentile(sorted []time.Duration, pct float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(pct/100*float64(len(sorted))+0.999999) - 1
-	return sorted[min(max(rank, 0), len(sorted)-1)]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // ticketArgs is get_ticket's input.
 type ticketArgs struct {
@@ -759,8 +809,7 @@ type ticketArgs struct {
 }
 
 // saveArgs is save_ticket's input: an update of one field, with no
-// expected_version (each client updates its own ticket, so nobody races it;
-// the workspace re-reads and re-applies if someone did).
+// expected_version (each client updates its own ticket, so nobody races it).
 type saveArgs struct {
 	TicketID string `json:"ticket_id"`
 	Summary  string `json:"summary"`
@@ -795,6 +844,24 @@ func saveTicket(ids []string) func(ctx context.Context, cs *mcp.ClientSession, c
 	}
 }
 
+// openAndClose opens a 2025-11-25 session on s with the go-sdk client
+// (initialize, then the initialized notification; the client also opens
+// its standalone GET stream) and closes it (DELETE), on the client's own
+// HTTP client.
+func openAndClose(cfg *Config, env *env, s *server) func(ctx context.Context, cs *mcp.ClientSession, client, seq int, rng *rand.Rand) error {
+	clients := make([]*http.Client, cfg.Clients)
+	for i := range clients {
+		clients[i] = env.httpClient(s, i)
+	}
+	return func(ctx context.Context, _ *mcp.ClientSession, client, _ int, _ *rand.Rand) error {
+		cs, err := connect(ctx, s.url, clients[client], ModeSession, fmt.Sprintf("mcpload-open-%d", client))
+		if err != nil {
+			return err
+		}
+		return cs.Close()
+	}
+}
+
 // checkTicket fails a tool error or a result about another ticket.
 func checkTicket(res *mcp.CallToolResult, id string, idOf func(map[string]any) any) error {
 	if res.IsError {
@@ -811,13 +878,12 @@ func checkTicket(res *mcp.CallToolResult, id string, idOf func(map[string]any) a
 }
 
 func resultText(res *mcp.CallToolResult) string {
-	var b strings.Builder
+	var s string
 	for _, c := range res.Content {
 		if tc, ok := c.(*mcp.TextContent); ok {
-			b.WriteString(tc.Text)
+			s += tc.Text
 		}
 	}
-	s := b.String()
 	if len(s) > 300 {
 		s = s[:300] + "…"
 	}

@@ -1,116 +1,111 @@
-// Command mcpload measures Parley's MCP endpoint under load: N concurrent
-// MCP clients call get_ticket and save_ticket through /mcp, in both protocol
-// generations (2026-07-28 stateless, 2025-11-25 sessions), and the same
-// clients call get_ticket on a bare go-sdk server whose tool is a map
-// lookup. Parley's throughput is reported as a fraction of the bare
-// server's, measured on the same machine in the same run.
+// Command mcpload measures the gateway's MCP endpoint as it ships against
+// a bare go-sdk server, in server CPU per call.
 //
-// By default both servers run in this process on 127.0.0.1 (real sockets):
-// Parley's mcpbridge over a fresh SQLite file (or PostgreSQL), seeded with
-// tickets through the workspace, and the bare server holding the same
-// tickets in a map. The in-process gateway is wired as cmd/gateway wires
-// it, session streams in the store's durable event store included
-// (-events memory selects mcpbridge's in-memory default instead). With
-// -target the Parley side is an already running gateway, seeded over MCP.
+// Every server runs in a process of its own, this program started again
+// (bench/internal/child), so that a server's CPU time and memory are read
+// from its own process (/proc/PID/stat and status) and not mixed with the
+// clients', which run here:
 //
-//	go run ./bench/mcpload -clients 16 -duration 10s
-//	go run ./bench/mcpload -mode stateless -requests 20000 -json
-//	go run ./bench/mcpload -store postgres -postgres-url 'postgres://parley@127.0.0.1:5432/parley_bench?sslmode=disable'
-//	go run ./bench/mcpload -target http://127.0.0.1:8080/mcp
+//   - parley: the gateway built by app.Build from config.Default(), as
+//     "gateway serve" builds it (HTTP middleware, request IDs, the access
+//     log through serve's slog handler at its default level, info, written
+//     to os.DevNull; the audit log; the durable MCP event store), over a
+//     fresh SQLite file (or PostgreSQL, -store postgres), auth off;
+//   - parley-auth: the same with auth on: a local OIDC issuer on
+//     127.0.0.1 (go-oidc's oidctest, RS256) as cfg.Auth.Issuer, a policy
+//     allowing the clients' role get_ticket and save_ticket, and each
+//     client sending a token of its own;
+//   - parley-pg: with -postgres-url and the default -store sqlite, the
+//     gateway on PostgreSQL too (auth off);
+//   - bare: a go-sdk server whose get_ticket is a map lookup holding the
+//     same tickets, answering with the same bytes, behind the SDK's
+//     handlers with the gateway's generation dispatch and server timeouts.
 //
-// With -compare auth, Parley's get_ticket is measured against itself with
-// auth off instead of against the bare server: the same store serves two
-// in-process /mcp endpoints, each with auth wired in front as
-// cmd/gateway/serve.go wires it (the auth.Service's MCP HTTP face around
-// the bridge, its MCPMiddleware in the go-sdk server), one in no-auth mode
-// (no issuer: how the gateway runs with auth off) and one with a real OIDC
-// issuer on loopback (go-oidc's oidctest, an RSA key) whose policy allows
-// the clients' role tool:get_ticket and nothing else. Each client sends
-// an RS256 access token of its own (subject mcpload-N) on every request.
-// Before measuring, the tool checks that the endpoint with auth on refuses
-// a request without a token (401) and refuses save_ticket (policy). The
-// report gives auth on/off throughput (target 0.9), p50 and p99.
+// The tickets are seeded over MCP (save_ticket). Per protocol generation
+// (stateless = 2026-07-28, session = 2025-11-25), the clients run, against
+// each server: get_ticket as fast as they go, save_ticket (the gateways),
+// opening a session (initialize + initialized, then closing it; session
+// mode), and with -rate get_ticket at a fixed rate. Each scenario gets a
+// warm-up, then is measured in -rounds turns taken in rotation with all
+// the others, so that other work on the machine weighs on all alike. The
+// report gives per scenario throughput, latencies (p50/p90/p99/max), the
+// server's CPU per call and the clients'; and per scenario the ratio of
+// server CPU per call, gateway ÷ bare (and auth on ÷ auth off). With
+// -idle-sessions N, each server is then given N idle sessions and its RSS
+// is reported.
 //
-//	go run ./bench/mcpload -compare auth -clients 16 -duration 10s
-//	go run ./bench/mcpload -compare auth -no-token-cache   # verify every token's signature
-//	go run ./bench/mcpload -compare auth -audit            # and audit every tool call, as serve.go does
+//	go run ./bench/mcpload                                   # 16 clients, both modes, auth off and on
+//	go run ./bench/mcpload -rate 1000 -idle-sessions 10000   # and a fixed 1,000 req/s, and 10,000 idle sessions
+//	go run ./bench/mcpload -postgres-url 'postgres://…'      # and the gateway on PostgreSQL
+//	go run ./bench/mcpload -compare auth                     # auth on against auth off only
+//	go run ./bench/mcpload -target http://127.0.0.1:8080/mcp -target-pid $(pgrep -n gateway) -auth off
 //
-// Each scenario is measured in -rounds turns taken in rotation with the
-// other scenarios, so that other work on the machine weighs on all of them
-// alike. Every scenario is bounded by -duration (or -requests) and every
-// call by -call-timeout, so a run always ends by itself. -cpuprofile labels
-// goroutines role=client|server and target=parley|bare (auth-off|auth-on|issuer
-// with -compare auth), so that
-//
-//	go tool pprof -tagfocus target=parley -tagignore role=client mcpload.prof
-//
-// shows Parley's server side alone.
+// -cpuprofile profiles this process (the clients); -server-cpuprofile
+// PREFIX makes each server write PREFIX.NAME.prof of its own process.
 package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
-	"runtime/pprof"
-	"strings"
+	"sync"
 	"time"
+
+	"github.com/parleyhq/parley/bench/internal/child"
+	"github.com/parleyhq/parley/bench/internal/cli"
 )
 
 func main() {
+	child.Dispatch(serveFuncs) // a server child runs here and exits
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run is the command: it parses args, runs the load and prints the report.
 // It returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// The servers' error output is copied into stderr from goroutines of
+	// os/exec, beside this process's own lines.
+	stderr = &syncWriter{w: stderr}
 	fs := flag.NewFlagSet("mcpload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		cfg        Config
-		mode       string
-		asJSON     bool
-		cpuprofile string
-		blockprof  string
-		mutexprof  string
-		quiet      bool
+		cfg       Config
+		out       cli.Output
+		mode      string
+		blockprof string
+		mutexprof string
+		audited   bool
 	)
-	fs.IntVar(&cfg.Clients, "clients", 16, "concurrent MCP clients (one ClientSession each)")
-	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each scenario is measured")
+	fs.IntVar(&cfg.Clients, "clients", 16, "concurrent MCP clients (one ClientSession and connection pool each)")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each scenario is measured in all")
 	fs.IntVar(&cfg.Requests, "requests", 0, "measure this many calls per scenario instead of a duration (split among the clients)")
 	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "warm-up before each scenario, not measured (0: none)")
 	fs.IntVar(&cfg.Rounds, "rounds", 5, "measure each scenario in this many turns, taken in rotation with the others (evens out a busy machine)")
-	fs.BoolVar(&cfg.NoSave, "no-save", false, "skip save_ticket (e.g. to profile reads only)")
+	fs.BoolVar(&cfg.NoSave, "no-save", false, "skip save_ticket")
+	fs.BoolVar(&cfg.NoOpen, "no-open", false, "skip opening sessions")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "also measure get_ticket at this fixed rate, calls a second over all clients (0: not)")
+	fs.IntVar(&cfg.IdleSessions, "idle-sessions", 0, "at the end, open this many idle sessions on each server and report its RSS (0: not)")
 	fs.StringVar(&mode, "mode", "both", "protocol generation: stateless (2026-07-28), session (2025-11-25) or both")
-	fs.StringVar(&cfg.Store, "store", "sqlite", "store of the in-process gateway: sqlite (fresh file in a temp dir) or postgres")
-	fs.StringVar(&cfg.PostgresURL, "postgres-url", "", "PostgreSQL URL for -store postgres (tickets LOAD-00000… are written there: use a scratch database or search_path)")
+	fs.StringVar(&cfg.Store, "store", "sqlite", "store of the gateways: sqlite (fresh files in a temp dir) or postgres (-postgres-url)")
+	fs.StringVar(&cfg.PostgresURL, "postgres-url", os.Getenv("PARLEY_TEST_POSTGRES_URL"),
+		"PostgreSQL URL (default $PARLEY_TEST_POSTGRES_URL): with -store sqlite, adds the gateway on PostgreSQL (parley-pg); tickets LOAD-… are written there")
+	fs.StringVar(&cfg.Auth, "auth", authBoth, "the gateway with auth off, on or both")
 	fs.IntVar(&cfg.Tickets, "tickets", 1000, "tickets to seed (at least -clients: each client updates its own ticket)")
-	fs.StringVar(&cfg.Target, "target", "", "URL of a running gateway's /mcp to load instead of the in-process one (the bare server still runs in process)")
-	fs.DurationVar(&cfg.CallTimeout, "call-timeout", 10*time.Second, "timeout of one tool call")
-	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	fs.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file; goroutines carry labels role=client|server and target=parley|bare (go tool pprof -tagfocus)")
-	fs.StringVar(&blockprof, "blockprofile", "", "write a goroutine blocking profile of the whole run to this file (where calls wait, off CPU)")
-	fs.StringVar(&mutexprof, "mutexprofile", "", "write a mutex contention profile of the whole run to this file")
-	fs.StringVar(&cfg.Events, "events", "durable", "where the in-process gateway keeps session streams: durable (in the store, as cmd/gateway does) or memory (mcpbridge's default)")
-	fs.IntVar(&cfg.SQLiteReaders, "sqlite-readers", 0, "size of the SQLite store's read pool (0: the store's default)")
-	fs.StringVar(&cfg.Compare, "compare", compareBare, "what Parley's get_ticket is measured against: bare (a bare go-sdk server; save_ticket too) or auth (Parley itself with auth off vs on, get_ticket only)")
-	fs.BoolVar(&cfg.NoTokenCache, "no-token-cache", false, "with -compare auth: turn the verifier's token cache off, so that every request verifies its token's signature")
-	fs.BoolVar(&cfg.Audit, "audit", false, "with -compare auth: also audit every tool call (mcpbridge.AuditMiddleware after the auth middleware, as cmd/gateway/serve.go wires it), with auth off and on alike")
-	fs.BoolVar(&quiet, "q", false, "no progress lines on stderr")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mcpload: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return 2
+	fs.StringVar(&cfg.Target, "target", "", "URL of a running gateway's /mcp to load instead of starting one (with -auth off)")
+	fs.IntVar(&cfg.TargetPID, "target-pid", 0, "process ID of the -target gateway, whose CPU time and memory are read")
+	fs.DurationVar(&cfg.CallTimeout, "call-timeout", 10*time.Second, "timeout of one call")
+	fs.StringVar(&cfg.Compare, "compare", compareBare, "baseline: bare (the bare go-sdk server) or auth (only the gateway, auth on against auth off)")
+	fs.StringVar(&cfg.ServerLog, "server-log", "", "directory for the gateways' logs, NAME.log (default: os.DevNull)")
+	fs.StringVar(&cfg.ServerCPUProfile, "server-cpuprofile", "", "each server writes a CPU profile of its process to this prefix + .NAME.prof")
+	fs.StringVar(&blockprof, "blockprofile", "", "write a goroutine blocking profile of this process to this file")
+	fs.StringVar(&mutexprof, "mutexprofile", "", "write a mutex contention profile of this process to this file")
+	fs.BoolVar(&audited, "audit", true, "kept for old command lines: every tool call is audited, as the gateway ships")
+	out.Register(fs, "goroutines carry labels role=client and target=SERVER")
+	if code, ok := cli.Parse(fs, args, stderr); !ok {
+		return code
 	}
 	switch mode {
 	case "both":
@@ -121,31 +116,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mcpload: -mode %q: want stateless, session or both\n", mode)
 		return 2
 	}
-	if !quiet {
-		cfg.Progress = stderr
+	if !audited {
+		fmt.Fprintln(stderr, "mcpload: -audit=false: the gateway as shipped audits every tool call")
+		return 2
 	}
+	if cfg.Target != "" && !isSet(fs, "auth") {
+		cfg.Auth = authOff
+	}
+	if cfg.Target != "" && !isSet(fs, "postgres-url") {
+		cfg.PostgresURL = ""
+	}
+	cfg.Progress, cfg.Stderr = out.Progress(stderr), stderr
 	if err := cfg.validate(); err != nil {
 		fmt.Fprintf(stderr, "mcpload: %v\n", err)
 		return 2
 	}
-
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
-	defer stop()
-
-	if cpuprofile != "" {
-		f, err := os.Create(cpuprofile)
-		if err != nil {
-			fmt.Fprintf(stderr, "mcpload: %v\n", err)
-			return 1
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "mcpload: cpu profile: %v\n", err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
-	}
-
 	if blockprof != "" {
 		runtime.SetBlockProfileRate(int(10 * time.Microsecond))
 		defer writeProfile("block", blockprof, stderr)
@@ -154,36 +139,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		runtime.SetMutexProfileFraction(10)
 		defer writeProfile("mutex", mutexprof, stderr)
 	}
-
-	rep, err := Run(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "mcpload: %v\n", err)
-		return 1
-	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			fmt.Fprintf(stderr, "mcpload: %v\n", err)
-			return 1
-		}
-	} else {
-		rep.WriteText(stdout)
-	}
-	if rep.Errors() > 0 {
-		return 1
-	}
-	return 0
+	return cli.Execute(ctx, "mcpload", out, stdout, stderr, func(ctx context.Context) (cli.Report, error) {
+		return Run(ctx, cfg)
+	})
 }
 
-// writeProfile writes the named runtime profile to path.
+// syncWriter serialises writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 func writeProfile(name, path string, stderr io.Writer) {
-	f, err := os.Create(path)
-	if err == nil {
-		err = pprof.Lookup(name).WriteTo(f, 0)
-		err = errors.Join(err, f.Close())
-	}
-	if err != nil {
+	if err := cli.WriteProfile(name, path); err != nil {
 		fmt.Fprintf(stderr, "mcpload: %s profile: %v\n", name, err)
 	}
 }

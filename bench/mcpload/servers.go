@@ -4,168 +4,344 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log"
-	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/parleyhq/parley/mcpbridge"
-	"github.com/parleyhq/parley/store"
-	"github.com/parleyhq/parley/store/postgres"
-	"github.com/parleyhq/parley/store/sqlite"
+	"github.com/parleyhq/parley/auth"
+	"github.com/parleyhq/parley/bench/internal/child"
+	"github.com/parleyhq/parley/bench/internal/oidcissuer"
+	"github.com/parleyhq/parley/bench/internal/parallel"
+	"github.com/parleyhq/parley/bench/internal/shipped"
+	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/workspace"
 )
 
-// The gateway's server timeouts (gateway/gateway.go), used for both
-// servers so that they differ only in what serves /mcp.
+// The servers run in child processes of their own (this program started
+// again, see package child), so that each one's CPU time and memory are
+// read from its process and not mixed with the clients'.
 const (
-	readHeaderTimeout = 10 * time.Second
-	idleTimeout       = 2 * time.Minute
+	childParley = "mcpload-parley" // the gateway, app.Build from config.Default()
+	childBare   = "mcpload-bare"   // the bare go-sdk server
 )
 
-// env is what a run loads: the servers' /mcp URLs (Parley's and the bare
-// server's, or Parley's with auth off and on), the seeded ticket IDs, and
-// for -compare auth the issuer of the clients' tokens.
+// serveFuncs are the child processes this program can be.
+var serveFuncs = map[string]child.Func{
+	childParley: serveParley,
+	childBare:   serveBare,
+}
+
+// benchRole is the role every client's token carries with auth on; the
+// policy allows it get_ticket and save_ticket.
+const benchRole = "mcpload-client"
+
+// benchPolicy is the permission policy of the gateway with auth on.
+var benchPolicy = config.PolicyRule{
+	Name:  "mcpload-clients",
+	Match: config.PolicyMatch{Role: benchRole},
+	Allow: []string{auth.ToolPermission(toolGet), auth.ToolPermission(toolSave)},
+}
+
+// ready is what a server child reports: its /mcp URL.
+type ready struct {
+	URL string `json:"url"`
+}
+
+// serveParley is the gateway's child: config.Default() with the store
+// (-store), a free port on 127.0.0.1 and, with -issuer, auth on with the
+// bench's policy, built by app.Build and run as serve runs it, logging as
+// serve does (text, info) to -log (os.DevNull by default).
+func serveParley(ctx context.Context, args []string, readyFn func(any) error) error {
+	fs := flag.NewFlagSet(childParley, flag.ContinueOnError)
+	storeURL := fs.String("store", "", "store URL")
+	issuer := fs.String("issuer", "", "OIDC issuer (auth on)")
+	logPath := fs.String("log", "", "log file (default: os.DevNull)")
+	cpuprofile := fs.String("cpuprofile", "", "CPU profile of this process")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	stopProfile, err := profile(*cpuprofile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	cfg := shipped.Config(*storeURL)
+	if *issuer != "" {
+		cfg = shipped.WithAuth(cfg, *issuer, benchPolicy)
+	}
+	var opts shipped.Options
+	if *logPath != "" {
+		f, err := os.Create(*logPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		opts.Log = f
+	}
+	g, err := shipped.Start(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	if err := readyFn(ready{URL: g.MCPURL()}); err != nil {
+		return errors.Join(err, g.Close())
+	}
+	<-ctx.Done()
+	return g.Close()
+}
+
+// serveBare is the bare server's child: newBareHandler over the tickets in
+// -tickets (a JSON file), at /mcp, with the gateway's server timeouts.
+func serveBare(ctx context.Context, args []string, readyFn func(any) error) error {
+	fs := flag.NewFlagSet(childBare, flag.ContinueOnError)
+	ticketsFile := fs.String("tickets", "", "tickets to serve (JSON)")
+	cpuprofile := fs.String("cpuprofile", "", "CPU profile of this process")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	stopProfile, err := profile(*cpuprofile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	data, err := os.ReadFile(*ticketsFile)
+	if err != nil {
+		return err
+	}
+	var tickets map[string]workspace.Ticket
+	if err := json.Unmarshal(data, &tickets); err != nil {
+		return fmt.Errorf("%s: %w", *ticketsFile, err)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", newBareHandler(tickets))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second, // the gateway's (gateway.New)
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	if err := readyFn(ready{URL: "http://" + ln.Addr().String() + "/mcp"}); err != nil {
+		srv.Close()
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if srv.Shutdown(sctx) != nil {
+		_ = srv.Close()
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// profile starts a CPU profile of this process into path, if set.
+func profile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// server is one server of a run, as the clients see it.
+type server struct {
+	name string
+	url  string
+	auth bool           // clients send a bearer token
+	proc *child.Process // nil: not ours (-target)
+	pid  int            // whose CPU and memory are read; 0: unknown
+}
+
+// env is what a run loads: the servers, the seeded ticket IDs, and with
+// auth on the issuer of the clients' tokens.
 type env struct {
-	urls          map[string]string // by server name
+	servers       []*server
+	byName        map[string]*server
 	ids           []string
 	responseBytes map[string]int
-	closers       []func()
-	issuer        *issuer // -compare auth
+	issuer        *oidcissuer.Issuer
+	dir           string // temp dir: SQLite files, the bare server's tickets
 
 	mu         sync.Mutex
 	transports []*http.Transport
-	tokens     map[int]string // by client index, for serverAuthOn
+	tokens     map[string]string // by subject
 }
 
-func (e *env) endpoint(server string) string { return e.urls[server] }
-
-// httpClient is a new HTTP client for client number i (-1: a probe) of
-// server, with a connection pool of its own, as each MCP host process
-// would have: clients do not queue behind each other on one pool's lock.
-// It keeps enough idle connections for a session's standalone GET stream
-// beside its POSTs (http.DefaultTransport keeps two per host). For the
-// server with auth on, every request carries the client's bearer token
-// (one per client, subject mcpload-i, signed once).
-func (e *env) httpClient(server string, i int) *http.Client {
+// httpClient is a new HTTP client for client i (-1: a probe) of s, with a
+// connection pool of its own, as each MCP host process would have. It
+// keeps enough idle connections for a session's standalone GET stream
+// beside its POSTs. For a server with auth on, every request carries the
+// client's bearer token (one per client, subject mcpload-i, signed once).
+func (e *env) httpClient(s *server, i int) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 8
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.transports = append(e.transports, tr)
-	if server != serverAuthOn || e.issuer == nil {
+	if !s.auth {
 		return &http.Client{Transport: tr}
 	}
-	tok, ok := e.tokens[i]
+	subject := fmt.Sprintf("mcpload-%d", i)
+	if i < 0 {
+		subject = "mcpload-probe"
+	}
+	tok, ok := e.tokens[subject]
 	if !ok {
-		subject := fmt.Sprintf("mcpload-%d", i)
-		if i < 0 {
-			subject = "mcpload-probe"
-		}
 		var err error
-		if tok, err = e.issuer.token(subject, e.urls[serverAuthOn]); err != nil {
+		if tok, err = e.issuer.Token(subject, s.url, benchRole); err != nil {
 			panic(err) // marshalling a map of strings and numbers
 		}
-		if e.tokens == nil {
-			e.tokens = map[int]string{}
+		e.tokens[subject] = tok
+	}
+	return &http.Client{Transport: &oidcissuer.Bearer{Token: tok, Next: tr}}
+}
+
+// close stops what setup started.
+func (e *env) close() error {
+	var errs []error
+	e.mu.Lock()
+	for _, tr := range e.transports {
+		tr.CloseIdleConnections()
+	}
+	e.mu.Unlock()
+	for _, s := range e.servers {
+		if s.proc != nil {
+			errs = append(errs, s.proc.Stop())
 		}
-		e.tokens[i] = tok
 	}
-	return &http.Client{Transport: &bearer{header: "Bearer " + tok, next: tr}}
+	if e.issuer != nil {
+		errs = append(errs, e.issuer.Close())
+	}
+	if e.dir != "" {
+		errs = append(errs, os.RemoveAll(e.dir))
+	}
+	return errors.Join(errs...)
 }
 
-// close stops what setup started, last first.
-func (e *env) close() {
-	for i := len(e.closers) - 1; i >= 0; i-- {
-		e.closers[i]()
-	}
-}
-
-// setup starts (or reaches) Parley, seeds it, and starts what it is
-// compared with: for -compare bare, copies Parley's tickets into the bare
-// server's map and starts the bare server; for -compare auth, starts the
-// OIDC issuer first and Parley twice over the same store (auth off and on),
-// and checks that auth is enforced on the second. Then it checks that every
-// server answers get_ticket with results of the same size.
+// setup starts the servers of cfg (or reaches -target), seeds Parley's
+// with tickets over MCP, starts the bare server holding the same tickets,
+// checks that auth is enforced where it is on, and that every server
+// answers get_ticket with results of the same size.
 func setup(ctx context.Context, cfg *Config) (e *env, err error) {
-	e = &env{ids: ticketIDs(cfg.Tickets), urls: map[string]string{}}
+	e = &env{ids: ticketIDs(cfg.Tickets), byName: map[string]*server{}, tokens: map[string]string{}}
 	defer func() {
 		if err != nil {
-			e.close()
+			err = errors.Join(err, e.close())
 		}
 	}()
-	e.closers = append(e.closers, func() {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		for _, tr := range e.transports {
-			tr.CloseIdleConnections()
-		}
-	})
-
-	if cfg.Compare == compareAuth {
-		iss, err := startIssuer()
-		if err != nil {
-			return nil, err
-		}
-		e.closers = append(e.closers, iss.stop)
-		e.issuer = iss
-		cfg.progress("OIDC issuer (RS256) at %s", iss.url)
+	if e.dir, err = os.MkdirTemp("", "mcpload-*"); err != nil {
+		return nil, err
 	}
-
+	names := cfg.servers()
+	for _, name := range names {
+		if name == serverParleyAuth {
+			if e.issuer, err = oidcissuer.Start(ctx); err != nil {
+				return nil, err
+			}
+			cfg.progress("OIDC issuer (RS256) at %s", e.issuer.URL)
+		}
+	}
+	// Parley's servers first: the bare server serves what they store.
+	for _, name := range names {
+		if name == serverBare {
+			continue
+		}
+		s := &server{name: name, auth: name == serverParleyAuth}
+		if name == serverParley && cfg.Target != "" {
+			s.url, s.pid = cfg.Target, cfg.TargetPID
+		} else {
+			args := []string{"-store", cfg.storeURL(name, e.dir)}
+			if s.auth {
+				args = append(args, "-issuer", e.issuer.URL)
+			}
+			args = append(args, cfg.childArgs(name)...)
+			var r ready
+			if s.proc, err = child.Start(ctx, childParley, args, cfg.stderr(), &r); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			s.url, s.pid = r.URL, s.proc.Pid
+			e.addServer(s)
+		}
+		if s.proc == nil {
+			e.addServer(s)
+		}
+		cfg.progress("%s at %s (pid %d): seeding %d tickets over MCP", name, s.url, s.pid, cfg.Tickets)
+	}
 	var tickets map[string]workspace.Ticket
-	if cfg.Target == "" {
-		p, err := startParley(ctx, cfg, e.issuer)
+	for _, s := range e.servers {
+		t, err := seedOverMCP(ctx, cfg, e, s)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
-		e.closers = append(e.closers, p.close)
-		maps.Copy(e.urls, p.urls)
-		cfg.progress("parley: %s store, seeding %d tickets through the workspace", cfg.Store, cfg.Tickets)
-		if tickets, err = seedWorkspace(ctx, p.ws, e.ids); err != nil {
-			return nil, err
+		if tickets == nil {
+			tickets = t
 		}
-	} else {
-		e.urls[serverParley] = cfg.Target
-		cfg.progress("parley at %s: seeding %d tickets over MCP", cfg.Target, cfg.Tickets)
-		if tickets, err = seedOverMCP(ctx, cfg, e, e.ids); err != nil {
-			return nil, err
+		if s.auth {
+			if err := checkAuthEnforced(ctx, cfg, e, s); err != nil {
+				return nil, err
+			}
 		}
 	}
-
-	switch cfg.Compare {
-	case compareAuth:
-		cfg.progress("parley /mcp with auth off at %s, with auth on at %s", e.urls[serverAuthOff], e.urls[serverAuthOn])
-		if err := checkAuthEnforced(ctx, cfg, e); err != nil {
-			return nil, err
-		}
-	default:
-		bareURL, stop, err := serve(serverBare, newBareHandler(tickets))
+	if cfg.Compare == compareBare {
+		data, err := json.Marshal(tickets)
 		if err != nil {
 			return nil, err
 		}
-		e.closers = append(e.closers, stop)
-		e.urls[serverBare] = bareURL
-		cfg.progress("parley /mcp at %s, bare go-sdk server at %s", e.urls[serverParley], bareURL)
+		file := filepath.Join(e.dir, "bare-tickets.json")
+		if err := os.WriteFile(file, data, 0o600); err != nil {
+			return nil, err
+		}
+		var r ready
+		p, err := child.Start(ctx, childBare, append([]string{"-tickets", file}, cfg.childArgs(serverBare)...), cfg.stderr(), &r)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", serverBare, err)
+		}
+		// The bare server is measured first in every round.
+		e.servers = append([]*server{{name: serverBare, url: r.URL, proc: p, pid: p.Pid}}, e.servers...)
+		e.byName[serverBare] = e.servers[0]
+		cfg.progress("%s at %s (pid %d)", serverBare, r.URL, p.Pid)
 	}
 
 	e.responseBytes = map[string]int{}
-	for _, server := range cfg.servers() {
-		n, err := resultSize(ctx, cfg, e.endpoint(server), e.httpClient(server, -1), e.ids[0])
+	for _, s := range e.servers {
+		n, err := resultSize(ctx, cfg, s.url, e.httpClient(s, -1), e.ids[0])
 		if err != nil {
-			return nil, fmt.Errorf("%s: get_ticket %s: %w", server, e.ids[0], err)
+			return nil, fmt.Errorf("%s: get_ticket %s: %w", s.name, e.ids[0], err)
 		}
-		e.responseBytes[server] = n
+		e.responseBytes[s.name] = n
 	}
 	return e, nil
+}
+
+func (e *env) addServer(s *server) {
+	e.servers = append(e.servers, s)
+	e.byName[s.name] = s
 }
 
 func ticketIDs(n int) []string {
@@ -176,181 +352,47 @@ func ticketIDs(n int) []string {
 	return ids
 }
 
-// serve serves h at /mcp on a fresh loopback port with the gateway's server
-// settings (see serveOn).
-func serve(name string, h http.Handler) (url string, stop func(), err error) {
-	ln, err := listen(name)
+// checkAuthEnforced makes sure auth is really on at s before it is
+// measured: a request without a token, or with a token for another
+// audience, is refused with 401 and a Bearer challenge.
+func checkAuthEnforced(ctx context.Context, cfg *Config, e *env, s *server) error {
+	cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
+	defer cancel()
+	wrong, err := e.issuer.Token("mcpload-intruder", "https://elsewhere.example.com/mcp", benchRole)
 	if err != nil {
-		return "", nil, err
+		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/mcp", h)
-	return "http://" + ln.Addr().String() + "/mcp", serveOn(name, ln, mux), nil
-}
-
-// listen opens a fresh loopback port for the server called name.
-func listen(name string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("%s: listen: %w", name, err)
-	}
-	return ln, nil
-}
-
-// serveOn serves h on ln with the gateway's server settings until stop is
-// called. Its goroutines carry the profiler labels role=server and
-// target=name (connection goroutines inherit them from the accept loop).
-func serveOn(name string, ln net.Listener, h http.Handler) (stop func()) {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		ErrorLog:          log.New(discard{}, "", 0),
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		pprof.Do(context.Background(), pprof.Labels("role", "server", "target", name), func(context.Context) {
-			_ = srv.Serve(ln)
-		})
-	}()
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if srv.Shutdown(ctx) != nil {
-			_ = srv.Close() // a stream still open: cut it
-		}
-		<-done
-	}
-}
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
-// parley is the in-process gateway's MCP side: one /mcp per server of the
-// comparison (serverParley; or serverAuthOff and serverAuthOn), each its
-// own bridge over the one store and workspace.
-type parley struct {
-	urls  map[string]string
-	url   string // the first server's
-	ws    *workspace.Workspace
-	close func()
-}
-
-// startParley opens the store (a fresh SQLite file in a temp dir, or
-// PostgreSQL) and serves /mcp for each server of cfg's comparison: a
-// bridge built as cmd/gateway builds it (session streams in the store's
-// durable event store, unless cfg.Events is "memory", the bridge's own
-// default) that follows the change feed. With -compare auth, one bridge
-// has auth in front in no-auth mode (auth off, as the gateway runs without
-// an issuer) and the other with iss as its issuer (auth on), both wired as
-// serve.go wires them.
-func startParley(ctx context.Context, cfg *Config, iss *issuer) (p *parley, err error) {
-	var (
-		closers []func()
-		st      store.Store
-	)
-	p = &parley{urls: map[string]string{}, close: func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}}
-	defer func() {
+	for _, tc := range []struct{ what, header string }{
+		{"no token", ""},
+		{"a token for another audience", "Bearer " + wrong},
+	} {
+		body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_ticket","arguments":{"ticket_id":"` + e.ids[0] + `"}}}`
+		req, err := http.NewRequestWithContext(cctx, http.MethodPost, s.url, strings.NewReader(body))
 		if err != nil {
-			p.close()
+			return err
 		}
-	}()
-	switch cfg.Store {
-	case "postgres":
-		s, err := postgres.Open(ctx, cfg.PostgresURL, postgres.Options{})
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", statelessVersion)
+		if tc.header != "" {
+			req.Header.Set("Authorization", tc.header)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("auth check (%s): %w", tc.what, err)
 		}
-		st = s
-	default:
-		dir, err := os.MkdirTemp("", "mcpload-*")
-		if err != nil {
-			return nil, err
-		}
-		closers = append(closers, func() { os.RemoveAll(dir) })
-		s, err := sqlite.Open(ctx, filepath.Join(dir, "parley.db"), sqlite.Options{Readers: cfg.SQLiteReaders})
-		if err != nil {
-			return nil, err
-		}
-		st = s
-	}
-	closers = append(closers, func() { st.Close() })
-	p.ws = workspace.New(st, workspace.Options{})
-
-	runCtx, stopRun := context.WithCancel(context.Background())
-	var runs sync.WaitGroup
-	closers = append(closers, func() { stopRun(); runs.Wait() })
-	for _, server := range cfg.servers() {
-		if server == serverBare {
-			continue
-		}
-		var (
-			opts   mcpbridge.Options
-			events *mcpbridge.EventStore
-		)
-		if cfg.Events != eventsMemory {
-			events = mcpbridge.NewEventStore(st, mcpbridge.EventStoreOptions{})
-			opts.EventStore = events
-		}
-		bridge, err := mcpbridge.New(p.ws, st, opts)
-		if err != nil {
-			return nil, err
-		}
-		background := func(run func(context.Context) error) {
-			runs.Go(func() {
-				pprof.Do(runCtx, pprof.Labels("role", "server", "target", server), func(ctx context.Context) {
-					_ = run(ctx)
-				})
-			})
-		}
-		background(bridge.Run)
-		if events != nil {
-			background(events.Run) // the sweeper, as cmd/gateway runs it
-		}
-		ln, err := listen(server)
-		if err != nil {
-			return nil, err
-		}
-		var h http.Handler = bridge
-		switch server {
-		case serverAuthOff, serverAuthOn:
-			a := authSetup{tokenCache: !cfg.NoTokenCache, audit: cfg.Audit}
-			if server == serverAuthOn {
-				a.issuer = iss
-			}
-			authn, auditLog, err := newAuthService(ctx, a, "http://"+ln.Addr().String(), st)
-			if err != nil {
-				ln.Close()
-				return nil, fmt.Errorf("%s: %w", server, err)
-			}
-			if authn.Enabled() != (server == serverAuthOn) {
-				ln.Close()
-				return nil, fmt.Errorf("%s: auth enabled = %t", server, authn.Enabled())
-			}
-			if !cfg.Audit {
-				auditLog = nil
-			}
-			h = withAuth(authn, bridge, auditLog)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/mcp", h)
-		closers = append(closers, serveOn(server, ln, mux))
-		p.urls[server] = "http://" + ln.Addr().String() + "/mcp"
-		if p.url == "" {
-			p.url = p.urls[server]
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			return fmt.Errorf("%s: auth check: a request with %s got %s, want 401 with a Bearer challenge: auth is not on",
+				s.name, tc.what, resp.Status)
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // seedTicket is the content of the i-th seeded ticket: realistic field
-// sizes, varied categories.
+// sizes, varied categories, refunds below the confirmation threshold.
 func seedTicket(i int) (customer, category, priority, summary string, refund float64) {
 	categories := []string{"billing", "technical", "account"}
 	customer = fmt.Sprintf("ACME-%05d", i)
@@ -361,48 +403,25 @@ func seedTicket(i int) (customer, category, priority, summary string, refund flo
 	return
 }
 
-// seedWorkspace writes the tickets through the workspace, a few writers at
-// a time, and returns them as stored.
-func seedWorkspace(ctx context.Context, ws *workspace.Workspace, ids []string) (map[string]workspace.Ticket, error) {
-	tickets := make(map[string]workspace.Ticket, len(ids))
-	var mu sync.Mutex
-	err := parallel(ctx, len(ids), 4, func(ctx context.Context, i int) error {
-		customer, category, priority, summary, refund := seedTicket(i)
-		t, _, err := ws.SaveTicket(ctx, "mcpload", workspace.TicketInput{ID: ids[i], Customer: &customer,
-			Category: &category, Priority: &priority, Summary: &summary, RefundAmount: &refund})
-		if err != nil {
-			return fmt.Errorf("seed %s: %w", ids[i], err)
-		}
-		// What get_ticket returns: the stored record, read back.
-		if t, err = ws.GetTicket(ctx, t.ID); err != nil {
-			return fmt.Errorf("seed %s: read back: %w", ids[i], err)
-		}
-		mu.Lock()
-		tickets[t.ID] = t
-		mu.Unlock()
-		return nil
-	})
-	return tickets, err
-}
-
-// seedOverMCP saves the tickets on a running gateway with save_ticket and
-// reads them back with get_ticket.
-func seedOverMCP(ctx context.Context, cfg *Config, e *env, ids []string) (map[string]workspace.Ticket, error) {
+// seedOverMCP saves the tickets on s with save_ticket and reads them back
+// with get_ticket.
+func seedOverMCP(ctx context.Context, cfg *Config, e *env, s *server) (map[string]workspace.Ticket, error) {
 	const workers = 4
 	css := make([]*mcp.ClientSession, workers)
 	defer closeAll(css)
 	for i := range css {
 		var err error
-		if css[i], err = connect(ctx, e.urls[serverParley], e.httpClient(serverParley, -1), cfg.Modes[0], "mcpload-seed"); err != nil {
-			return nil, fmt.Errorf("connect to %s: %w", e.urls[serverParley], err)
+		if css[i], err = connect(ctx, s.url, e.httpClient(s, -1), ModeStateless, "mcpload-seed"); err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", s.url, err)
 		}
 	}
-	tickets := make(map[string]workspace.Ticket, len(ids))
+	tickets := make(map[string]workspace.Ticket, len(e.ids))
 	var mu sync.Mutex
-	err := parallel(ctx, len(ids), workers, func(ctx context.Context, i int) error {
+	err := parallel.Run(ctx, len(e.ids), workers, func(ctx context.Context, i int) error {
 		cs := css[i%workers]
+		id := e.ids[i]
 		customer, category, priority, summary, refund := seedTicket(i)
-		args := map[string]any{"ticket_id": ids[i], "customer": customer, "category": category,
+		args := map[string]any{"ticket_id": id, "customer": customer, "category": category,
 			"priority": priority, "summary": summary, "refund_amount": refund}
 		cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
 		defer cancel()
@@ -411,18 +430,18 @@ func seedOverMCP(ctx context.Context, cfg *Config, e *env, ids []string) (map[st
 			err = errors.New(resultText(res))
 		}
 		if err != nil {
-			return fmt.Errorf("seed %s: %w", ids[i], err)
+			return fmt.Errorf("seed %s: %w", id, err)
 		}
-		if res, err = cs.CallTool(cctx, &mcp.CallToolParams{Name: toolGet, Arguments: ticketArgs{TicketID: ids[i]}}); err == nil && res.IsError {
+		if res, err = cs.CallTool(cctx, &mcp.CallToolParams{Name: toolGet, Arguments: ticketArgs{TicketID: id}}); err == nil && res.IsError {
 			err = errors.New(resultText(res))
 		}
 		if err != nil {
-			return fmt.Errorf("seed %s: read back: %w", ids[i], err)
+			return fmt.Errorf("seed %s: read back: %w", id, err)
 		}
 		var t workspace.Ticket
 		data, _ := json.Marshal(res.StructuredContent)
-		if err := json.Unmarshal(data, &t); err != nil || t.ID != ids[i] {
-			return fmt.Errorf("seed %s: read back %s: %v", ids[i], data, err)
+		if err := json.Unmarshal(data, &t); err != nil || t.ID != id {
+			return fmt.Errorf("seed %s: read back %s: %v", id, data, err)
 		}
 		mu.Lock()
 		tickets[t.ID] = t
@@ -432,42 +451,12 @@ func seedOverMCP(ctx context.Context, cfg *Config, e *env, ids []string) (map[st
 	return tickets, err
 }
 
-// parallel runs f(0..n-1) on at most workers goroutines and returns the
-// first error.
-func parallel(ctx context.Context, n, workers int, f func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				if err := f(ctx, i); err != nil {
-					cancel(err)
-				}
-			}
-		})
-	}
-	for i := range n {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	close(next)
-	wg.Wait()
-	return context.Cause(ctx)
-}
-
 // resultSize is the JSON size of one get_ticket result, as a stateless
 // client sees it.
 func resultSize(ctx context.Context, cfg *Config, endpoint string, hc *http.Client, id string) (int, error) {
 	cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
 	defer cancel()
-	cs, err := connect(cctx, endpoint, hc, cfg.Modes[0], "mcpload-probe")
+	cs, err := connect(cctx, endpoint, hc, ModeStateless, "mcpload-probe")
 	if err != nil {
 		return 0, err
 	}

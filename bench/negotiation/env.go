@@ -16,15 +16,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/parleyhq/parley/a2a"
 	"github.com/parleyhq/parley/agentcards"
-	"github.com/parleyhq/parley/audit"
-	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/bench/internal/logcount"
+	"github.com/parleyhq/parley/bench/internal/shipped"
 	"github.com/parleyhq/parley/examples/agents"
 	"github.com/parleyhq/parley/negotiation"
 	"github.com/parleyhq/parley/store"
-	"github.com/parleyhq/parley/store/postgres"
-	"github.com/parleyhq/parley/store/sqlite"
 	"github.com/parleyhq/parley/workspace"
 )
 
@@ -97,51 +94,38 @@ func (s *server) close() {
 	})
 }
 
-// env is the two agents and the gateway's negotiation stack.
+// env is the two agents and the gateway.
 type env struct {
 	cfg    *Config
 	dir    string // temp dir of the SQLite file
+	gw     *shipped.Gateway
 	st     store.Store
 	ws     *workspace.Workspace
-	reg    *agentcards.Registry
-	pool   *a2a.ClientPool
 	svc    *negotiation.Service
 	agents map[string]*server
-	logs   *countingHandler
+	logs   logcount.Counter
 	watch  *watcher
-
-	stopRun context.CancelFunc
-	runDone chan error
 
 	closeOnce sync.Once
 }
 
-// setup starts the agents and the gateway's negotiation stack as
-// cmd/gateway/serve.go wires it, registers the agents, and starts the
-// negotiation runner and the change-feed watcher.
+// setup starts the agents and the gateway as it ships (app.Build from
+// config.Default(), auth off, private agent URLs allowed, the agent
+// prober off), registers the agents in its registry and follows its
+// store's change feed.
 func setup(ctx context.Context, cfg *Config) (_ *env, err error) {
-	e := &env{cfg: cfg, logs: &countingHandler{}, agents: map[string]*server{}}
+	e := &env{cfg: cfg, agents: map[string]*server{}}
 	defer func() {
 		if err != nil {
 			e.close()
 		}
 	}()
-	logger := slog.New(e.logs)
-
-	// The store's background goroutines (feed, flushers) carry its label.
-	pprof.Do(ctx, pprof.Labels("role", "store"), func(ctx context.Context) {
-		e.st, err = openStore(ctx, cfg, e, logger)
-	})
-	if err != nil {
-		return nil, err
-	}
-
-	// The agents: agents.Serve's server, counting connections. Their
-	// per-move info logs are dropped; warnings are counted.
+	// The agents' per-move info logs are dropped; warnings are counted.
+	agentLog := slog.New(e.logs.Handler(slog.DiscardHandler))
 	bo, eo := agents.SixMoveOptions()
 	for role, opts := range map[agents.Role]agents.Options{agents.RoleBilling: bo, agents.RoleEscalation: eo} {
 		opts.Delay = cfg.Think
-		opts.Logger = logger.With("component", "agent-"+string(role))
+		opts.Logger = agentLog.With("component", "agent-"+string(role))
 		a, err := agents.New(role, opts)
 		if err != nil {
 			return nil, fmt.Errorf("agent %s: %w", role, err)
@@ -153,99 +137,54 @@ func setup(ctx context.Context, cfg *Config) (_ *env, err error) {
 		e.agents[a.Name()] = srv
 	}
 
-	// The gateway side, as serve.go builds it (no auth: loopback-only
-	// no-auth mode, where every agent is allowed and calls carry no
-	// outbound credentials).
-	e.ws = workspace.New(e.st, workspace.Options{})
-	e.reg = agentcards.New(e.st, agentcards.Options{
-		Logger:         logger.With("component", "agents"),
-		AllowPrivate:   true,
-		HealthInterval: -1, // no prober: nothing here changes
-	})
+	storeURL := cfg.PostgresURL
+	if cfg.Store != StorePostgres {
+		if e.dir, err = os.MkdirTemp("", "negotiation-bench-*"); err != nil {
+			return nil, err
+		}
+		storeURL = "sqlite://" + filepath.Join(e.dir, "parley.db")
+	}
+	gcfg := shipped.Config(storeURL)
+	gcfg.AllowPrivateAgentURLs = true
+	gcfg.Agents.HealthInterval = -1 // nothing here changes; no probes in the figures
+	if e.gw, err = shipped.Start(ctx, gcfg, shipped.Options{
+		Handler: e.logs.Handler,
+		Labels:  pprof.Labels("role", "engine"),
+	}); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	e.st, e.ws, e.svc = e.gw.Store, e.gw.Workspace, e.gw.Negotiations
 	for _, name := range []string{billing, escalation} {
-		if _, err := e.reg.Register(ctx, agentcards.Registration{URL: e.agents[name].url}); err != nil {
+		if _, err := e.gw.Registry.Register(ctx, agentcards.Registration{URL: e.agents[name].url}); err != nil {
 			if errors.Is(err, agentcards.ErrExists) {
 				return nil, fmt.Errorf("register agent %s: %w (the store is not empty: give -postgres-url a scratch database or schema)", name, err)
 			}
 			return nil, fmt.Errorf("register agent %s at %s: %w", name, e.agents[name].url, err)
 		}
 	}
-	e.pool = a2a.NewClientPool(e.reg, e.reg.Guard().Transport())
-	var auditor negotiation.Auditor // nil interface when off
-	if !cfg.NoAudit {
-		auditor = audit.New(e.st, audit.Options{Logger: logger.With("component", "audit")})
-	}
-	owner := "bench/pid-" + fmt.Sprint(os.Getpid())
-	var engineStore negotiation.Store = e.st
-	if cfg.ClaimAtStart {
-		engineStore = &claimAtStart{Store: e.st, owner: owner, lease: config.DefaultLease}
-	}
-	e.svc = negotiation.New(engineStore, e.ws, negotiation.NewA2ASender(e.pool), negotiation.Options{
-		Logger: logger.With("component", "negotiation"),
-		Audit:  auditor,
-		Agents: registeredAgents{e.reg},
-		Owner:  owner,
-	})
-
-	// The watcher subscribes before anything starts, so that it misses no
-	// change of a negotiation it waits for.
 	if e.watch, err = newWatcher(ctx, e.st); err != nil {
 		return nil, fmt.Errorf("follow the change feed: %w", err)
 	}
-	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
-	e.stopRun, e.runDone = stopRun, make(chan error, 1)
-	go pprof.Do(runCtx, pprof.Labels("role", "engine"), func(ctx context.Context) {
-		e.runDone <- e.svc.Run(ctx)
-	})
+	// The gateway's start-up warnings (no auth, private agent URLs) are
+	// this setup's choice; what is counted is what the load causes.
+	e.logs.Reset()
 	return e, nil
 }
 
-// openStore opens the configured store: a fresh SQLite file in a temp dir,
-// or PostgreSQL at the given URL.
-func openStore(ctx context.Context, cfg *Config, e *env, logger *slog.Logger) (store.Store, error) {
-	logger = logger.With("component", "store")
-	switch cfg.Store {
-	case StorePostgres:
-		s, err := postgres.Open(ctx, cfg.PostgresURL, postgres.Options{Logger: logger})
-		if err != nil {
-			return nil, fmt.Errorf("open the PostgreSQL store: %w", err)
-		}
-		return s, nil
-	default:
-		dir, err := os.MkdirTemp("", "negotiation-bench-*")
-		if err != nil {
-			return nil, err
-		}
-		e.dir = dir
-		s, err := sqlite.Open(ctx, filepath.Join(dir, "parley.db"), sqlite.Options{Logger: logger})
-		if err != nil {
-			return nil, fmt.Errorf("open the SQLite store: %w", err)
-		}
-		return s, nil
-	}
-}
-
-// close stops the runner (which releases its leases), the watcher and the
-// agents, then closes the store and removes the temp dir.
+// close stops the watcher, the gateway (its runner releases its leases)
+// and the agents, and removes the temp dir.
 func (e *env) close() {
 	e.closeOnce.Do(func() {
-		if e.stopRun != nil {
-			e.stopRun()
-			if err := <-e.runDone; err != nil && !errors.Is(err, context.Canceled) {
-				e.cfg.progress("negotiation runner: %v", err)
-			}
-		}
 		if e.watch != nil {
 			e.watch.close()
 		}
-		if e.pool != nil {
-			e.pool.Close()
+		if e.gw != nil {
+			if err := e.gw.Close(); err != nil {
+				e.cfg.progress("gateway: %v", err)
+			}
 		}
 		for _, s := range e.agents {
 			s.close()
-		}
-		if e.st != nil {
-			_ = e.st.Close()
 		}
 		if e.dir != "" {
 			_ = os.RemoveAll(e.dir)
@@ -275,93 +214,4 @@ func (e *env) newTicket(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("create ticket: %w", err)
 	}
 	return t.ID, nil
-}
-
-// claimAtStart is the engine's store under the -claim-at-start what-if:
-// CreateNegotiation claims a negotiation for the runner right away, in the
-// caller's goroutine, and ClaimNegotiation hands those out without a
-// transaction (and answers that there is nothing else to claim: the
-// benchmark has no other replica, no lease that expires and no person
-// deciding). It stands for Service.Start creating the negotiation already
-// leased to its own replica, so that the runner's one-at-a-time claims
-// are not in the path.
-type claimAtStart struct {
-	negotiation.Store
-	owner string
-	lease time.Duration
-
-	mu      sync.Mutex
-	claimed []store.Negotiation // claimed at start, not yet handed out
-}
-
-func (c *claimAtStart) CreateNegotiation(ctx context.Context, n store.Negotiation) (store.Negotiation, error) {
-	out, err := c.Store.CreateNegotiation(ctx, n)
-	if err != nil {
-		return out, err
-	}
-	claimed, err := c.Store.ClaimNegotiation(ctx, c.owner, time.Now().UTC().Truncate(time.Microsecond), c.lease)
-	if err != nil {
-		return out, fmt.Errorf("claim at start: %w", err)
-	}
-	c.mu.Lock()
-	c.claimed = append(c.claimed, claimed)
-	c.mu.Unlock()
-	return out, nil
-}
-
-func (c *claimAtStart) ClaimNegotiation(context.Context, string, time.Time, time.Duration) (store.Negotiation, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.claimed) == 0 {
-		return store.Negotiation{}, fmt.Errorf("claim negotiation (what-if): %w", store.ErrNoNegotiation)
-	}
-	n := c.claimed[0]
-	c.claimed = c.claimed[1:]
-	return n, nil
-}
-
-// registeredAgents tells the engine whether a participant is registered,
-// as cmd/gateway's does.
-type registeredAgents struct{ r *agentcards.Registry }
-
-func (a registeredAgents) Exists(ctx context.Context, name string) (bool, error) {
-	_, err := a.r.Get(ctx, name)
-	if errors.Is(err, agentcards.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// countingHandler is the process's slog handler: it counts warnings and
-// errors (a negotiation that stalled, an audit record not written, an
-// agent's trouble) and keeps the first. Lower levels are dropped.
-type countingHandler struct {
-	warnings atomic.Int64
-	mu       sync.Mutex
-	first    string
-}
-
-func (h *countingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-
-func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
-	if h.warnings.Add(1) == 1 {
-		msg := r.Level.String() + " " + r.Message
-		r.Attrs(func(a slog.Attr) bool {
-			msg += " " + a.String()
-			return true
-		})
-		h.mu.Lock()
-		h.first = msg
-		h.mu.Unlock()
-	}
-	return nil
-}
-
-func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
-
-func (h *countingHandler) firstWarning() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.first
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/parleyhq/parley/bench/internal/proc"
+	bstats "github.com/parleyhq/parley/bench/internal/stats"
 	"io"
 	"math"
 	"runtime"
@@ -35,13 +37,6 @@ type Config struct {
 	// Think is the agents' think time per move.
 	Think time.Duration
 	// What-if experiments, off by default (Parley as serve.go wires it):
-	//
-	// NoAudit leaves the audit log out (serve.go audits every start, move
-	// and decision).
-	NoAudit bool
-	// ClaimAtStart claims each negotiation as it is created, in the
-	// starting goroutine (see claimAtStart).
-	ClaimAtStart bool
 	// Timeout bounds one negotiation. Default 1m.
 	Timeout time.Duration
 	// Progress, if set, receives a line per step.
@@ -242,16 +237,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer e.close()
 	cfg.progress("store %s; agents billing at %s, escalation at %s", cfg.Store, e.agents[billing].url, e.agents[escalation].url)
 
-	rep := &Report{Store: cfg.Store, Audit: !cfg.NoAudit, ThinkMs: ms(cfg.Think), RoundsCheck: cfg.RoundsCheck,
+	rep := &Report{Store: cfg.Store, Audit: true, ThinkMs: ms(cfg.Think), RoundsCheck: cfg.RoundsCheck,
 		Warmup: cfg.Warmup.String(), GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
 		NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
-	if cfg.NoAudit {
-		rep.Experiments = append(rep.Experiments, "no audit log")
-	}
-	if cfg.ClaimAtStart {
-		rep.Experiments = append(rep.Experiments, "claimed at start")
-	}
-	load0 := loadAvg()
+	load0 := proc.LoadAvg()
 	bench := pprof.Labels("role", "bench")
 	pprof.Do(ctx, bench, func(ctx context.Context) {
 		var cpuPerNeg time.Duration
@@ -269,9 +258,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	if load0 != "" {
-		rep.LoadAvg = []string{load0, loadAvg()}
+		rep.LoadAvg = []string{load0, proc.LoadAvg()}
 	}
-	rep.Warnings, rep.FirstWarning = e.logs.warnings.Load(), e.logs.firstWarning()
+	rep.Warnings, rep.FirstWarning = e.logs.Count(), e.logs.First()
 	return rep, nil
 }
 
@@ -291,9 +280,9 @@ type sample struct {
 func (e *env) sample() sample {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	s := sample{at: time.Now(), cpu: cpuTime(), mallocs: m.Mallocs, conns: e.agentConns(), machine: machineCPU()}
+	s := sample{at: time.Now(), cpu: proc.Self(), mallocs: m.Mallocs, conns: e.agentConns(), machine: proc.Machine()}
 	if e.cfg.Store == StorePostgres {
-		s.postgres = processCPU("postgres")
+		s.postgres = proc.CommandCPU("postgres")
 	}
 	return s
 }
@@ -510,7 +499,7 @@ func stats(outs []*outcome) Stats {
 	}
 	slices.Sort(lat)
 	fn := float64(n)
-	s.P50Ms, s.P90Ms, s.P99Ms = ms(percentile(lat, 0.50)), ms(percentile(lat, 0.90)), ms(percentile(lat, 0.99))
+	s.P50Ms, s.P90Ms, s.P99Ms = ms(bstats.Percentile(lat, 50)), ms(bstats.Percentile(lat, 90)), ms(bstats.Percentile(lat, 99))
 	s.MinMs, s.MaxMs, s.MeanMs = ms(lat[0]), ms(lat[n-1]), ms(sum)/fn
 	s.Rounds = float64(rounds) / fn
 	if rounds > 0 {
@@ -530,13 +519,7 @@ func stats(outs []*outcome) Stats {
 	return s
 }
 
-// percentile is the nearest-rank q-quantile of sorted (non-empty).
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func ms(d time.Duration) float64 { return bstats.Ms(d) }
 
 // WriteText prints the report as tables.
 func (r *Report) WriteText(w io.Writer) {

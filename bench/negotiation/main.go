@@ -26,10 +26,6 @@
 // figures. Every negotiation must end agreed, approved at 275, after
 // -rounds-check rounds (default 6); anything else counts as an error.
 //
-// What-if switches (-no-audit, -claim-at-start) change
-// Parley's wiring for the run only, to measure what a change would buy;
-// the report says "WHAT-IF" when one is on.
-//
 // Latency: -n negotiations one after the other (after -warmup of the
 // same, unmeasured). Throughput: -inflight negotiations kept in flight (a
 // new one starts as each finishes) for -warmup, then measured for
@@ -46,16 +42,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"runtime/pprof"
-	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/bench/internal/cli"
 )
 
 func main() {
@@ -63,16 +56,13 @@ func main() {
 }
 
 // run is the command: it parses args, runs the phases and prints the
-// report. It returns the process exit code: 2 for bad flags, 1 if the run
-// failed or any negotiation failed or ended otherwise than expected.
+// report. It returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("negotiation", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		cfg        Config
-		asJSON     bool
-		cpuprofile string
-		quiet      bool
+		cfg Config
+		out cli.Output
 	)
 	fs.IntVar(&cfg.N, "n", 200, "latency: negotiations run one after the other (0: skip)")
 	fs.IntVar(&cfg.Inflight, "inflight", 50, "throughput: negotiations kept in flight")
@@ -82,64 +72,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Store, "store", StoreSQLite, "store: sqlite (a fresh file in a temp dir) or postgres (-postgres-url)")
 	fs.StringVar(&cfg.PostgresURL, "postgres-url", "", "PostgreSQL URL for -store postgres: use a scratch database or schema (agents, tickets, negotiations are written there)")
 	fs.DurationVar(&cfg.Think, "think", 0, "the agents' think time per move (agents.Options.Delay)")
-	fs.BoolVar(&cfg.NoAudit, "no-audit", false, "what-if: no audit log (serve.go audits every start, move and decision)")
-	fs.BoolVar(&cfg.ClaimAtStart, "claim-at-start", false, "what-if: each negotiation is claimed as it is created, by the goroutine starting it, not by the runner's claim loop")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "a negotiation not done after this long is an error")
-	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	fs.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file, goroutines labelled (see go doc)")
-	fs.BoolVar(&quiet, "q", false, "no progress lines on stderr")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	out.Register(fs, "goroutines labelled role=engine|agent|bench (see go doc)")
+	if code, ok := cli.Parse(fs, args, stderr); !ok {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "negotiation: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return 2
-	}
-	if !quiet {
-		cfg.Progress = stderr
-	}
+	cfg.Progress = out.Progress(stderr)
 	if err := cfg.validate(); err != nil {
 		fmt.Fprintf(stderr, "negotiation: %v\n", err)
 		return 2
 	}
-
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
-	defer stop()
-
-	if cpuprofile != "" {
-		f, err := os.Create(cpuprofile)
-		if err != nil {
-			fmt.Fprintf(stderr, "negotiation: %v\n", err)
-			return 1
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "negotiation: cpu profile: %v\n", err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
-	}
-
-	rep, err := Run(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "negotiation: %v\n", err)
-		return 1
-	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			fmt.Fprintf(stderr, "negotiation: %v\n", err)
-			return 1
-		}
-	} else {
-		rep.WriteText(stdout)
-	}
-	if rep.Errors() > 0 {
-		return 1
-	}
-	return 0
+	return cli.Execute(ctx, "negotiation", out, stdout, stderr, func(ctx context.Context) (cli.Report, error) {
+		return Run(ctx, cfg)
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -33,7 +32,7 @@ func serve(ctx context.Context, e env, args []string) int {
 		return exitUsage
 	}
 
-	logger := newLogger(cfg, e.stderr)
+	logger := app.NewLogger(cfg, e.stderr)
 	logger.Info("starting parley", "version", resolveVersion(), "config", cfg)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -73,14 +72,4 @@ func runGateway(ctx context.Context, cfg config.Config, logger *slog.Logger) int
 	}
 	logger.Info("shut down")
 	return exitOK
-}
-
-// newLogger builds the process logger from the configured level and
-// format. Logs go to stderr, leaving stdout to commands' output.
-func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }

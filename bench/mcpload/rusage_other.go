@@ -1,8 +1,0 @@
-//go:build !unix
-
-package main
-
-import "time"
-
-// cpuTime is not measured on this platform; reports say n/a.
-func cpuTime() time.Duration { return 0 }
