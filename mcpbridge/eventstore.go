@@ -3,6 +3,7 @@ package mcpbridge
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -51,6 +52,32 @@ type EventStoreOptions struct {
 // there: sessions themselves live in the handler's memory, so only this
 // process ever writes a session's streams).
 //
+// Only streams that outlive their response are written. A stream starts in
+// memory (Open writes nothing), where its priming event is counted, and
+// After replays it from there. The stream is written to the store (its
+// opening and priming event first) once it outlives its response: when
+// an event other than a response arrives (progress, a log message, a
+// server-to-client request, any event of the standalone GET stream), or
+// when its response arrives after the POST that opened the stream has
+// ended (the client's connection broke, so the client may resume the
+// stream to fetch the response). When the response arrives as the stream's
+// first event after the priming event, with its POST still connected, the
+// SDK delivers it on that POST and the stream ends: the EventStore forgets
+// it and nothing is written, so a request/response call (get_ticket) and a
+// session's opening (initialize) cost the store nothing. There is no timer
+// for long calls: until its response, a quiet stream holds only its
+// priming event, whose loss costs a resuming client nothing, and a restart
+// ends every session with it (sessions live in the handler's memory), so
+// writing a quiet stream early would make nothing more resumable.
+//
+// The edge left: a connection that breaks while the response is being
+// written, too late for the POST's context to say so, loses the response
+// with the connection; the client's resumption then gets HTTP 400 from the
+// SDK (the stream is not found), a clear failure rather than silence. A
+// JSON-RPC batch (protocol versions before 2025-06-18 only) is taken to end
+// at its first response: a later event of it is not stored, and the stream
+// cannot be resumed (again a 400, never a partial replay).
+//
 // Writes do not wait for the store while Run runs: Open and Append number a
 // stream's events in memory (this process is the only writer of its
 // sessions' streams), queue the write and return, and Run's flusher commits
@@ -63,10 +90,11 @@ type EventStoreOptions struct {
 // told to start over) instead of returning part of it. After first waits
 // until every write queued for its stream before the call is committed;
 // SessionClosed is queued behind the session's writes and waits for its
-// own commit. At most MaxQueued writes wait: beyond, Open and Append wait
-// for room (at most WriteTimeout), never dropping a write. While Run is not
-// running (before it starts, after it returns) every call writes
-// synchronously, in the same order.
+// own commit (a session that never wrote a stream writes nothing to
+// close). At most MaxQueued writes wait, plus the buffer of a stream being
+// written: beyond, Append waits for room (at most WriteTimeout), never
+// dropping a write. While Run is not running (before it starts, after it
+// returns) every write is synchronous, in the same order.
 //
 // Storage is bounded by KeepPerStream and by MaxAge: the SDK does not
 // always report a session's end, so whoever wires the gateway must run Run
@@ -95,15 +123,36 @@ type EventStore struct {
 	committed uint64        // every write up to this one is written (or failed)
 	applied   chan struct{} // closed, and replaced, when a batch is written
 	kick      chan struct{} // wakes the flusher; capacity 1
-	sessions  map[string]map[string]*streamState
+	sessions  map[string]*sessionState
 }
 
-// streamState is what the EventStore knows of a stream it wrote.
+// sessionState is what the EventStore knows of a session's streams.
+type sessionState struct {
+	streams map[string]*streamState
+	// stored is set once a write of the session was queued: closing the
+	// session then deletes its streams from the store.
+	stored bool
+}
+
+// streamState is what the EventStore knows of a stream.
 type streamState struct {
 	next    int64     // the index of the stream's next event
 	lastAt  time.Time // its last open or append, as the store records it
 	lastSeq uint64    // its last queued write
 	err     error     // why a write of it failed; it is not replayed then
+	// mem, while the stream is not written to the store, holds it.
+	mem *memStream
+}
+
+// memStream is a stream not (yet) written to the store. Its events, as
+// many as its streamState's next, are all empty (the priming event): any
+// other event ends the stream or has it written.
+type memStream struct {
+	openedAt time.Time
+	// post is the context of the POST that opened the stream (nil for the
+	// standalone GET stream): once it is done, the client may come back for
+	// the stream's response with Last-Event-ID.
+	post context.Context
 }
 
 // queuedWrite is a write waiting for the flusher.
@@ -155,28 +204,61 @@ func NewEventStore(ev store.Events, opts EventStoreOptions) *EventStore {
 		writeTimeout: opts.WriteTimeout, maxQueued: opts.MaxQueued, maxBatch: opts.MaxBatch,
 		now: opts.Now, log: opts.Logger,
 		applied: make(chan struct{}), kick: make(chan struct{}, 1),
-		sessions: map[string]map[string]*streamState{},
+		sessions: map[string]*sessionState{},
 	}
 }
 
-// Open implements mcp.EventStore.
+// stream returns what s knows of a stream, with s.mu held; nil if nothing.
+func (s *EventStore) stream(sessionID, streamID string) *streamState {
+	if ss := s.sessions[sessionID]; ss != nil {
+		return ss.streams[streamID]
+	}
+	return nil
+}
+
+// session returns a session's state, with s.mu held, making it if needed.
+func (s *EventStore) session(sessionID string) *sessionState {
+	ss := s.sessions[sessionID]
+	if ss == nil {
+		ss = &sessionState{streams: map[string]*streamState{}}
+		s.sessions[sessionID] = ss
+	}
+	return ss
+}
+
+// Open implements mcp.EventStore. A new stream starts in memory: nothing is
+// written until it outlives its response (see EventStore). ctx is the
+// request that opens the stream: for a POST's stream, the SDK passes the
+// POST's context, which tells later whether the POST is still connected.
 func (s *EventStore) Open(ctx context.Context, sessionID, streamID string) error {
 	s.mu.Lock()
+	at := s.now()
+	st := s.stream(sessionID, streamID)
+	if st == nil {
+		// A stream of this process's session that it does not know is
+		// new: sessions live in this process only.
+		mem := &memStream{openedAt: at}
+		if streamID != "" {
+			mem.post = ctx
+		}
+		s.session(sessionID).streams[streamID] = &streamState{lastAt: at, mem: mem}
+		s.mu.Unlock()
+		return nil
+	}
+	if st.mem != nil {
+		st.lastAt = later(st.lastAt, at)
+		s.mu.Unlock()
+		return nil
+	}
 	if err := s.room(); err != nil {
 		s.mu.Unlock()
 		return fmt.Errorf("open event stream %q: %w", streamID, err)
 	}
-	st := s.sessions[sessionID][streamID]
-	if st == nil {
-		// A stream of this process's session that it does not know is
-		// new: sessions live in this process only.
-		st = &streamState{}
-		if s.sessions[sessionID] == nil {
-			s.sessions[sessionID] = map[string]*streamState{}
-		}
-		s.sessions[sessionID][streamID] = st
+	st = s.stream(sessionID, streamID) // room may have let go of s.mu
+	if st == nil || st.mem != nil {
+		s.mu.Unlock()
+		return s.Open(ctx, sessionID, streamID)
 	}
-	at := s.now()
 	st.lastAt = later(st.lastAt, at)
 	done := s.enqueue(store.StreamEventWrite{Op: store.StreamOpen, Session: sessionID, Stream: streamID, At: at}, st, false)
 	if err := s.result(ctx, done); err != nil {
@@ -193,13 +275,30 @@ func (s *EventStore) Open(ctx context.Context, sessionID, streamID string) error
 // stored indices one behind the event IDs the client holds, and a later
 // resumption would silently skip an event.
 func (s *EventStore) Append(ctx context.Context, sessionID, streamID string, data []byte) error {
+	s.mu.Lock()
+	at := s.now()
+	if st := s.stream(sessionID, streamID); st != nil && st.mem != nil && st.err == nil {
+		switch s.inMemory(st, streamID, data) {
+		case memKeep:
+			st.next++
+			st.lastAt = later(st.lastAt, at)
+			s.mu.Unlock()
+			return nil
+		case memEnd:
+			// The SDK delivers the response on its POST and forgets the
+			// stream: so does the EventStore.
+			delete(s.sessions[sessionID].streams, streamID)
+			s.mu.Unlock()
+			return nil
+		}
+	}
+	// Kept beyond the call: the SDK owns data.
 	if data == nil {
 		data = []byte{}
 	} else {
 		data = bytes.Clone(data)
 	}
-	s.mu.Lock()
-	st := s.sessions[sessionID][streamID]
+	st := s.stream(sessionID, streamID)
 	if err := s.room(); err != nil {
 		if st != nil && st.err == nil {
 			// The SDK counts this event anyway.
@@ -208,12 +307,13 @@ func (s *EventStore) Append(ctx context.Context, sessionID, streamID string, dat
 		s.mu.Unlock()
 		return fmt.Errorf("store event of stream %q: %w", streamID, err)
 	}
-	st = s.sessions[sessionID][streamID] // room may have let go of s.mu
-	at := s.now()
+	st = s.stream(sessionID, streamID) // room may have let go of s.mu
 	w := store.StreamEventWrite{Op: store.StreamAppend, Session: sessionID, Stream: streamID, Index: -1, Data: data, At: at, Keep: s.keep}
 	if st == nil {
-		// Not opened through this EventStore (or swept since): the store
-		// numbers the event, and says whether the stream is open.
+		// Not opened through this EventStore (or swept, closed or ended
+		// since): the store numbers the event, and says whether the
+		// stream is open.
+		s.session(sessionID).stored = true
 		done := s.enqueue(w, nil, true)
 		r, err := s.wait(ctx, done)
 		if err == nil {
@@ -223,11 +323,8 @@ func (s *EventStore) Append(ctx context.Context, sessionID, streamID string, dat
 			return fmt.Errorf("store event of stream %q: %w", streamID, err)
 		}
 		s.mu.Lock()
-		if st := s.sessions[sessionID][streamID]; st == nil {
-			if s.sessions[sessionID] == nil {
-				s.sessions[sessionID] = map[string]*streamState{}
-			}
-			s.sessions[sessionID][streamID] = &streamState{next: r.Index + 1, lastAt: at, lastSeq: 0}
+		if ss := s.session(sessionID); ss.streams[streamID] == nil {
+			ss.streams[streamID] = &streamState{next: r.Index + 1, lastAt: at, lastSeq: 0}
 		}
 		s.mu.Unlock()
 		return nil
@@ -237,6 +334,9 @@ func (s *EventStore) Append(ctx context.Context, sessionID, streamID string, dat
 		s.mu.Unlock()
 		return fmt.Errorf("store event of stream %q: %w", streamID, err)
 	}
+	if st.mem != nil {
+		s.store(sessionID, streamID, st)
+	}
 	w.Index = st.next
 	st.next++
 	st.lastAt = later(st.lastAt, at)
@@ -245,6 +345,74 @@ func (s *EventStore) Append(ctx context.Context, sessionID, streamID string, dat
 		return fmt.Errorf("store event of stream %q: %w", streamID, err)
 	}
 	return nil
+}
+
+// What inMemory decides for an event of a stream held in memory.
+const (
+	memKeep  = iota // buffer the event
+	memEnd          // the event ends the stream: drop it, write nothing
+	memStore        // write the stream to the store, then the event
+)
+
+// inMemory decides, with s.mu held, what an event of a stream held in
+// memory does to it.
+func (s *EventStore) inMemory(st *streamState, streamID string, data []byte) int {
+	if len(data) == 0 {
+		return memKeep // the priming event: nothing to keep but its index
+	}
+	if streamID == "" || !isResponse(data) {
+		return memStore
+	}
+	if post := st.mem.post; post != nil && post.Err() != nil {
+		// The POST is gone: the client may resume the stream to get
+		// this response.
+		return memStore
+	}
+	return memEnd
+}
+
+// store queues, with s.mu held, the writes of a stream held in memory: its
+// opening and its priming event. It does not wait for them: a failure
+// marks the stream broken, and the caller's next write carries the wait.
+func (s *EventStore) store(sessionID, streamID string, st *streamState) {
+	mem := st.mem
+	st.mem = nil
+	s.session(sessionID).stored = true
+	s.push(store.StreamEventWrite{Op: store.StreamOpen, Session: sessionID, Stream: streamID, At: mem.openedAt}, st, false)
+	for i := range st.next {
+		s.push(store.StreamEventWrite{Op: store.StreamAppend, Session: sessionID, Stream: streamID,
+			Index: i, Data: []byte{}, At: st.lastAt, Keep: s.keep}, st, false)
+	}
+}
+
+// isResponse reports whether data is a JSON-RPC response: an object whose
+// members up to "result" or "error" are only "jsonrpc" and "id" with
+// scalar values, as go-sdk encodes a response. Anything else, such as a
+// request or a notification ("method"), is not.
+func isResponse(data []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return false
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch t {
+		case "result", "error":
+			return true
+		case "jsonrpc", "id":
+			if v, err := dec.Token(); err != nil {
+				return false
+			} else if _, ok := v.(json.Delim); ok {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // room waits, with s.mu held, until the queue has room for a write, or
@@ -275,15 +443,7 @@ func (s *EventStore) room() error {
 // the write's result arrives on: always when the caller must wait for it,
 // and while the flusher is not running (then the caller writes it).
 func (s *EventStore) enqueue(w store.StreamEventWrite, st *streamState, wait bool) chan store.StreamEventResult {
-	s.seq++
-	q := queuedWrite{seq: s.seq, w: w, st: st}
-	if wait || !s.running {
-		q.done = make(chan store.StreamEventResult, 1)
-	}
-	if st != nil {
-		st.lastSeq = s.seq
-	}
-	s.queue = append(s.queue, q)
+	done := s.push(w, st, wait || !s.running)
 	running := s.running
 	s.mu.Unlock()
 	if running {
@@ -292,6 +452,21 @@ func (s *EventStore) enqueue(w store.StreamEventWrite, st *streamState, wait boo
 		default:
 		}
 	}
+	return done
+}
+
+// push queues w, with s.mu held, and returns the channel its result
+// arrives on if withResult; otherwise a failure is logged.
+func (s *EventStore) push(w store.StreamEventWrite, st *streamState, withResult bool) chan store.StreamEventResult {
+	s.seq++
+	q := queuedWrite{seq: s.seq, w: w, st: st}
+	if withResult {
+		q.done = make(chan store.StreamEventResult, 1)
+	}
+	if st != nil {
+		st.lastSeq = s.seq
+	}
+	s.queue = append(s.queue, q)
 	return q.done
 }
 
@@ -458,13 +633,22 @@ func (s *EventStore) After(ctx context.Context, sessionID, streamID string, inde
 	}
 }
 
-// replay waits for the stream's queued writes, then reads it.
+// replay waits for the stream's queued writes, then reads it; a stream
+// held in memory is replayed from there.
 func (s *EventStore) replay(ctx context.Context, sessionID, streamID string, index int64) ([]store.StreamEvent, error) {
 	s.mu.Lock()
-	st := s.sessions[sessionID][streamID]
+	st := s.stream(sessionID, streamID)
 	var seq uint64
 	if st != nil {
 		seq = st.lastSeq
+		if st.mem != nil {
+			var out []store.StreamEvent
+			for i := max(index+1, 0); i < st.next; i++ {
+				out = append(out, store.StreamEvent{Index: i, Data: []byte{}})
+			}
+			s.mu.Unlock()
+			return out, nil
+		}
 	}
 	s.mu.Unlock()
 	if seq > 0 {
@@ -514,6 +698,12 @@ func (s *EventStore) after(ctx context.Context, sessionID, streamID string, inde
 // deleted after its queued writes, and later appends to them fail.
 func (s *EventStore) SessionClosed(ctx context.Context, sessionID string) error {
 	s.mu.Lock()
+	if ss := s.sessions[sessionID]; ss != nil && !ss.stored {
+		// Nothing of it was written.
+		delete(s.sessions, sessionID)
+		s.mu.Unlock()
+		return nil
+	}
 	if err := s.room(); err != nil {
 		s.mu.Unlock()
 		return fmt.Errorf("delete the events of a closed session: %w", err)
@@ -541,7 +731,8 @@ func (s *EventStore) Sweep(ctx context.Context) (int64, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for session, streams := range s.sessions {
+	for session, ss := range s.sessions {
+		streams := ss.streams
 		live := false
 		for _, st := range streams {
 			live = live || !st.lastAt.Before(cutoff)

@@ -4,16 +4,20 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +28,7 @@ import (
 	"github.com/parleyhq/parley/store/postgres"
 	"github.com/parleyhq/parley/store/postgres/pgtest"
 	"github.com/parleyhq/parley/store/sqlite"
+	"github.com/parleyhq/parley/workspace"
 )
 
 // The event store's tests run on a real SQLite file and on PostgreSQL
@@ -600,6 +605,11 @@ func TestEventStoreResumesStreamOverHTTP(t *testing.T) {
 					// gateway instance on the same database reads the same
 					// events, and a client resuming from the start gets them
 					// all again.
+					// es's replay waits for its flusher to commit the
+					// result, which the client may see live before that.
+					if _, err := esCollect(ctx, es, c.session, stream, 0); err != nil {
+						t.Fatal(err)
+					}
 					other := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{})
 					stored, err := esCollect(ctx, other, c.session, stream, 0)
 					if err != nil || len(stored) != steps+1 {
@@ -819,9 +829,13 @@ func TestEventStoreAfterWaitsForQueuedWrites(t *testing.T) {
 			esRun(t, es)
 			t.Cleanup(g.open) // before Run stops
 			esMust(t, "Open", es.Open(ctx, "sess", "s"))
-			<-g.entered // the flusher holds the open
 			for _, d := range []string{"", "a", "b", "c"} {
 				esMust(t, "Append", es.Append(ctx, "sess", "s", []byte(d)))
+				if d == "a" {
+					// An event other than a response: the stream is
+					// written, and the flusher holds its first writes.
+					<-g.entered
+				}
 			}
 			var got []string
 			var err error
@@ -848,11 +862,13 @@ func TestEventStoreSessionClosedAfterQueuedWrites(t *testing.T) {
 			esRun(t, es)
 			t.Cleanup(g.open)
 			esMust(t, "Open", es.Open(ctx, "sess", "s1"))
-			<-g.entered
 			esMust(t, "Open", es.Open(ctx, "sess", "s2"))
 			esMust(t, "Open", es.Open(ctx, "keep", "s"))
 			for i := range 5 {
 				esMust(t, "Append", es.Append(ctx, "sess", "s1", []byte(strconv.Itoa(i))))
+				if i == 0 {
+					<-g.entered // the flusher holds s1's first writes
+				}
 				esMust(t, "Append", es.Append(ctx, "sess", "s2", []byte(strconv.Itoa(i))))
 			}
 			esMust(t, "Append", es.Append(ctx, "keep", "s", []byte("kept")))
@@ -892,9 +908,11 @@ func TestEventStoreRunFlushesOnShutdown(t *testing.T) {
 			stop := esRun(t, es)
 			t.Cleanup(g.open)
 			esMust(t, "Open", es.Open(ctx, "sess", "s"))
-			<-g.entered
 			for i := range 10 {
 				esMust(t, "Append", es.Append(ctx, "sess", "s", []byte(strconv.Itoa(i))))
+				if i == 0 {
+					<-g.entered // the flusher holds the stream's first writes
+				}
 			}
 			stopped := esStarted(stop)
 			esNotDone(t, "Run", stopped)
@@ -923,18 +941,356 @@ func TestEventStoreBackpressure(t *testing.T) {
 			esRun(t, es)
 			t.Cleanup(g.open)
 			esMust(t, "Open", es.Open(ctx, "sess", "s"))
-			<-g.entered // the flusher took the open and is held
-			for i := range 4 {
+			esMust(t, "Append", es.Append(ctx, "sess", "s", []byte("0")))
+			<-g.entered // the flusher took the open and the first event, and is held
+			for i := 1; i <= 4; i++ {
 				esMust(t, "Append", es.Append(ctx, "sess", "s", []byte(strconv.Itoa(i))))
 			}
 			var err error
-			done := esStarted(func() { err = es.Append(ctx, "sess", "s", []byte("4")) })
+			done := esStarted(func() { err = es.Append(ctx, "sess", "s", []byte("5")) })
 			esNotDone(t, "Append to a full queue", done)
 			g.open()
 			<-done
 			esMust(t, "Append after waiting", err)
-			if got, err := esCollect(ctx, es, "sess", "s", -1); err != nil || fmt.Sprint(got) != "[0 1 2 3 4]" {
+			if got, err := esCollect(ctx, es, "sess", "s", -1); err != nil || fmt.Sprint(got) != "[0 1 2 3 4 5]" {
 				t.Fatalf("After = %q, %v", got, err)
+			}
+		})
+	}
+}
+
+// esCounting counts the writes that reach the store's WriteEvents.
+type esCounting struct {
+	store.Events
+	writes atomic.Int64
+}
+
+func (c *esCounting) WriteEvents(ctx context.Context, w []store.StreamEventWrite) ([]store.StreamEventResult, error) {
+	c.writes.Add(int64(len(w)))
+	return c.Events.WriteEvents(ctx, w)
+}
+
+// esRows counts the stream and event rows in the SQLite file at path.
+func esRows(tb testing.TB, path string) (streams, events int64) {
+	tb.Helper()
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.QueryRow(`SELECT (SELECT COUNT(*) FROM mcp_streams), (SELECT COUNT(*) FROM mcp_events)`).Scan(&streams, &events); err != nil {
+		tb.Fatal(err)
+	}
+	return streams, events
+}
+
+// esGateway is the MCP bridge over a SQLite file with the durable event
+// store and its flusher running, as the gateway wires them, behind a real
+// HTTP server.
+type esGateway struct {
+	path   string
+	ws     *workspace.Workspace
+	events *esCounting
+	es     *mcpbridge.EventStore
+	url    string
+	// stop stops the server, the flusher and the store; the store's file
+	// then holds everything the event store committed.
+	stop func()
+}
+
+func newESGateway(tb testing.TB) *esGateway {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "parley.db")
+	st, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ws := workspace.New(st, workspace.Options{})
+	counting := &esCounting{Events: st}
+	es := mcpbridge.NewEventStore(counting, mcpbridge.EventStoreOptions{})
+	br, err := mcpbridge.New(ws, st, mcpbridge.Options{EventStore: es})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = es.Run(ctx) })
+	wg.Go(func() { _ = br.Run(ctx) })
+	srv := httptest.NewServer(br)
+	var once sync.Once
+	g := &esGateway{path: path, ws: ws, events: counting, es: es, url: srv.URL}
+	g.stop = func() {
+		once.Do(func() {
+			srv.CloseClientConnections()
+			srv.Close()
+			cancel()
+			wg.Wait()
+			st.Close()
+		})
+	}
+	tb.Cleanup(g.stop)
+	return g
+}
+
+func (g *esGateway) connect(tb testing.TB, opts *mcp.ClientOptions) *mcp.ClientSession {
+	tb.Helper()
+	c := mcp.NewClient(&mcp.Implementation{Name: "es-bench", Version: "1"}, opts)
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: g.url},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	return cs
+}
+
+// BenchmarkSessionGetTicket measures get_ticket in a 2025-11-25 session,
+// and opening a session, through a real HTTP server and the go-sdk client,
+// with the durable event store on SQLite. It reports the event-store
+// writes and the stream and event rows left per operation.
+func BenchmarkSessionGetTicket(b *testing.B) {
+	b.Run("get_ticket", func(b *testing.B) {
+		g := newESGateway(b)
+		ctx := context.Background()
+		customer := "acme"
+		if _, _, err := g.ws.SaveTicket(ctx, "triage", workspace.TicketInput{ID: "T-1", Customer: &customer}); err != nil {
+			b.Fatal(err)
+		}
+		cs := g.connect(b, nil)
+		defer cs.Close()
+		before := g.events.writes.Load()
+		b.ReportAllocs()
+		for b.Loop() {
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: mcpbridge.ToolGetTicket, Arguments: map[string]any{"ticket_id": "T-1"}})
+			if err != nil || res.IsError {
+				b.Fatalf("get_ticket: %v", err)
+			}
+		}
+		b.StopTimer()
+		writes := g.events.writes.Load() - before
+		// Stopped with the session open, so that its rows stay for counting.
+		g.stop()
+		streams, events := esRows(b, g.path)
+		b.ReportMetric(float64(writes)/float64(b.N), "event-writes/op")
+		b.ReportMetric(float64(streams+events), "event-rows")
+	})
+	b.Run("open_session", func(b *testing.B) {
+		g := newESGateway(b)
+		before := g.events.writes.Load()
+		b.ReportAllocs()
+		for b.Loop() {
+			g.connect(b, nil).Close()
+		}
+		b.StopTimer()
+		writes := g.events.writes.Load() - before
+		g.stop()
+		streams, events := esRows(b, g.path)
+		b.ReportMetric(float64(writes)/float64(b.N), "event-writes/op")
+		b.ReportMetric(float64(streams+events), "event-rows")
+	})
+}
+
+// TestEventStoreWritesOnlyStreamsThatOutliveTheirResponse: a stream is
+// written to the store only once it outlives its response; one that ends
+// as its single response leaves nothing, and one that is written replays
+// the same events from the store after a restart (a new EventStore over
+// the same database).
+func TestEventStoreWritesOnlyStreamsThatOutliveTheirResponse(t *testing.T) {
+	const (
+		response = `{"jsonrpc":"2.0","id":2,"result":{"content":[]}}`
+		failed   = `{"jsonrpc":"2.0","id":"x","error":{"code":-32602,"message":"no"}}`
+		progress = `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}`
+		elicit   = `{"jsonrpc":"2.0","id":1,"method":"elicitation/create","params":{}}`
+	)
+	live := context.Background()
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name   string
+		stream string
+		post   context.Context // the context Open gets
+		events []string        // "" is the priming event
+		// want is what the store replays after event 0 after a restart;
+		// nil means nothing was written.
+		want []string
+	}{
+		{"single response", "s", live, []string{"", response}, nil},
+		{"single error response", "s", live, []string{"", failed}, nil},
+		{"single response without priming", "s", live, []string{response}, nil},
+		{"progress, then response", "s", live, []string{"", progress, response}, []string{progress, response}},
+		{"server-to-client request, then response", "s", live, []string{"", elicit, response}, []string{elicit, response}},
+		{"response after its POST ended", "s", gone, []string{"", response}, []string{response}},
+		{"standalone stream", "", live, []string{progress}, []string{}},
+	}
+	for _, b := range esBackends {
+		for _, tt := range tests {
+			t.Run(b.name+"/"+tt.name, func(t *testing.T) {
+				ctx := t.Context()
+				open := b.newOpen(t)
+				counting := &esCounting{Events: open(t)}
+				es := mcpbridge.NewEventStore(counting, mcpbridge.EventStoreOptions{})
+				esMust(t, "Open", es.Open(tt.post, "sess", tt.stream))
+				for _, e := range tt.events {
+					var data []byte
+					if e != "" {
+						data = []byte(e)
+					}
+					esMust(t, "Append", es.Append(ctx, "sess", tt.stream, data))
+				}
+				restarted := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{})
+				got, err := esCollect(ctx, restarted, "sess", tt.stream, 0)
+				if tt.want == nil {
+					if n := counting.writes.Load(); n != 0 {
+						t.Errorf("%d writes reached the store, want none", n)
+					}
+					if !errors.Is(err, store.ErrNotFound) {
+						t.Errorf("after a restart, After = %q, %v; want ErrNotFound", got, err)
+					}
+					return
+				}
+				if err != nil || fmt.Sprint(got) != fmt.Sprint(tt.want) {
+					t.Errorf("after a restart, After(0) = %q, %v; want %q", got, err, tt.want)
+				}
+				if got, err := esCollect(ctx, es, "sess", tt.stream, 0); err != nil || fmt.Sprint(got) != fmt.Sprint(tt.want) {
+					t.Errorf("same instance: After(0) = %q, %v; want %q", got, err, tt.want)
+				}
+			})
+		}
+	}
+}
+
+// A stream held in memory replays from memory, and a session that wrote
+// nothing writes nothing when it closes.
+func TestEventStoreReplaysStreamHeldInMemory(t *testing.T) {
+	ctx := t.Context()
+	counting := &esCounting{Events: esSQLite(t)(t)}
+	es := mcpbridge.NewEventStore(counting, mcpbridge.EventStoreOptions{})
+	esMust(t, "Open standalone", es.Open(ctx, "sess", ""))
+	esMust(t, "Open", es.Open(ctx, "sess", "s"))
+	esMust(t, "Append priming", es.Append(ctx, "sess", "s", nil))
+	tests := []struct {
+		stream string
+		after  int
+		want   []string
+	}{
+		{"", -1, nil},
+		{"s", -1, []string{""}}, // the priming event, as a marker
+		{"s", 0, nil},
+		{"s", 5, nil},
+	}
+	for _, tt := range tests {
+		if got, err := esCollect(ctx, es, "sess", tt.stream, tt.after); err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("After(%q, %d) = %q, %v; want %q", tt.stream, tt.after, got, err, tt.want)
+		}
+	}
+	esMust(t, "SessionClosed", es.SessionClosed(ctx, "sess"))
+	if n := counting.writes.Load(); n != 0 {
+		t.Errorf("%d writes reached the store, want none", n)
+	}
+	if _, err := esCollect(ctx, es, "sess", "s", 0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("After on a closed session: %v, want ErrNotFound", err)
+	}
+}
+
+// TestEventStoreSessionReadsWriteNothing: a session's opening, its
+// get_ticket calls and its close, through the bridge and the go-sdk
+// client, leave no row in the event store's tables.
+func TestEventStoreSessionReadsWriteNothing(t *testing.T) {
+	g := newESGateway(t)
+	ctx := t.Context()
+	customer := "acme"
+	if _, _, err := g.ws.SaveTicket(ctx, "triage", workspace.TicketInput{ID: "T-1", Customer: &customer}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		cs := g.connect(t, nil)
+		for range 5 {
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: mcpbridge.ToolGetTicket, Arguments: map[string]any{"ticket_id": "T-1"}})
+			if err != nil || res.IsError {
+				t.Fatalf("get_ticket: %v, %+v", err, res)
+			}
+		}
+		cs.Close()
+	}
+	// A session left open when the gateway stops keeps its rows too.
+	open := g.connect(t, nil)
+	defer open.Close()
+	if _, err := open.CallTool(ctx, &mcp.CallToolParams{Name: mcpbridge.ToolGetTicket, Arguments: map[string]any{"ticket_id": "T-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	g.stop() // the flusher commits what is queued
+	if n := g.events.writes.Load(); n != 0 {
+		t.Errorf("%d event-store writes, want none", n)
+	}
+	if streams, events := esRows(t, g.path); streams != 0 || events != 0 {
+		t.Errorf("the store holds %d streams and %d events, want none", streams, events)
+	}
+}
+
+// TestEventStoreResumesResponseAfterCut: a call that sends nothing but its
+// response, whose connection breaks before the response, is written once
+// the response arrives, so the client resuming from the priming event gets
+// it, also after a restart.
+func TestEventStoreResumesResponseAfterCut(t *testing.T) {
+	for _, b := range esBackends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			open := b.newOpen(t)
+			es := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{})
+			esRun(t, es)
+			gate := make(chan struct{})
+			server := mcp.NewServer(&mcp.Implementation{Name: "es-test", Version: "0"}, nil)
+			mcp.AddTool(server, &mcp.Tool{Name: "slow"},
+				func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+					select {
+					case <-gate:
+					case <-ctx.Done():
+						return nil, nil, ctx.Err()
+					}
+					return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
+				})
+			srv := httptest.NewUnstartedServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
+				&mcp.StreamableHTTPOptions{EventStore: es}))
+			// The server closes a connection once its request's handler
+			// returned: for the cut POST, once the SDK saw it end.
+			closed := make(chan struct{}, 16)
+			srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+				if state == http.StateClosed {
+					closed <- struct{}{}
+				}
+			}
+			srv.Start()
+			defer srv.Close()
+			c := &esClient{t: t, url: srv.URL, http: srv.Client()}
+			c.initialize(ctx)
+
+			callCtx, cut := context.WithCancel(ctx)
+			resp := c.do(callCtx, http.MethodPost, map[string]any{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": map[string]any{
+				"name": "slow", "arguments": map[string]any{},
+			}}, nil)
+			prime, err := readSSE(bufio.NewReader(resp.Body))
+			if err != nil || prime.name != "prime" {
+				t.Fatalf("first event = %+v, %v; want the priming event", prime, err)
+			}
+			stream, _ := splitEventID(t, prime.id)
+			resp.Body.Close()
+			cut()
+			select {
+			case <-closed:
+			case <-ctx.Done():
+				t.Fatal("the server never closed the cut connection")
+			}
+			close(gate) // the response comes after its POST ended
+
+			again := c.resume(ctx, prime.id)
+			body, _ := io.ReadAll(again.Body)
+			again.Body.Close()
+			if again.StatusCode != http.StatusOK || bytes.Count(body, []byte(`"done"`)) != 1 || !bytes.Contains(body, []byte("id: "+stream+"_1")) {
+				t.Errorf("resume after the priming event: %s: %s; want the response as event 1", again.Status, body)
+			}
+			restarted := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{})
+			if got, err := esCollect(ctx, restarted, c.session, stream, 0); err != nil || len(got) != 1 || !strings.Contains(got[0], `"done"`) {
+				t.Errorf("after a restart, After(0) = %q, %v; want the response", got, err)
 			}
 		})
 	}

@@ -97,6 +97,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		EmitChange: "SELECT parley_emit(?, ?, ?, ?, ?)",
 		Classify:   classify,
 		Listen:     s.listen,
+		// pgx prepares and caches each connection's statements by their
+		// text (QueryExecModeCacheStatement, its default).
+		CachesStatements: true,
 	}
 	s.DB = sqlstore.New(db, db, dialect, feed)
 	return s, nil

@@ -31,11 +31,7 @@ const defaultEventPage = 1000
 // OpenStream implements store.Events.
 func (db *DB) OpenStream(ctx context.Context, session, stream string, at time.Time) error {
 	return db.inTx(ctx, "open stream", func(tx *sql.Tx) (bool, error) {
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO mcp_streams (session_id, stream_id, next_index, purged_through, opened_at, last_at)
-			VALUES (?, ?, 0, -1, ?, ?)
-			ON CONFLICT (session_id, stream_id) DO UPDATE SET
-				last_at = CASE WHEN excluded.last_at > mcp_streams.last_at THEN excluded.last_at ELSE mcp_streams.last_at END`),
-			session, stream, micros(at), micros(at))
+		_, err := db.txExec(ctx, tx, openStreamSQL, session, stream, micros(at), micros(at))
 		// Not a workspace change: nothing goes on the feed.
 		return false, err
 	})
@@ -54,15 +50,7 @@ func (db *DB) AppendEvent(ctx context.Context, session, stream string, data []by
 	}
 	var index, purged int64
 	err := db.inTx(ctx, "append stream event", func(tx *sql.Tx) (bool, error) {
-		// SET expressions read the row as it was: the new event's index is
-		// the old next_index, and the cap drops every index up to
-		// old next_index - keep.
-		err := tx.QueryRowContext(ctx, db.q(`UPDATE mcp_streams SET
-				next_index = next_index + 1,
-				last_at = CASE WHEN ? > last_at THEN ? ELSE last_at END,
-				purged_through = CASE WHEN next_index - ? > purged_through THEN next_index - ? ELSE purged_through END
-			WHERE session_id = ? AND stream_id = ?
-			RETURNING next_index - 1, purged_through`),
+		err := db.txQueryRow(ctx, tx, appendEventSQL+` RETURNING next_index - 1, purged_through`,
 			micros(at), micros(at), keepN, keepN, session, stream).Scan(&index, &purged)
 		if errors.Is(err, sql.ErrNoRows) {
 			return false, fmt.Errorf("append to stream %q: not open (never opened, or its session closed or swept): %w", stream, store.ErrNotFound)
@@ -70,13 +58,11 @@ func (db *DB) AppendEvent(ctx context.Context, session, stream string, data []by
 		if err != nil {
 			return false, err
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO mcp_events (session_id, stream_id, idx, data) VALUES (?, ?, ?, ?)`),
-			session, stream, index, data); err != nil {
+		if _, err := db.txExec(ctx, tx, insertEventSQL, session, stream, index, data); err != nil {
 			return false, err
 		}
 		if keep > 0 && purged >= 0 {
-			if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM mcp_events WHERE session_id = ? AND stream_id = ? AND idx <= ?`),
-				session, stream, purged); err != nil {
+			if _, err := db.txExec(ctx, tx, trimEventsSQL, session, stream, purged); err != nil {
 				return false, err
 			}
 		}
@@ -101,8 +87,8 @@ func (db *DB) EventsAfter(ctx context.Context, session, stream string, index int
 	if limit <= 0 {
 		limit = defaultEventPage
 	}
-	rows, err := db.reader.QueryContext(ctx, db.q(`SELECT idx, data FROM mcp_events
-		WHERE session_id = ? AND stream_id = ? AND idx > ? ORDER BY idx LIMIT ?`), session, stream, index, limit)
+	rows, err := db.query(ctx, db.reader, `SELECT idx, data FROM mcp_events
+		WHERE session_id = ? AND stream_id = ? AND idx > ? ORDER BY idx LIMIT ?`, session, stream, index, limit)
 	if err != nil {
 		return nil, db.fail("read stream events", err)
 	}
@@ -121,7 +107,7 @@ func (db *DB) EventsAfter(ctx context.Context, session, stream string, index int
 	rows.Close()
 
 	var purged int64
-	err = db.reader.QueryRowContext(ctx, db.q(`SELECT purged_through FROM mcp_streams WHERE session_id = ? AND stream_id = ?`),
+	err = db.queryRow(ctx, db.reader, `SELECT purged_through FROM mcp_streams WHERE session_id = ? AND stream_id = ?`,
 		session, stream).Scan(&purged)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("read stream %q: not open (never opened, or its session closed or swept): %w", stream, store.ErrNotFound)
@@ -139,7 +125,7 @@ func (db *DB) EventsAfter(ctx context.Context, session, stream string, index int
 func (db *DB) CloseSession(ctx context.Context, session string) error {
 	return db.inTx(ctx, "close stream session", func(tx *sql.Tx) (bool, error) {
 		// ON DELETE CASCADE takes the events with their streams.
-		_, err := tx.ExecContext(ctx, db.q(`DELETE FROM mcp_streams WHERE session_id = ?`), session)
+		_, err := db.txExec(ctx, tx, closeSessionSQL, session)
 		return false, err
 	})
 }
@@ -171,53 +157,44 @@ func (db *DB) SweepEvents(ctx context.Context, olderThan time.Time) (int64, erro
 	return deleted, err
 }
 
-// WriteEvents implements store.Events. It prepares each statement once per
-// call, so a batch pays for its SQL text once rather than per write.
+// The statements of the stream writes, with ? placeholders.
+const (
+	openStreamSQL = `INSERT INTO mcp_streams (session_id, stream_id, next_index, purged_through, opened_at, last_at)
+		VALUES (?, ?, 0, -1, ?, ?)
+		ON CONFLICT (session_id, stream_id) DO UPDATE SET
+			last_at = CASE WHEN excluded.last_at > mcp_streams.last_at THEN excluded.last_at ELSE mcp_streams.last_at END`
+	// appendEventSQL bumps a stream's next index; its SET expressions read
+	// the row as it was: the new event's index is the old next_index, and
+	// the cap drops every index up to old next_index - keep.
+	appendEventSQL = `UPDATE mcp_streams SET
+			next_index = next_index + 1,
+			last_at = CASE WHEN ? > last_at THEN ? ELSE last_at END,
+			purged_through = CASE WHEN next_index - ? > purged_through THEN next_index - ? ELSE purged_through END
+		WHERE session_id = ? AND stream_id = ?`
+	insertEventSQL  = `INSERT INTO mcp_events (session_id, stream_id, idx, data) VALUES (?, ?, ?, ?)`
+	trimEventsSQL   = `DELETE FROM mcp_events WHERE session_id = ? AND stream_id = ? AND idx <= ?`
+	closeSessionSQL = `DELETE FROM mcp_streams WHERE session_id = ?`
+	nextIndexSQL    = `SELECT next_index FROM mcp_streams WHERE session_id = ? AND stream_id = ?`
+)
+
+// WriteEvents implements store.Events. Its statements are prepared once
+// per store (see DB.prepared), not per batch.
 func (db *DB) WriteEvents(ctx context.Context, writes []store.StreamEventWrite) ([]store.StreamEventResult, error) {
 	results := make([]store.StreamEventResult, len(writes))
 	err := db.inTx(ctx, "write stream events", func(tx *sql.Tx) (bool, error) {
 		clear(results)
-		stmts := map[string]*sql.Stmt{}
-		defer func() {
-			for _, st := range stmts {
-				st.Close()
-			}
-		}()
-		stmt := func(query string) (*sql.Stmt, error) {
-			if st, ok := stmts[query]; ok {
-				return st, nil
-			}
-			st, err := tx.PrepareContext(ctx, db.q(query))
-			if err != nil {
-				return nil, err
-			}
-			stmts[query] = st
-			return st, nil
-		}
-		exec := func(query string, args ...any) error {
-			st, err := stmt(query)
-			if err != nil {
-				return err
-			}
-			_, err = st.ExecContext(ctx, args...)
-			return err
-		}
 		for i, w := range writes {
 			switch w.Op {
 			case store.StreamOpen:
-				if err := exec(`INSERT INTO mcp_streams (session_id, stream_id, next_index, purged_through, opened_at, last_at)
-					VALUES (?, ?, 0, -1, ?, ?)
-					ON CONFLICT (session_id, stream_id) DO UPDATE SET
-						last_at = CASE WHEN excluded.last_at > mcp_streams.last_at THEN excluded.last_at ELSE mcp_streams.last_at END`,
-					w.Session, w.Stream, micros(w.At), micros(w.At)); err != nil {
+				if _, err := db.txExec(ctx, tx, openStreamSQL, w.Session, w.Stream, micros(w.At), micros(w.At)); err != nil {
 					return false, err
 				}
 			case store.StreamCloseSession:
-				if err := exec(`DELETE FROM mcp_streams WHERE session_id = ?`, w.Session); err != nil {
+				if _, err := db.txExec(ctx, tx, closeSessionSQL, w.Session); err != nil {
 					return false, err
 				}
 			case store.StreamAppend:
-				index, err := db.writeEvent(ctx, stmt, exec, w)
+				index, err := db.writeEvent(ctx, tx, w)
 				if err != nil {
 					var we writeError
 					if !errors.As(err, &we) {
@@ -246,7 +223,7 @@ type writeError struct{ err error }
 func (e writeError) Error() string { return e.err.Error() }
 
 // writeEvent appends one event inside WriteEvents' transaction.
-func (db *DB) writeEvent(ctx context.Context, stmt func(string) (*sql.Stmt, error), exec func(string, ...any) error, w store.StreamEventWrite) (int64, error) {
+func (db *DB) writeEvent(ctx context.Context, tx *sql.Tx, w store.StreamEventWrite) (int64, error) {
 	data := w.Data
 	if data == nil {
 		data = []byte{}
@@ -255,25 +232,16 @@ func (db *DB) writeEvent(ctx context.Context, stmt func(string) (*sql.Stmt, erro
 	if w.Keep > 0 {
 		keepN = int64(w.Keep)
 	}
-	const update = `UPDATE mcp_streams SET
-			next_index = next_index + 1,
-			last_at = CASE WHEN ? > last_at THEN ? ELSE last_at END,
-			purged_through = CASE WHEN next_index - ? > purged_through THEN next_index - ? ELSE purged_through END
-		WHERE session_id = ? AND stream_id = ?`
-	query, args := update+` RETURNING next_index - 1, purged_through`,
+	query, args := appendEventSQL+` RETURNING next_index - 1, purged_through`,
 		[]any{micros(w.At), micros(w.At), keepN, keepN, w.Session, w.Stream}
 	if w.Index >= 0 {
-		query, args = update+` AND next_index = ? RETURNING next_index - 1, purged_through`, append(args, w.Index)
-	}
-	st, err := stmt(query)
-	if err != nil {
-		return 0, err
+		query, args = appendEventSQL+` AND next_index = ? RETURNING next_index - 1, purged_through`, append(args, w.Index)
 	}
 	var index, purged int64
-	err = st.QueryRowContext(ctx, args...).Scan(&index, &purged)
+	err := db.txQueryRow(ctx, tx, query, args...).Scan(&index, &purged)
 	if errors.Is(err, sql.ErrNoRows) {
 		var next int64
-		err := db.scanNextIndex(ctx, stmt, w, &next)
+		err := db.txQueryRow(ctx, tx, nextIndexSQL, w.Session, w.Stream).Scan(&next)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, writeError{fmt.Errorf("append to stream %q: not open (never opened, or its session closed or swept): %w", w.Stream, store.ErrNotFound)}
 		}
@@ -285,23 +253,13 @@ func (db *DB) writeEvent(ctx context.Context, stmt func(string) (*sql.Stmt, erro
 	if err != nil {
 		return 0, err
 	}
-	if err := exec(`INSERT INTO mcp_events (session_id, stream_id, idx, data) VALUES (?, ?, ?, ?)`,
-		w.Session, w.Stream, index, data); err != nil {
+	if _, err := db.txExec(ctx, tx, insertEventSQL, w.Session, w.Stream, index, data); err != nil {
 		return 0, err
 	}
 	if w.Keep > 0 && purged >= 0 {
-		if err := exec(`DELETE FROM mcp_events WHERE session_id = ? AND stream_id = ? AND idx <= ?`,
-			w.Session, w.Stream, purged); err != nil {
+		if _, err := db.txExec(ctx, tx, trimEventsSQL, w.Session, w.Stream, purged); err != nil {
 			return 0, err
 		}
 	}
 	return index, nil
-}
-
-func (db *DB) scanNextIndex(ctx context.Context, stmt func(string) (*sql.Stmt, error), w store.StreamEventWrite, next *int64) error {
-	st, err := stmt(`SELECT next_index FROM mcp_streams WHERE session_id = ? AND stream_id = ?`)
-	if err != nil {
-		return err
-	}
-	return st.QueryRowContext(ctx, w.Session, w.Stream).Scan(next)
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +47,13 @@ type Dialect struct {
 	// whenever another process may have committed to the feed (a
 	// PostgreSQL notification, say). It returns once ctx ends.
 	Listen func(ctx context.Context)
+	// CachesStatements says the driver keeps each connection's statements
+	// prepared by their SQL text itself (pgx does by default): the store
+	// then sends SQL text. Otherwise the store prepares its hot queries
+	// once and keeps them (modernc's SQLite, say, caches a compiled
+	// statement only in a prepared statement, and would parse and plan
+	// SQL text on every call).
+	CachesStatements bool
 }
 
 // Options tune a DB.
@@ -89,6 +97,19 @@ type DB struct {
 
 	rebindMu    sync.RWMutex
 	rebindCache map[string]string
+
+	// stmts holds the prepared hot queries (see prepared); nil once
+	// Close has begun.
+	stmtMu sync.Mutex
+	stmts  map[stmtKey]*sql.Stmt // nil values: preparing failed
+	wanted []stmtKey             // asked for in a transaction, not prepared yet
+}
+
+// stmtKey names a prepared statement: its pool and its SQL text as
+// written, with ? placeholders.
+type stmtKey struct {
+	pool  *sql.DB
+	query string
 }
 
 var _ store.Store = (*DB)(nil)
@@ -119,6 +140,7 @@ func New(writer, reader *sql.DB, d Dialect, opts Options) *DB {
 		log: opts.Logger, now: opts.Now, retention: opts.Retention, pollInterval: opts.PollInterval,
 		wake: newWaker(), closing: ctx, stop: cancel, closed: ctx.Done(),
 		rebindCache: map[string]string{},
+		stmts:       map[stmtKey]*sql.Stmt{},
 	}
 }
 
@@ -185,6 +207,15 @@ func (db *DB) Close() error {
 	db.mu.Unlock()
 	db.stop()
 	db.wg.Wait()
+	db.stmtMu.Lock()
+	stmts := db.stmts
+	db.stmts, db.wanted = nil, nil
+	db.stmtMu.Unlock()
+	for _, st := range stmts {
+		if st != nil {
+			st.Close()
+		}
+	}
 	return nil
 }
 
@@ -230,6 +261,131 @@ func (db *DB) q(query string) string {
 	return out
 }
 
+// prepared returns query (written with ? placeholders) prepared on pool,
+// prepared once per DB and kept: database/sql prepares it again on each of
+// the pool's connections as it first runs there. It returns nil, and the
+// caller sends SQL text, when the driver caches statements itself
+// (Dialect.CachesStatements), after Close, or when preparing failed (the
+// query with text then reports the error). The caller must not hold a
+// connection of pool: preparing may need one.
+func (db *DB) prepared(ctx context.Context, pool *sql.DB, query string) *sql.Stmt {
+	if db.dialect.CachesStatements {
+		return nil
+	}
+	key := stmtKey{pool, query}
+	db.stmtMu.Lock()
+	st, ok := db.stmts[key]
+	closed := db.stmts == nil
+	db.stmtMu.Unlock()
+	if ok || closed {
+		return st
+	}
+	return db.prepare(ctx, key)
+}
+
+// prepare prepares key's query and keeps it (a failure as nil, unless ctx
+// ended, so that the query is not prepared again and again).
+func (db *DB) prepare(ctx context.Context, key stmtKey) *sql.Stmt {
+	st, err := key.pool.PrepareContext(ctx, db.q(key.query))
+	if err != nil {
+		if ctx.Err() == nil {
+			db.log.Warn("preparing a query failed; it runs as text", "dialect", db.dialect.Name, "error", err)
+			db.stmtMu.Lock()
+			if db.stmts != nil {
+				db.stmts[key] = nil
+			}
+			db.stmtMu.Unlock()
+		}
+		return nil
+	}
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if db.stmts == nil {
+		st.Close()
+		return nil
+	}
+	if other, ok := db.stmts[key]; ok {
+		// Prepared meanwhile by another caller.
+		st.Close()
+		return other
+	}
+	db.stmts[key] = st
+	return st
+}
+
+// prepareWanted prepares the writer's statements that transactions asked
+// for (txStmt) before they were prepared. inTx calls it with no
+// transaction open: the writer may have a single connection.
+func (db *DB) prepareWanted(ctx context.Context) {
+	db.stmtMu.Lock()
+	wanted := db.wanted
+	db.wanted = nil
+	db.stmtMu.Unlock()
+	for _, key := range wanted {
+		db.prepare(context.WithoutCancel(ctx), key)
+	}
+}
+
+// queryRow runs a query expected to return at most one row on pool, with
+// its prepared statement where the store keeps one.
+func (db *DB) queryRow(ctx context.Context, pool *sql.DB, query string, args ...any) *sql.Row {
+	if st := db.prepared(ctx, pool, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return pool.QueryRowContext(ctx, db.q(query), args...)
+}
+
+// query runs a query on pool, with its prepared statement where the store
+// keeps one.
+func (db *DB) query(ctx context.Context, pool *sql.DB, query string, args ...any) (*sql.Rows, error) {
+	if st := db.prepared(ctx, pool, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return pool.QueryContext(ctx, db.q(query), args...)
+}
+
+// txStmt returns query's prepared statement bound to tx (a transaction on
+// the writer pool), or nil where the store keeps none: the caller then
+// sends SQL text. It never prepares on the pool, which would wait for a
+// connection while tx holds one (SQLite's writer has only one): a query not
+// yet prepared is prepared by inTx once the transaction is over.
+func (db *DB) txStmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	if db.dialect.CachesStatements {
+		return nil
+	}
+	key := stmtKey{db.writer, query}
+	db.stmtMu.Lock()
+	st, ok := db.stmts[key]
+	if !ok && db.stmts != nil && !slices.Contains(db.wanted, key) {
+		db.wanted = append(db.wanted, key)
+	}
+	db.stmtMu.Unlock()
+	if st == nil {
+		return nil
+	}
+	// Bound to tx's connection, where it is prepared already, or is
+	// prepared now.
+	return tx.StmtContext(ctx, st)
+}
+
+// txExec runs a statement in tx (on the writer pool), prepared where the
+// store keeps it so.
+func (db *DB) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := db.txStmt(ctx, tx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, db.q(query), args...)
+}
+
+// txQueryRow runs a query returning at most one row in tx (on the writer
+// pool), prepared where the store keeps it so.
+func (db *DB) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st := db.txStmt(ctx, tx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, db.q(query), args...)
+}
+
 // Rebind rewrites ? placeholders as $1, $2, ….
 func Rebind(query string) string {
 	var b strings.Builder
@@ -257,11 +413,13 @@ func (db *DB) inTx(ctx context.Context, op string, f func(tx *sql.Tx) (changed b
 	changed, err := f(tx)
 	if err != nil {
 		_ = tx.Rollback()
+		db.prepareWanted(ctx)
 		return db.fail(op, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return db.fail(op, err)
 	}
+	db.prepareWanted(ctx)
 	if changed {
 		db.wake.wake()
 	}
@@ -276,7 +434,7 @@ func (db *DB) emit(ctx context.Context, tx *sql.Tx, kind, key string, version in
 	if query == "" {
 		query = `INSERT INTO changes (kind, key, version, at, committed_at) VALUES (?, ?, ?, ?, ?)`
 	}
-	if _, err := tx.ExecContext(ctx, db.q(query), kind, key, version, micros(at), micros(db.now())); err != nil {
+	if _, err := db.txExec(ctx, tx, query, kind, key, version, micros(at), micros(db.now())); err != nil {
 		return fmt.Errorf("append change: %w", err)
 	}
 	return nil

@@ -28,7 +28,7 @@ func (db *DB) CreateTicket(ctx context.Context, t store.Ticket, h store.HistoryE
 	t.Version = 1
 	t.UpdatedAt = t.CreatedAt
 	err := db.inTx(ctx, "create ticket", func(tx *sql.Tx) (bool, error) {
-		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO tickets (`+ticketColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+		res, err := db.txExec(ctx, tx, `INSERT INTO tickets (`+ticketColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 			t.ID, t.Version, t.Status, t.Category, string(t.Data), micros(t.CreatedAt), micros(t.UpdatedAt))
 		if err != nil {
 			return false, err
@@ -53,8 +53,8 @@ func (db *DB) CreateTicket(ctx context.Context, t store.Ticket, h store.HistoryE
 func (db *DB) UpdateTicket(ctx context.Context, t store.Ticket, expectedVersion int64, h store.HistoryEntry) (store.Ticket, error) {
 	var out store.Ticket
 	err := db.inTx(ctx, "update ticket", func(tx *sql.Tx) (bool, error) {
-		row := tx.QueryRowContext(ctx, db.q(`UPDATE tickets SET version = version + 1, status = ?, category = ?, data = ?, updated_at = ?
-			WHERE id = ? AND version = ? RETURNING `+ticketColumns),
+		row := db.txQueryRow(ctx, tx, `UPDATE tickets SET version = version + 1, status = ?, category = ?, data = ?, updated_at = ?
+			WHERE id = ? AND version = ? RETURNING `+ticketColumns,
 			t.Status, t.Category, string(t.Data), micros(t.UpdatedAt), t.ID, expectedVersion)
 		var err error
 		out, err = scanTicket(row)
@@ -78,7 +78,7 @@ func (db *DB) UpdateTicket(ctx context.Context, t store.Ticket, expectedVersion 
 // ticketConflict explains why a versioned update matched no row.
 func (db *DB) ticketConflict(ctx context.Context, tx *sql.Tx, id string, expected int64) error {
 	var current int64
-	err := tx.QueryRowContext(ctx, db.q(`SELECT version FROM tickets WHERE id = ?`), id).Scan(&current)
+	err := db.txQueryRow(ctx, tx, `SELECT version FROM tickets WHERE id = ?`, id).Scan(&current)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("ticket %q: %w", id, store.ErrNotFound)
 	}
@@ -93,7 +93,7 @@ func (db *DB) appendHistory(ctx context.Context, tx *sql.Tx, t store.Ticket, h s
 	if detail == "" {
 		detail = "null"
 	}
-	_, err := tx.ExecContext(ctx, db.q(`INSERT INTO ticket_history (ticket_id, version, actor, at, action, detail) VALUES (?, ?, ?, ?, ?, ?)`),
+	_, err := db.txExec(ctx, tx, `INSERT INTO ticket_history (ticket_id, version, actor, at, action, detail) VALUES (?, ?, ?, ?, ?, ?)`,
 		t.ID, t.Version, h.Actor, micros(t.UpdatedAt), h.Action, detail)
 	if err != nil {
 		return fmt.Errorf("append ticket history: %w", err)
@@ -103,7 +103,7 @@ func (db *DB) appendHistory(ctx context.Context, tx *sql.Tx, t store.Ticket, h s
 
 // GetTicket implements store.Tickets.
 func (db *DB) GetTicket(ctx context.Context, id string) (store.Ticket, error) {
-	t, err := scanTicket(db.reader.QueryRowContext(ctx, db.q(`SELECT `+ticketColumns+` FROM tickets WHERE id = ?`), id))
+	t, err := scanTicket(db.queryRow(ctx, db.reader, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Ticket{}, fmt.Errorf("ticket %q: %w", id, store.ErrNotFound)
 	}
@@ -141,7 +141,7 @@ func (db *DB) ListTickets(ctx context.Context, f store.TicketFilter) ([]store.Ti
 
 // TicketHistory implements store.Tickets.
 func (db *DB) TicketHistory(ctx context.Context, id string) ([]store.HistoryEntry, error) {
-	rows, err := db.reader.QueryContext(ctx, db.q(`SELECT version, actor, at, action, detail FROM ticket_history WHERE ticket_id = ? ORDER BY version`), id)
+	rows, err := db.query(ctx, db.reader, `SELECT version, actor, at, action, detail FROM ticket_history WHERE ticket_id = ? ORDER BY version`, id)
 	if err != nil {
 		return nil, db.fail("ticket history", err)
 	}
@@ -177,7 +177,7 @@ func (db *DB) CountTickets(ctx context.Context) (map[string]int64, error) {
 }
 
 func (db *DB) countBy(ctx context.Context, op, query string) (map[string]int64, error) {
-	rows, err := db.reader.QueryContext(ctx, db.q(query))
+	rows, err := db.query(ctx, db.reader, query)
 	if err != nil {
 		return nil, db.fail(op, err)
 	}
