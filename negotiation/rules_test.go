@@ -5,14 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	goast "go/ast"
-	"go/parser"
-	"go/token"
 	"maps"
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -457,62 +453,6 @@ func TestRulesCompile(t *testing.T) {
 			t.Fatal("no rule found in the README's yaml blocks")
 		}
 	})
-	t.Run("demo", func(t *testing.T) {
-		rule := demoRule(t)
-		rules := mustCompile(t, rule)
-		got, err := rules.Evaluate(context.Background(), config.TriggerTicketSaved, billingTicket(500))
-		if err != nil || len(got) != 1 {
-			t.Errorf("the demo's rule on a 500 billing refund: %+v, %v", got, err)
-		}
-	})
-}
-
-// demoRule reads the demo's rule from cmd/gateway/demo.go (package main,
-// so not importable): its When, Question and Terms literals.
-func demoRule(t *testing.T) config.Rule {
-	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "../cmd/gateway/demo.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rule := config.Rule{Name: "demo", Participants: []string{"billing", "escalation"}}
-	str := func(e goast.Expr) string {
-		lit, ok := e.(*goast.BasicLit)
-		if !ok || lit.Kind != token.STRING {
-			t.Fatalf("not a string literal: %#v", e)
-		}
-		s, err := strconv.Unquote(lit.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	goast.Inspect(f, func(n goast.Node) bool {
-		vs, ok := n.(*goast.ValueSpec)
-		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "demoRule" || len(vs.Values) != 1 {
-			return true
-		}
-		for _, el := range vs.Values[0].(*goast.CompositeLit).Elts {
-			kv := el.(*goast.KeyValueExpr)
-			switch kv.Key.(*goast.Ident).Name {
-			case "When":
-				rule.When = str(kv.Value)
-			case "Question":
-				rule.Question = str(kv.Value)
-			case "Terms":
-				rule.Terms = map[string]string{}
-				for _, te := range kv.Value.(*goast.CompositeLit).Elts {
-					tkv := te.(*goast.KeyValueExpr)
-					rule.Terms[str(tkv.Key)] = str(tkv.Value)
-				}
-			}
-		}
-		return false
-	})
-	if rule.When == "" {
-		t.Fatal("demoRule not found in cmd/gateway/demo.go")
-	}
-	return rule
 }
 
 func TestCompileRulesDuplicateAndUnnamed(t *testing.T) {
