@@ -123,6 +123,12 @@ type Options struct {
 	// then its own, so for at most about twice this (longer only behind a
 	// backlog of more than one batch, 256 records).
 	Timeout time.Duration
+	// ReadWindow is how long Run lets records of reads (Record) gather
+	// before it commits them, when no caller waits (Append, Flush) and
+	// fewer than a batch are queued: one commit then carries many reads.
+	// It bounds how much a read's record may lag, and so what a process
+	// that dies loses. Default 10ms; negative: commit at once.
+	ReadWindow time.Duration
 	// Principal tells who the caller in ctx is (from the auth middleware's
 	// context), for entries that do not say. Default: nobody (empty).
 	Principal func(ctx context.Context) Principal
@@ -151,6 +157,12 @@ func New(st store.Audit, opts Options) *Log {
 	}
 	if opts.PageSize <= 0 {
 		opts.PageSize = 500
+	}
+	switch {
+	case opts.ReadWindow == 0:
+		opts.ReadWindow = DefaultReadWindow
+	case opts.ReadWindow < 0:
+		opts.ReadWindow = 0
 	}
 	l := &Log{st: st, opts: opts, log: opts.Logger}
 	l.q.init()
@@ -181,12 +193,14 @@ func (l *Log) Append(ctx context.Context, e Entry) (Record, error) {
 
 // Record records e without waiting for it to be committed: use it for
 // records of reads and of refusals, which changed nothing. While Run
-// runs, the record is committed with the next batch, which starts as soon
-// as the batch in flight has committed: within two store transactions
-// (each bounded by Options.Timeout, 2s by default; typically well under a
-// millisecond each on a local SQLite file), or more behind a backlog of
-// more than one batch (256 records). That is the window in which a
-// process that dies loses it; a stopped Run commits it first. Without Run, Record appends at once, as Append does. A
+// runs, the record is committed with the next batch: at the latest once
+// it has waited Options.ReadWindow (10ms by default), sooner if a write's
+// record or a full batch (256 records) comes along, then within the batch
+// in flight and its own transaction (each bounded by Options.Timeout, 2s
+// by default; typically well under a millisecond each on a local SQLite
+// file), or more behind a backlog of more than one batch. That is the
+// window in which a process that dies loses it; a stopped Run commits it
+// first. Without Run, Record appends at once, as Append does. A
 // failure is logged. If the appender is far behind (maxQueued records
 // waiting), Record waits like Append, so that a flood of reads cannot
 // queue without bound.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Group commit. Every record costs a write transaction if appended alone,
@@ -23,9 +24,17 @@ const (
 	maxQueued = 4096
 )
 
+// DefaultReadWindow is Options.ReadWindow's default: reads' records gather
+// for up to this long, so that under load one commit carries many of them
+// (a commit costs far more than a record on SQLite).
+const DefaultReadWindow = 10 * time.Millisecond
+
 // pending is one queued record.
 type pending struct {
 	r Record
+	// queuedAt is when it was queued: a read's record waits at most the
+	// read window from then.
+	queuedAt time.Time
 	// done, if not nil, is closed once the record is committed (out) or
 	// its batch failed (err); someone waits on it.
 	done chan struct{}
@@ -46,6 +55,9 @@ type queue struct {
 	// replaced whenever settled grows. Flush waits on them.
 	queued, settled uint64
 	settledCh       chan struct{}
+	// waiting counts the queued records someone waits for, and flushing
+	// the Flush calls in progress: either makes the next batch go at once.
+	waiting, flushing int
 }
 
 func (q *queue) init() {
@@ -61,16 +73,14 @@ func (q *queue) put(r Record, wait bool) *pending {
 	if !q.running {
 		return nil
 	}
-	p := &pending{r: r}
+	p := &pending{r: r, queuedAt: time.Now()}
 	if wait || len(q.items) >= maxQueued {
 		p.done = make(chan struct{})
+		q.waiting++
 	}
 	q.items = append(q.items, p)
 	q.queued++
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
+	q.poke()
 	return p
 }
 
@@ -83,10 +93,39 @@ func (q *queue) take() []*pending {
 		return nil
 	}
 	batch := slices.Clone(q.items[:n])
+	for _, p := range batch {
+		if p.done != nil {
+			q.waiting--
+		}
+	}
 	rest := copy(q.items, q.items[n:])
 	clear(q.items[rest:]) // let the settled records go
 	q.items = q.items[:rest]
 	return batch
+}
+
+// due says how long the next batch may still gather: 0 when it should be
+// committed now (someone waits for a record in it, a Flush is on, it is
+// full, or its oldest record has waited the window), and -1 when nothing
+// is queued.
+func (q *queue) due(window time.Duration) time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return -1
+	}
+	if q.waiting > 0 || q.flushing > 0 || len(q.items) >= maxBatch {
+		return 0
+	}
+	return max(0, window-time.Since(q.items[0].queuedAt))
+}
+
+// poke wakes Run to look at the queue again.
+func (q *queue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (q *queue) settle(n int) {
@@ -114,6 +153,9 @@ func (l *Log) Run(ctx context.Context) error {
 	}
 	q.running = true
 	q.mu.Unlock()
+	gather := time.NewTimer(0)
+	defer gather.Stop()
+	<-gather.C
 	for {
 		if ctx.Err() != nil {
 			q.mu.Lock()
@@ -123,11 +165,24 @@ func (l *Log) Run(ctx context.Context) error {
 			}
 			return nil
 		}
-		if !l.commitQueued(ctx) {
+		switch wait := q.due(l.opts.ReadWindow); {
+		case wait == 0:
+			l.commitQueued(ctx)
+		case wait < 0:
 			select {
 			case <-ctx.Done():
 			case <-q.wake:
 			}
+		default:
+			// Only reads' records are queued: let more gather, unless a
+			// write's record, a Flush or a full batch comes first.
+			gather.Reset(wait)
+			select {
+			case <-ctx.Done():
+			case <-q.wake:
+			case <-gather.C:
+			}
+			gather.Stop()
 		}
 	}
 }
@@ -176,7 +231,14 @@ func (l *Log) Flush(ctx context.Context) error {
 	q := &l.q
 	q.mu.Lock()
 	target := q.queued
+	q.flushing++
 	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		q.flushing--
+		q.mu.Unlock()
+	}()
+	q.poke() // what is queued goes now, without waiting out the read window
 	for {
 		q.mu.Lock()
 		done, ch := q.settled >= target, q.settledCh

@@ -423,3 +423,54 @@ func TestMiddlewareWaitsForWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestReadsGatherForTheWindow: records of reads wait up to the read window
+// to share a commit; a write's record, arriving meanwhile, takes them with
+// it at once.
+func TestReadsGatherForTheWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := &memStore{}
+		l := New(m, Options{ReadWindow: 50 * time.Millisecond})
+		runLog(t, l)
+
+		start := time.Now()
+		for i := range 3 {
+			l.Record(t.Context(), Entry{Action: "x.read", Target: fmt.Sprint(i)})
+		}
+		time.Sleep(49 * time.Millisecond)
+		synctest.Wait()
+		if sizes := m.batchSizes(); len(sizes) != 0 {
+			t.Fatalf("batches %v committed before the window ended", sizes)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if sizes := m.batchSizes(); !slices.Equal(sizes, []int{3}) {
+			t.Fatalf("batches = %v after the window, want [3]", sizes)
+		}
+
+		// A read, then a write: the write does not wait out the window,
+		// and the read goes in its batch.
+		l.Record(t.Context(), Entry{Action: "x.read", Target: "3"})
+		if _, err := l.Append(t.Context(), Entry{Action: "x.write", Target: "4"}); err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); waited != 50*time.Millisecond {
+			t.Errorf("the write's record was committed after %v, want at once (50ms, the first window)", waited)
+		}
+		if sizes := m.batchSizes(); !slices.Equal(sizes, []int{3, 2}) {
+			t.Errorf("batches = %v, want [3 2]", sizes)
+		}
+
+		// Flush does not wait out the window either.
+		l.Record(t.Context(), Entry{Action: "x.read", Target: "5"})
+		if err := l.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); waited != 50*time.Millisecond {
+			t.Errorf("Flush returned after %v, want at once", waited)
+		}
+		if res, err := l.Verify(t.Context()); err != nil || !res.OK || res.Records != 6 {
+			t.Errorf("Verify = %+v, %v", res, err)
+		}
+	})
+}
