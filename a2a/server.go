@@ -93,9 +93,8 @@ type Server struct {
 	handler a2asrv.RequestHandler
 	jsonrpc http.Handler
 
-	mu       sync.Mutex
-	lis      net.Listener
-	refusals refusalLog
+	mu  sync.Mutex
+	lis net.Listener
 }
 
 // NewServer builds the server. It does not listen yet: see ListenGRPC and
@@ -239,7 +238,7 @@ func (s *Server) ListenGRPC(ctx context.Context) error {
 	// The same limits as the HTTP server's: without them, a client could
 	// hold every descriptor the process has through the gRPC port.
 	limits := connlimit.Options{MaxConns: s.opts.MaxConns, MaxConnsPerClient: s.opts.MaxConnsPerClient}
-	limits.OnRefuse = s.refusals.record(s.log, limits)
+	limits.OnRefuse = connlimit.LogRefusals(s.log.With("listener", "grpc"), limits)
 	s.lis = connlimit.NewListener(lis, limits)
 	return nil
 }
@@ -334,39 +333,4 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Info("a2a gRPC stopped")
 	}
 	return err
-}
-
-// refusalLogEvery spaces the warnings about refused gRPC connections: under
-// a flood of them, one line per interval with a count says enough.
-const refusalLogEvery = 10 * time.Second
-
-// refusalLog logs connections refused over a limit: the first at once,
-// then at most one line per refusalLogEvery, counting the ones in between.
-// (The HTTP server's twin is in package gateway.)
-type refusalLog struct {
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
-}
-
-func (l *refusalLog) record(log *slog.Logger, opts connlimit.Options) func(net.Addr, connlimit.Limit) {
-	return func(remote net.Addr, limit connlimit.Limit) {
-		l.mu.Lock()
-		now := time.Now()
-		if !l.last.IsZero() && now.Sub(l.last) < refusalLogEvery {
-			l.suppressed++
-			l.mu.Unlock()
-			return
-		}
-		more := l.suppressed
-		l.last, l.suppressed = now, 0
-		l.mu.Unlock()
-
-		max := opts.MaxConns
-		if limit == connlimit.LimitPerClient {
-			max = opts.MaxConnsPerClient
-		}
-		log.Warn("a2a gRPC: refused a connection: too many open connections",
-			"remote", remote.String(), "limit", string(limit), "max", max, "refused_since_last_warning", more)
-	}
 }

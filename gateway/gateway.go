@@ -57,7 +57,6 @@ type Gateway struct {
 	router     chi.Router
 	ownLimit   chi.Router // routes that enforce their own body limit
 	onShutdown []func()
-	refusals   refusalLog
 }
 
 // New builds a gateway with its middleware and health endpoints. A nil
@@ -204,7 +203,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	// before anything reads from it (see internal/connlimit for why it is
 	// closed rather than queued or answered).
 	limits := connlimit.Options{MaxConns: g.cfg.HTTP.MaxConns, MaxConnsPerClient: g.cfg.HTTP.MaxConnsPerClient}
-	limits.OnRefuse = g.refusals.record(g.log, limits)
+	limits.OnRefuse = connlimit.LogRefusals(g.log, limits)
 	ln = connlimit.NewListener(ln, limits)
 
 	g.log.Info("listening", "addr", ln.Addr().String())
