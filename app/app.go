@@ -353,8 +353,9 @@ func (a *App) Run(ctx context.Context) error {
 			return nil
 		})
 	}
-	var servers errgroup.Group
-	// gRPC drains beside HTTP: both stop when serving stops.
+	// gRPC drains beside HTTP: both stop when serving stops, or when the
+	// other fails.
+	servers, serveCtx := errgroup.WithContext(serveCtx)
 	servers.Go(func() error { return a.A2A.Run(serveCtx) })
 	servers.Go(func() error { return a.Gateway.Serve(serveCtx, a.ln) })
 	serveErr := servers.Wait()
