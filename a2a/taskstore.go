@@ -10,6 +10,7 @@ import (
 	a2ago "github.com/a2aproject/a2a-go/a2a"
 	"github.com/a2aproject/a2a-go/a2asrv"
 
+	"github.com/parleyhq/parley/audit"
 	"github.com/parleyhq/parley/store"
 )
 
@@ -46,6 +47,9 @@ func (s *TaskStore) Save(ctx context.Context, task *a2ago.Task) error {
 	if err != nil {
 		return fmt.Errorf("save a2a task %s: encode: %w", task.ID, err)
 	}
+	// The call's audit record may be committed with this save
+	// (audit.Entry.WithWrite), before the call's answer names the task.
+	audit.NoteTask(ctx, string(task.ID))
 	if err := s.st.SaveA2ATask(ctx, string(task.ID), task.ContextID, CallerFrom(ctx), string(task.Status.State), data, s.now()); err != nil {
 		return fmt.Errorf("save a2a task %s: %w", task.ID, err)
 	}

@@ -1,8 +1,10 @@
-// Package adminapi is the gateway's admin REST API: today the registry of
-// A2A agents under /api/v1/agents (package agentcards decides; this
-// package translates HTTP to it and back). The wire types are in package
-// api and the routes are documented in api/openapi.yaml. Client is a Go
-// client for the same API, which "gateway agents" uses.
+// Package adminapi is the gateway's admin REST API: the registry of A2A
+// agents under /api/v1/agents (package agentcards decides; this package
+// translates HTTP to it and back), upstream MCP servers under
+// /api/v1/upstreams (package upstream decides) and the audit log under
+// /api/v1/audit. The wire types are in package api and the routes are
+// documented in api/openapi.yaml. Client is a Go client for the same API,
+// which "gateway agents" and "gateway upstreams" use.
 package adminapi
 
 import (

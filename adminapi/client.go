@@ -198,3 +198,37 @@ func IsStatus(err error, status int) bool {
 	var e *APIError
 	return errors.As(err, &e) && e.StatusCode == status
 }
+
+// RegisterUpstream registers an upstream MCP server.
+func (c *Client) RegisterUpstream(ctx context.Context, req api.RegisterUpstreamRequest) (api.Upstream, error) {
+	var out api.Upstream
+	err := c.do(ctx, http.MethodPost, UpstreamsPath, nil, req, &out)
+	return out, err
+}
+
+// ListUpstreams returns every registered upstream.
+func (c *Client) ListUpstreams(ctx context.Context) ([]api.Upstream, error) {
+	var out api.UpstreamList
+	err := c.do(ctx, http.MethodGet, UpstreamsPath, nil, nil, &out)
+	return out.Upstreams, err
+}
+
+// GetUpstream returns one upstream, with its status and drifted tools.
+func (c *Client) GetUpstream(ctx context.Context, name string) (api.Upstream, error) {
+	var out api.Upstream
+	err := c.do(ctx, http.MethodGet, upstreamPath(name), nil, nil, &out)
+	return out, err
+}
+
+// RemoveUpstream deletes an upstream registered through the API.
+func (c *Client) RemoveUpstream(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, upstreamPath(name), nil, nil, nil)
+}
+
+// ApproveUpstream approves the changed definitions of an upstream's tools:
+// those named, or every drifted one when tools is empty.
+func (c *Client) ApproveUpstream(ctx context.Context, name string, tools []string) (api.ApproveUpstreamResult, error) {
+	var out api.ApproveUpstreamResult
+	err := c.do(ctx, http.MethodPost, upstreamPath(name)+"/approve", nil, api.ApproveUpstreamRequest{Tools: tools}, &out)
+	return out, err
+}

@@ -27,6 +27,7 @@ func TestRoutesAreDocumented(t *testing.T) {
 	}
 	r := chi.NewRouter()
 	adminapi.New(nil, adminapi.Options{}).Mount(r)
+	adminapi.NewUpstreams(nil, nil, adminapi.Options{}).Mount(r)
 	want := map[string][]string{
 		"POST /api/v1/agents":                {"201", "400", "409", "422", "502"},
 		"GET /api/v1/agents":                 {"200", "400"},
@@ -35,6 +36,12 @@ func TestRoutesAreDocumented(t *testing.T) {
 		"DELETE /api/v1/agents/{name}":       {"204", "404"},
 		"POST /api/v1/agents/{name}/refetch": {"200", "404", "409", "502"},
 		"POST /api/v1/agents/{name}/approve": {"200", "404", "409"},
+
+		"GET /api/v1/upstreams":                 {"200", "400"},
+		"POST /api/v1/upstreams":                {"201", "400", "409", "422"},
+		"GET /api/v1/upstreams/{name}":          {"200", "404"},
+		"DELETE /api/v1/upstreams/{name}":       {"204", "404", "409"},
+		"POST /api/v1/upstreams/{name}/approve": {"200", "400", "404"},
 	}
 	seen := 0
 	err = chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {

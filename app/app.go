@@ -33,6 +33,7 @@ import (
 	"github.com/parleyhq/parley/mcpbridge"
 	"github.com/parleyhq/parley/negotiation"
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/upstream"
 	"github.com/parleyhq/parley/workspace"
 )
 
@@ -70,8 +71,13 @@ type App struct {
 	A2A          *a2a.Server
 	Relay        *a2a.Relay
 	Gateway      *gateway.Gateway
+	// Upstreams are the connections to upstream MCP servers;
+	// UpstreamRegistry what is registered (upstreams.go).
+	Upstreams        *upstream.Manager
+	UpstreamRegistry *upstream.Registry
 
 	ln       net.Listener
+	follower *upstreamFollower
 	events   *mcpbridge.EventStore
 	cleanups []func() error // run in reverse by Close
 }
@@ -220,6 +226,12 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	// Session streams are kept in the store, so that a client whose stream
 	// breaks resumes it with Last-Event-ID.
 	a.events = mcpbridge.NewEventStore(st, mcpbridge.EventStoreOptions{Logger: logger.With("component", "mcp-events")})
+	fed, err := buildUpstreams(ctx, cfg, st, a.Registry.Guard(), func() []string { return a.Bridge.LocalNames() }, logger)
+	if err != nil {
+		return nil, err
+	}
+	a.Upstreams, a.UpstreamRegistry, a.follower = fed.Manager, fed.Registry, fed.Follower
+	a.onClose(func() error { a.Upstreams.Close(); return nil })
 	a.Bridge, err = mcpbridge.New(a.Workspace, st, mcpbridge.Options{
 		EventStore:   a.events,
 		Logger:       logger.With("component", "mcp"),
@@ -228,6 +240,7 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		Agents:       a.Registry,
 		AgentClients: agentClients,
 		Negotiations: a.Negotiations,
+		Upstreams:    a.Upstreams,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("the MCP endpoint: %w", err)
@@ -237,8 +250,12 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	// MCP: tokens, protected-resource metadata, sessions bound to their
 	// user; each caller sees and calls only the tools it may. Auth
 	// outermost, so that the audit records name the caller; denials are
-	// recorded through OnDecision.
-	a.Bridge.Server().AddReceivingMiddleware(authn.MCPMiddleware(), mcpbridge.AuditMiddleware(auditLog))
+	// recorded through OnDecision, linked to the caller's request ID by
+	// RequestLinksMiddleware, outermost.
+	a.Bridge.Server().AddReceivingMiddleware(mcpbridge.RequestLinksMiddleware(), authn.MCPMiddleware(), mcpbridge.AuditMiddleware(auditLog))
+	// upstream:NAME grants: the policy learns which upstream serves a tool
+	// or prompt from what the bridge mirrors.
+	authn.Policy().SetUpstreams(a.Bridge.UpstreamOf)
 	// Every JSON-RPC endpoint checks envelopes at the gateway's edge,
 	// inside auth (no body is read for a refused caller), outside audit.
 	g.HandleOwnBodyLimit(auth.MCPPath, authn.MCP(g.JSONRPC(gateway.MCPEndpoint)(a.Bridge)))
@@ -313,6 +330,7 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		authorize := authn.AdminAuthorizer(adminapi.ErrUnauthenticated)
 		adminapi.New(a.Registry, adminapi.Options{Logger: logger.With("component", "admin-api"), Authorize: authorize}).Mount(r)
 		adminapi.NewAudit(auditLog, adminapi.Options{Logger: logger.With("component", "admin-api"), Authorize: authorize}).Mount(r)
+		mountUpstreamAPI(r, a.UpstreamRegistry, a.Upstreams, adminapi.Options{Logger: logger.With("component", "admin-api"), Authorize: authorize})
 	})
 	return a, nil
 }
@@ -343,6 +361,8 @@ func (a *App) Run(ctx context.Context) error {
 		// Group commit of audit records: when its context ends it commits
 		// what is still queued; appends after that commit one by one.
 		{"audit appender", a.Audit.Run},
+		{"upstream connections", a.Upstreams.Run},
+		{"upstream follower", a.follower.Run},
 	} {
 		loops.Go(func() error {
 			err := l.run(loopCtx)

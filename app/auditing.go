@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/parleyhq/parley/a2a"
+	"github.com/parleyhq/parley/adminapi"
 	"github.com/parleyhq/parley/audit"
 )
 
@@ -20,7 +21,8 @@ var a2aSends = map[string]bool{
 // describeA2A records calls to the gateway's own A2A endpoint: messages as
 // a2a.message, other methods (tasks/get, cancel, …) as a2a.call. The a2a
 // server notes the task of each call, and its refusal or failure, in the
-// record (audit.NoteTask, NoteDenied, NoteFailed).
+// record (audit.NoteTask, NoteDenied, NoteFailed). The record of a call
+// that may write (a2aWrites) is committed with its first store write.
 func describeA2A(_ *http.Request, method string) (audit.Entry, bool) {
 	return a2aEntry(method), method != ""
 }
@@ -39,7 +41,24 @@ func describeA2AGRPC(fullMethod string) (audit.Entry, string, bool) {
 var a2aReads = map[string]bool{
 	"tasks/get": true, "GetTask": true, "ListTasks": true, "GetExtendedAgentCard": true, "agent/getAuthenticatedExtendedCard": true,
 	"tasks/pushNotificationConfig/get": true, "tasks/pushNotificationConfig/list": true,
-	"GetTaskPushNotificationConfig": true, "ListTaskPushNotificationConfig": true,
+	"GetTaskPushNotificationConfig": true, "ListTaskPushNotificationConfigs": true,
+	// The gRPC spellings (a2a.GRPCMethod, the 1.0 gRPC method).
+	"tasks/list": true, "ListTaskPushNotificationConfig": true,
+}
+
+// a2aWrites are the methods of the gateway's own A2A server that change
+// its store, in both A2A versions: a message saves its task (and runs a
+// tool), a cancel saves the task canceled, a push notification config is
+// set or deleted. Their record is committed in the transaction of the
+// call's first store write (audit.Entry.WithWrite), so that an
+// acknowledged change and its record commit together or not at all; a
+// call that then fails is recorded a second time, and one that wrote
+// nothing (refused, failed first) after it, as any other.
+var a2aWrites = map[string]bool{
+	"message/send": true, "message/stream": true, "SendMessage": true, "SendStreamingMessage": true,
+	"tasks/cancel": true, "CancelTask": true,
+	"tasks/pushNotificationConfig/set": true, "CreateTaskPushNotificationConfig": true,
+	"tasks/pushNotificationConfig/delete": true, "DeleteTaskPushNotificationConfig": true,
 }
 
 func a2aEntry(method string) audit.Entry {
@@ -47,17 +66,25 @@ func a2aEntry(method string) audit.Entry {
 	if a2aSends[method] {
 		action = audit.ActionA2AMessage
 	}
-	return audit.Entry{Action: action, Target: "parley", Read: a2aReads[method]}
+	return audit.Entry{Action: action, Target: "parley", Read: a2aReads[method], WithWrite: a2aWrites[method]}
 }
 
-// describeRelay records every JSON-RPC call relayed to an agent.
+// describeRelay records every JSON-RPC call relayed to an agent, once it
+// has been answered. Not WithWrite: what a relayed call changes is the
+// agent's, outside the store, and the relay's own bookkeeping of the task
+// (a2a.Relay's recorder) is written after the call, off its context, so
+// there is no write of the call's to commit the record with.
 func describeRelay(r *http.Request, method string) (audit.Entry, bool) {
 	name, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, a2a.RelayPath+"/"), "/")
 	return audit.Entry{Action: audit.ActionA2ARelay, Target: name, Read: a2aReads[method]}, method != "" && name != ""
 }
 
-// describeAdmin records changes to the agent registry.
+// describeAdmin records changes to the agent registry, and to the
+// registered upstreams (describeUpstreamAdmin).
 func describeAdmin(r *http.Request, _ string) (audit.Entry, bool) {
+	if rest, ok := strings.CutPrefix(r.URL.Path, adminapi.UpstreamsPath); ok {
+		return describeUpstreamAdmin(r, rest)
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/api/v1/agents")
 	if !ok {
 		return audit.Entry{}, false
@@ -78,5 +105,7 @@ func describeAdmin(r *http.Request, _ string) (audit.Entry, bool) {
 	default:
 		return audit.Entry{}, false
 	}
-	return audit.Entry{Action: action, Target: name}, true
+	// Committed with the registry's write: a change and its record
+	// together or not at all.
+	return audit.Entry{Action: action, Target: name, WithWrite: true}, true
 }

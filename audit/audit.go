@@ -23,6 +23,13 @@
 // Without Run (tools, tests, and after Run returns) each append is its
 // own transaction, as it always was.
 //
+// The record of a call that writes is better committed with the write
+// itself (Intend): it goes, unchained, into the store's outbox in the
+// write's transaction, so that the change and its record commit together
+// or not at all, and Run moves it into the chain with its next batch
+// (within the read window), and as it starts, what a crash left. Verify
+// counts what waits there (Result.Pending).
+//
 // A nil *Log records nothing, so that a component can take one optionally.
 //
 // The hash chain makes tampering evident, not impossible: someone who can
@@ -111,6 +118,13 @@ type Entry struct {
 	// middlewares (Middleware, GRPCServerOptions) then queue its record
 	// with Record instead of waiting for it with Append. Not stored.
 	Read bool
+	// WithWrite asks Middleware to commit the record in the transaction
+	// of the request's first store write (Log.Intend), so that a change
+	// and its record commit together, and to answer without waiting for
+	// the chain once it has; a request that wrote nothing is recorded
+	// after it as any other. For requests that change the store. Not
+	// stored.
+	WithWrite bool
 }
 
 // Options tune a Log.
@@ -138,10 +152,12 @@ type Options struct {
 
 // Log appends to, lists and verifies the audit log in a store.
 type Log struct {
-	st   store.Audit
-	opts Options
-	log  *slog.Logger
-	q    queue
+	st store.Audit
+	// outbox is st's outbox, nil if it has none: then Intend does nothing.
+	outbox store.AuditOutbox
+	opts   Options
+	log    *slog.Logger
+	q      queue
 }
 
 // New returns a Log over st.
@@ -165,6 +181,7 @@ func New(st store.Audit, opts Options) *Log {
 		opts.ReadWindow = 0
 	}
 	l := &Log{st: st, opts: opts, log: opts.Logger}
+	l.outbox, _ = st.(store.AuditOutbox)
 	l.q.init()
 	return l
 }

@@ -417,6 +417,8 @@ func TestResultString(t *testing.T) {
 		want string
 	}{
 		{Result{OK: true, Records: 12}, "audit chain OK: 12 records"},
+		{Result{OK: true, Records: 12, Pending: 2}, "audit chain OK: 12 records (2 records of committed writes wait in the outbox to be chained)"},
+		{Result{OK: true, Records: 12, Pending: 1}, "audit chain OK: 12 records (1 record of a committed write waits in the outbox to be chained)"},
 		{Result{FirstBad: 123, Problem: Altered, Reason: "its contents do not match its hash"}, "audit chain BROKEN at record 123: its contents do not match its hash"},
 	} {
 		if got := tt.r.String(); got != tt.want {

@@ -58,6 +58,14 @@ type queue struct {
 	// waiting counts the queued records someone waits for, and flushing
 	// the Flush calls in progress: either makes the next batch go at once.
 	waiting, flushing int
+	// outboxWanted counts the times a record of this Log's was committed
+	// to the store's outbox (and Run started: it drains what a crash
+	// left); outboxDone is the count the last batch that emptied the
+	// outbox (or gave up on it) had seen when it began. outboxSince is
+	// when outboxWanted first passed outboxDone: such records wait the
+	// read window, as reads' do, since nobody waits for them.
+	outboxWanted, outboxDone uint64
+	outboxSince              time.Time
 }
 
 func (q *queue) init() {
@@ -84,13 +92,19 @@ func (q *queue) put(r Record, wait bool) *pending {
 	return p
 }
 
-// take removes up to maxBatch records from the front of the queue.
-func (q *queue) take() []*pending {
+// take removes up to maxBatch records from the front of the queue, and
+// returns with them the outbox count the batch serves (see outboxWanted),
+// 0 if the outbox need not be looked at.
+func (q *queue) take() ([]*pending, uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	var outbox uint64
+	if q.outboxWanted > q.outboxDone {
+		outbox = q.outboxWanted
+	}
 	n := min(len(q.items), maxBatch)
 	if n == 0 {
-		return nil
+		return nil, outbox
 	}
 	batch := slices.Clone(q.items[:n])
 	for _, p := range batch {
@@ -101,7 +115,7 @@ func (q *queue) take() []*pending {
 	rest := copy(q.items, q.items[n:])
 	clear(q.items[rest:]) // let the settled records go
 	q.items = q.items[:rest]
-	return batch
+	return batch, outbox
 }
 
 // due says how long the next batch may still gather: 0 when it should be
@@ -111,13 +125,18 @@ func (q *queue) take() []*pending {
 func (q *queue) due(window time.Duration) time.Duration {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) == 0 {
+	outbox := q.outboxWanted > q.outboxDone
+	if len(q.items) == 0 && !outbox {
 		return -1
 	}
 	if q.waiting > 0 || q.flushing > 0 || len(q.items) >= maxBatch {
 		return 0
 	}
-	return max(0, window-time.Since(q.items[0].queuedAt))
+	oldest := q.outboxSince
+	if len(q.items) > 0 && (!outbox || q.items[0].queuedAt.Before(oldest)) {
+		oldest = q.items[0].queuedAt
+	}
+	return max(0, window-time.Since(oldest))
 }
 
 // poke wakes Run to look at the queue again.
@@ -128,10 +147,20 @@ func (q *queue) poke() {
 	}
 }
 
-func (q *queue) settle(n int) {
+// settle counts n records settled and, if outbox is not 0, the outbox
+// served up to that count.
+func (q *queue) settle(n int, outbox uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.settled += uint64(n)
+	if outbox > q.outboxDone {
+		q.outboxDone = outbox
+		q.outboxSince = time.Time{}
+		if q.outboxWanted > q.outboxDone {
+			// Committed while the batch was in flight.
+			q.outboxSince = time.Now()
+		}
+	}
 	close(q.settledCh)
 	q.settledCh = make(chan struct{})
 }
@@ -152,6 +181,11 @@ func (l *Log) Run(ctx context.Context) error {
 		return errors.New("audit: the log's appender is already running")
 	}
 	q.running = true
+	if l.outbox != nil {
+		// Records a crash left in the outbox are chained first.
+		q.outboxWanted++
+		q.outboxSince = time.Time{}
+	}
 	q.mu.Unlock()
 	gather := time.NewTimer(0)
 	defer gather.Stop()
@@ -187,11 +221,12 @@ func (l *Log) Run(ctx context.Context) error {
 	}
 }
 
-// commitQueued commits one batch of what is queued, and reports whether
-// there was any.
+// commitQueued commits one batch of what is queued, with the records of
+// writes waiting in the outbox when this Log committed some there, and
+// reports whether there was any.
 func (l *Log) commitQueued(ctx context.Context) bool {
-	batch := l.q.take()
-	if len(batch) == 0 {
+	batch, outbox := l.q.take()
+	if len(batch) == 0 && outbox == 0 {
 		return false
 	}
 	rs := make([]Record, len(batch))
@@ -200,9 +235,34 @@ func (l *Log) commitQueued(ctx context.Context) bool {
 	}
 	// Like a lone append, a batch is not cancelled with Run: stopping
 	// commits what is queued.
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.Timeout)
-	out, err := l.st.AppendAuditBatch(bctx, rs)
-	cancel()
+	var out []Record
+	var err error
+	var outboxServed uint64
+	chained := false
+	if limit := maxBatch - len(rs); outbox != 0 && limit > 0 {
+		var moved int
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.Timeout)
+		out, moved, err = l.outbox.ChainAuditOutbox(bctx, rs, limit)
+		cancel()
+		switch {
+		case err != nil:
+			// The records stay in the outbox, committed with their
+			// writes, for the next batch that looks (after a later
+			// write's, or Run's next start); the queued records are
+			// retried alone, so as not to share whatever is wrong.
+			l.log.ErrorContext(ctx, "audit records of committed writes not chained; they wait in the store's outbox", "error", err)
+			outboxServed = outbox
+		case moved < limit:
+			chained, outboxServed = true, outbox
+		default:
+			chained = true // more wait: the next batch goes at once
+		}
+	}
+	if !chained && len(rs) > 0 {
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.Timeout)
+		out, err = l.st.AppendAuditBatch(bctx, rs)
+		cancel()
+	}
 	if err == nil && len(out) != len(rs) {
 		err = fmt.Errorf("the store returned %d audit records for %d appended", len(out), len(rs))
 	}
@@ -218,19 +278,22 @@ func (l *Log) commitQueued(ctx context.Context) bool {
 			l.logFailure(ctx, p.r, err)
 		}
 	}
-	l.q.settle(len(batch))
+	l.q.settle(len(batch), outboxServed)
 	return true
 }
 
 // Flush waits until every record queued before it was called is committed
-// (or its batch failed: Append and the log say so), or ctx ends.
+// (or its batch failed: Append and the log say so), and every record of
+// this Log's committed to the store's outbox before it was called is
+// chained (or the attempt failed: the log says so, and Flush returns the
+// error when it made the attempt itself, Run not running), or ctx ends.
 func (l *Log) Flush(ctx context.Context) error {
 	if l == nil {
 		return nil
 	}
 	q := &l.q
 	q.mu.Lock()
-	target := q.queued
+	target, outboxTarget := q.queued, q.outboxWanted
 	q.flushing++
 	q.mu.Unlock()
 	defer func() {
@@ -241,10 +304,19 @@ func (l *Log) Flush(ctx context.Context) error {
 	q.poke() // what is queued goes now, without waiting out the read window
 	for {
 		q.mu.Lock()
-		done, ch := q.settled >= target, q.settledCh
+		queuedDone, outboxDone := q.settled >= target, q.outboxDone >= outboxTarget
+		running, ch := q.running, q.settledCh
 		q.mu.Unlock()
-		if done {
+		switch {
+		case queuedDone && outboxDone:
 			return nil
+		case !outboxDone && !running:
+			// Nobody else will move them.
+			if err := l.drainOutbox(ctx); err != nil {
+				return err
+			}
+			q.settle(0, outboxTarget)
+			continue
 		}
 		select {
 		case <-ch:

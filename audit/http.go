@@ -26,7 +26,11 @@ const maxPeek = 1 << 20
 // the reason noted are in the detail. Put it inside the auth middleware so
 // that records name the caller. The record of an entry marked Read is
 // queued (Record); any other is committed before the middleware returns
-// (Append).
+// (Append). An entry marked WithWrite is committed with the request's
+// first store write, if it makes one (Log.Intend): with outcome OK and
+// the detail "committed_write": "true", at the time of the write. If the
+// request then fails, a second record says so ("after_committed_write"
+// in its detail): the change stands, and so does its record.
 func Middleware(log *Log, describe Describe) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -52,8 +56,28 @@ func Middleware(log *Log, describe Describe) func(http.Handler) http.Handler {
 				return
 			}
 			ctx, note := WithNote(r.Context())
+			var intent *Intent
+			if entry.WithWrite && !entry.Read {
+				ctx, intent = log.Intend(ctx, func() Entry {
+					e := entry
+					e.Outcome = OK
+					reason := note.apply(&e)
+					detail := map[string]string{"committed_write": "true"}
+					if method != "" {
+						detail["method"] = method
+					}
+					if reason != "" {
+						detail["reason"] = reason
+					}
+					if e.Detail == nil {
+						e.Detail = detail
+					}
+					return e
+				})
+			}
 			sw := &statusWriter{ResponseWriter: w}
 			next.ServeHTTP(sw, r.WithContext(ctx))
+			committed := intent.Close()
 			switch {
 			case sw.status == 0 || sw.status < 300:
 				entry.Outcome = OK
@@ -69,6 +93,12 @@ func Middleware(log *Log, describe Describe) func(http.Handler) http.Handler {
 			}
 			if reason != "" {
 				detail["reason"] = reason
+			}
+			if committed {
+				if entry.Outcome == OK {
+					return // recorded with the write, and chained by Run
+				}
+				detail["after_committed_write"] = "true"
 			}
 			if entry.Detail == nil {
 				entry.Detail = detail

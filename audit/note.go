@@ -25,6 +25,7 @@ type Note struct {
 	taskID  string
 	outcome string
 	reason  string
+	detail  map[string]string
 }
 
 type noteKey struct{}
@@ -62,6 +63,39 @@ func NoteDenied(ctx context.Context, reason string) { noteOutcome(ctx, Denied, r
 // NoteFailed records that the call in ctx failed, and how (a short, fixed
 // description: the detail of the error belongs in the log).
 func NoteFailed(ctx context.Context, reason string) { noteOutcome(ctx, Error, reason) }
+
+// NoteDetail adds key=value to the detail of the record of the call in
+// ctx (an upstream's name, how long a forwarded call took): facts only
+// the handler knows. A later value for the same key replaces the earlier.
+func NoteDetail(ctx context.Context, key, value string) {
+	n := noteFrom(ctx)
+	if n == nil || key == "" {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.detail == nil {
+		n.detail = map[string]string{}
+	}
+	n.detail[key] = value
+}
+
+// Detail returns a copy of what NoteDetail added, nil if nothing.
+func (n *Note) Detail() map[string]string {
+	if n == nil {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.detail) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(n.detail))
+	for k, v := range n.detail {
+		out[k] = v
+	}
+	return out
+}
 
 func noteOutcome(ctx context.Context, outcome, reason string) {
 	n := noteFrom(ctx)

@@ -243,7 +243,8 @@ func TestAdminFace(t *testing.T) {
 	var decisions []string
 	s := iss.service(t, func(c *config.Auth, o *auth.Options) {
 		c.Policy = []config.PolicyRule{
-			{Name: "support-reads-agents", Match: config.PolicyMatch{Role: "support"}, Allow: []string{"admin:list_agents", "admin:get_agent", "admin:register_agent"}},
+			{Name: "support-reads-agents", Match: config.PolicyMatch{Role: "support"}, Allow: []string{"admin:list_agents", "admin:get_agent", "admin:register_agent",
+				"admin:list_upstreams", "admin:register_upstream", "admin:approve_upstream"}},
 		}
 		o.OnDecision = func(_ context.Context, p *auth.Principal, perm string, d auth.Decision) {
 			decisions = append(decisions, p.Name()+" "+perm+" "+d.Rule)
@@ -268,6 +269,14 @@ func TestAdminFace(t *testing.T) {
 		{"support registers", support, adminapi.ActionRegisterAgent, auth.ErrForbidden, "sam admin:register_agent admin-role-required"},
 		{"support approves", support, adminapi.ActionApproveAgent, auth.ErrForbidden, "sam admin:approve_agent admin-role-required"},
 		{"nobody lists", nobody, adminapi.ActionListAgents, auth.ErrForbidden, "nobody admin:list_agents default-deny"},
+		{"admin registers an upstream", admin, adminapi.ActionRegisterUpstream, nil, "root admin:register_upstream admin-role"},
+		{"support lists upstreams", support, adminapi.ActionListUpstreams, nil, "sam admin:list_upstreams support-reads-agents"},
+		// Registering an upstream may run a command on the gateway's host:
+		// the policy cannot grant it without the admin role.
+		{"support registers an upstream", support, adminapi.ActionRegisterUpstream, auth.ErrForbidden, "sam admin:register_upstream admin-role-required"},
+		{"support approves an upstream's tools", support, adminapi.ActionApproveUpstream, auth.ErrForbidden, "sam admin:approve_upstream admin-role-required"},
+		{"support gets an upstream", support, adminapi.ActionGetUpstream, auth.ErrForbidden, "sam admin:get_upstream default-deny"},
+		{"nobody removes an upstream", nobody, adminapi.ActionRemoveUpstream, auth.ErrForbidden, "nobody admin:remove_upstream admin-role-required"},
 		{"no token", "", adminapi.ActionListAgents, adminapi.ErrUnauthenticated, ""},
 		{"bad token", "Bearer x.y.z", adminapi.ActionListAgents, adminapi.ErrUnauthenticated, ""},
 	}

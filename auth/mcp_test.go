@@ -192,3 +192,35 @@ func TestMCPMiddlewareInProcessAndNoAuth(t *testing.T) {
 		t.Errorf("no-auth escalate: %q (error %v)", text, isErr)
 	}
 }
+
+// TestMCPToolArgumentsReachCEL: a CEL rule sees a call's arguments as
+// request.arguments, and one without CEL decides without them.
+func TestMCPToolArgumentsReachCEL(t *testing.T) {
+	iss := newIssuer(t)
+	s := iss.service(t, func(c *config.Auth, _ *auth.Options) {
+		c.Policy = []config.PolicyRule{
+			{Name: "own-ticket", Match: config.PolicyMatch{CEL: `request.arguments.id == "T-1"`}, Allow: []string{"tool:get_ticket"}},
+			{Name: "leads", Match: config.PolicyMatch{Role: "lead"}, Allow: []string{"tool:escalate"}},
+		}
+	})
+	srv := mcpServer(s)
+	hs := httptest.NewServer(s.MCP(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)))
+	defer hs.Close()
+	cs := connect(t, hs.URL, iss.token(map[string]any{"sub": "alice", "roles": []string{"lead"}}))
+	for _, tc := range []struct {
+		tool, id string
+		wantErr  bool
+	}{
+		{"get_ticket", "T-1", false},
+		{"get_ticket", "T-2", true},
+		{"escalate", "T-2", false},
+	} {
+		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tc.tool, Arguments: map[string]any{"id": tc.id}})
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.tool, tc.id, err)
+		}
+		if res.IsError != tc.wantErr {
+			t.Errorf("%s %s: IsError %v, want %v", tc.tool, tc.id, res.IsError, tc.wantErr)
+		}
+	}
+}

@@ -80,6 +80,19 @@ func NewOutbound(ctx context.Context, creds map[string]config.AgentCredentials, 
 	return o, nil
 }
 
+// NewTokenSource prepares one set of outbound credentials as NewOutbound
+// does for an agent's (the same checks, caching and renewal), for other
+// peers Parley calls with its own credentials: upstream MCP servers.
+func NewTokenSource(ctx context.Context, c config.AgentCredentials, opts OutboundOptions) (oauth2.TokenSource, error) {
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	return tokenSource(context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, opts.HTTPClient), c, opts.Getenv)
+}
+
 func tokenSource(ctx context.Context, c config.AgentCredentials, getenv func(string) string) (oauth2.TokenSource, error) {
 	switch {
 	case c.ClientCredentials != nil:

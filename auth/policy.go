@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/ext"
@@ -15,9 +16,21 @@ import (
 
 // Permission kinds, the part of a permission before the first colon.
 const (
-	KindTool  = "tool"
-	KindAgent = "agent"
-	KindAdmin = "admin"
+	KindTool   = "tool"
+	KindPrompt = "prompt"
+	// KindResource is the permission to use an upstream's resources:
+	// "resource:UPSTREAM" lets a caller list, read, subscribe to and
+	// complete the resources and resource templates upstream UPSTREAM
+	// serves. Parley's own resources (ticket://, negotiation://,
+	// status://) need none: every authenticated caller reads them.
+	KindResource = "resource"
+	KindAgent    = "agent"
+	KindAdmin    = "admin"
+	// KindUpstream is not a permission of its own but a pattern for rules:
+	// "upstream:NAME" covers the tool:…, prompt:… and resource:…
+	// permissions of every tool, prompt and resource that upstream NAME
+	// serves (see Policy.SetUpstreams).
+	KindUpstream = "upstream"
 )
 
 // Agent actions: agent:NAME:ACTION.
@@ -38,17 +51,35 @@ const (
 	AdminApproveAgent  = "approve_agent"  // reserved
 	AdminRemoveAgent   = "remove_agent"   // reserved
 	AdminListAudit     = "list_audit"
+
+	AdminListUpstreams    = "list_upstreams"
+	AdminGetUpstream      = "get_upstream"
+	AdminRegisterUpstream = "register_upstream" // reserved: a stdio upstream runs a command on the gateway's host
+	AdminRemoveUpstream   = "remove_upstream"   // reserved
+	AdminApproveUpstream  = "approve_upstream"  // reserved
 )
 
 var (
 	agentActions = []string{AgentMessage, AgentNegotiate, AgentApprove}
 	adminActions = []string{AdminListAgents, AdminGetAgent, AdminRegisterAgent, AdminReplaceAgent,
-		AdminRefetchAgent, AdminApproveAgent, AdminRemoveAgent, AdminListAudit}
-	reservedAdmin = []string{AdminRegisterAgent, AdminReplaceAgent, AdminRefetchAgent, AdminApproveAgent, AdminRemoveAgent}
+		AdminRefetchAgent, AdminApproveAgent, AdminRemoveAgent, AdminListAudit,
+		AdminListUpstreams, AdminGetUpstream, AdminRegisterUpstream, AdminRemoveUpstream, AdminApproveUpstream}
+	reservedAdmin = []string{AdminRegisterAgent, AdminReplaceAgent, AdminRefetchAgent, AdminApproveAgent, AdminRemoveAgent,
+		AdminRegisterUpstream, AdminRemoveUpstream, AdminApproveUpstream}
 )
 
 // ToolPermission is the permission to call MCP tool name: "tool:NAME".
 func ToolPermission(name string) string { return KindTool + ":" + name }
+
+// PromptPermission is the permission to get MCP prompt name (every prompt
+// Parley serves is an upstream's): "prompt:NAME".
+func PromptPermission(name string) string { return KindPrompt + ":" + name }
+
+// ResourcePermission is the permission to use the resources upstream
+// serves (list, read, subscribe, complete): "resource:UPSTREAM". Resources
+// are granted per upstream, not per URI: URIs are the upstream's, open
+// ended (templates), and not names a policy can list.
+func ResourcePermission(upstream string) string { return KindResource + ":" + upstream }
 
 // AgentPermission is the permission to act on agent name: "agent:NAME:ACTION".
 func AgentPermission(name, action string) string { return KindAgent + ":" + name + ":" + action }
@@ -73,6 +104,12 @@ var adminAPIActions = map[string]string{
 	"agents.approve":  AdminApproveAgent,
 	"agents.remove":   AdminRemoveAgent,
 	"audit.list":      AdminListAudit,
+
+	"upstreams.list":     AdminListUpstreams,
+	"upstreams.get":      AdminGetUpstream,
+	"upstreams.register": AdminRegisterUpstream,
+	"upstreams.remove":   AdminRemoveUpstream,
+	"upstreams.approve":  AdminApproveUpstream,
 }
 
 // Names of the built-in rules that decisions can name.
@@ -109,8 +146,108 @@ type PolicyOptions struct {
 
 // Policy maps principals to permissions. It is built once from the
 // configuration and is safe for concurrent use.
+//
+// Whole upstreams. A rule's "upstream:NAME" (NAME may hold * wildcards;
+// "upstream:*" is every upstream) covers tool:T and prompt:P for every
+// tool T and prompt P that upstream NAME serves behind Parley now, by the
+// names it serves them under (SetUpstreams tells the policy which those
+// are), and resource:NAME, its resources. It is an alternative to naming
+// them: it covers nothing else, not
+// Parley's own tools, not the agent_* tools, and not a tool the upstream
+// does not serve now (held back, down, or removed: nothing would answer
+// it anyway). With deny it is one more pattern like the others, so the
+// usual order decides:
+//   - rules are tried in order and the first whose patterns cover the
+//     permission (tool:, prompt:, resource: or upstream:) and whose match holds
+//     decides: an earlier rule denying tool:github_delete_repo keeps that
+//     one tool from a later rule's upstream:github, and an earlier rule
+//     allowing tool:github_search for a role lets it through a later
+//     rule's deny of upstream:github;
+//   - within one rule, deny wins over allow: allow [upstream:github] with
+//     deny [tool:github_delete_repo] grants every tool of github but that
+//     one;
+//   - "*" (everything) covers upstream tools and prompts as it covers the
+//     rest.
+//
+// Resources. "resource:NAME" (NAME may hold * wildcards) grants the
+// resources of the upstream registered as NAME: listing them, reading
+// them, subscribing to them and completing their templates. A resource
+// belongs to the upstream that serves its URI (SetUpstreams, with kind
+// KindResource). Parley's own resources are not subject to the policy.
+//
+// CEL expressions see the upstream as request.upstream (absent for
+// Parley's own tools), and a resource's URI as request.uri.
 type Policy struct {
 	rules []rule
+	// usesUpstream: a rule has an upstream: pattern or a CEL expression,
+	// so that deciding a tool or prompt permission needs its upstream.
+	usesUpstream bool
+	upstreams    atomic.Pointer[UpstreamLookup]
+}
+
+// UpstreamLookup names the upstream serving the tool (kind KindTool) or
+// prompt (KindPrompt) Parley serves as name, or the resource URI or
+// resource template (KindResource) name; ok is false for Parley's own and
+// for names nothing serves. The MCP bridge's UpstreamOf is one.
+type UpstreamLookup func(kind, name string) (upstream string, ok bool)
+
+// SetUpstreams tells the policy which upstream serves which tool and
+// prompt, for upstream:NAME patterns and request.upstream. Until it is
+// called (or with nil) no tool or prompt belongs to an upstream: an
+// upstream:NAME pattern covers nothing, so it grants nothing and its deny
+// falls to later rules and the default (deny).
+func (p *Policy) SetUpstreams(f UpstreamLookup) {
+	if p == nil {
+		return
+	}
+	if f == nil {
+		p.upstreams.Store(nil)
+		return
+	}
+	p.upstreams.Store(&f)
+}
+
+// UpstreamOf names the upstream serving the tool, prompt or resource
+// (kind KindTool, KindPrompt, KindResource) name, by the lookup
+// SetUpstreams gave; ok is false for Parley's own, for names nothing
+// serves, and before SetUpstreams.
+func (p *Policy) UpstreamOf(kind, name string) (upstream string, ok bool) {
+	if p == nil {
+		return "", false
+	}
+	f := p.upstreams.Load()
+	if f == nil {
+		return "", false
+	}
+	return (*f)(kind, name)
+}
+
+// upstreamOf is the upstream serving perm's tool or prompt, or whose
+// resources perm grants, "" if none.
+func (p *Policy) upstreamOf(perm permission) string {
+	if perm.kind == KindResource {
+		return perm.upstream // named by the permission itself
+	}
+	if p == nil || !p.usesUpstream {
+		return ""
+	}
+	var name string
+	switch perm.kind {
+	case KindTool:
+		name = perm.tool
+	case KindPrompt:
+		name = perm.prompt
+	default:
+		return ""
+	}
+	f := p.upstreams.Load()
+	if f == nil {
+		return ""
+	}
+	if u, ok := (*f)(perm.kind, name); ok {
+		return u
+	}
+	return ""
 }
 
 type rule struct {
@@ -156,6 +293,8 @@ func NewPolicy(rules []config.PolicyRule, opts PolicyOptions) (*Policy, error) {
 		}
 		seen[rc.Name] = true
 		p.rules = append(p.rules, r)
+		p.usesUpstream = p.usesUpstream || r.prog != nil ||
+			slices.ContainsFunc(append(slices.Clip(r.allow), r.deny...), func(pp permPattern) bool { return pp.kind == KindUpstream })
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -253,6 +392,7 @@ func (p *Policy) Decide(ctx context.Context, pr *Principal, permission string, r
 		}
 	}
 
+	perm.upstream = p.upstreamOf(perm)
 	var act map[string]any // CEL activation, built on first use
 	var evalErrs []string
 	if p != nil {
@@ -336,6 +476,8 @@ func activation(pr *Principal, perm permission, request map[string]any) map[stri
 	setDefault("permission", perm.raw)
 	setDefault("kind", perm.kind)
 	setDefault("tool", perm.tool)
+	setDefault("prompt", perm.prompt)
+	setDefault("upstream", perm.upstream)
 	setDefault("agent", perm.agent)
 	setDefault("action", perm.action)
 	claims := pr.Claims
@@ -365,23 +507,29 @@ func nonNil(s []string) []string {
 
 // permission is a parsed permission being decided.
 type permission struct {
-	raw    string
-	kind   string
-	tool   string // tool
-	agent  string // agent
-	action string // agent, admin
+	raw      string
+	kind     string
+	tool     string // tool
+	prompt   string // prompt
+	agent    string // agent
+	action   string // agent, admin
+	upstream string // tool, prompt: the upstream serving it, if any; resource: the upstream named
 }
 
 func parsePermission(s string) (permission, error) {
 	p := permission{raw: s}
 	kind, rest, ok := strings.Cut(s, ":")
 	if !ok || rest == "" {
-		return p, errors.New("must be tool:NAME, agent:NAME:ACTION or admin:ACTION")
+		return p, errors.New("must be tool:NAME, prompt:NAME, resource:UPSTREAM, agent:NAME:ACTION or admin:ACTION")
 	}
 	p.kind = kind
 	switch kind {
 	case KindTool:
 		p.tool = rest
+	case KindPrompt:
+		p.prompt = rest
+	case KindResource:
+		p.upstream = rest
 	case KindAgent:
 		i := strings.LastIndex(rest, ":")
 		if i <= 0 || i == len(rest)-1 {
@@ -391,7 +539,7 @@ func parsePermission(s string) (permission, error) {
 	case KindAdmin:
 		p.action = rest
 	default:
-		return p, fmt.Errorf("unknown kind %q (tool, agent, admin)", kind)
+		return p, fmt.Errorf("unknown kind %q (tool, prompt, resource, agent, admin)", kind)
 	}
 	return p, nil
 }
@@ -401,7 +549,7 @@ func parsePermission(s string) (permission, error) {
 type permPattern struct {
 	all    bool
 	kind   string
-	name   string // tool or agent name glob
+	name   string // tool, prompt, upstream or agent name glob; resource: upstream name glob
 	action string // agent or admin action glob
 }
 
@@ -412,11 +560,21 @@ func parsePattern(s string) (permPattern, error) {
 	}
 	kind, rest, ok := strings.Cut(s, ":")
 	if !ok || rest == "" {
-		return permPattern{}, errors.New(`must be "*", tool:NAME, agent:NAME:ACTION or admin:ACTION (a * matches anything)`)
+		return permPattern{}, errors.New(`must be "*", tool:NAME, prompt:NAME, resource:UPSTREAM, upstream:NAME, agent:NAME:ACTION or admin:ACTION (a * matches anything)`)
 	}
 	pp := permPattern{kind: kind}
 	switch kind {
-	case KindTool:
+	case KindTool, KindPrompt:
+		pp.name = rest
+	case KindUpstream:
+		if strings.Contains(rest, ":") {
+			return pp, errors.New("must be upstream:NAME (every tool, prompt and resource of the upstream registered as NAME; upstream:* for every upstream)")
+		}
+		pp.name = rest
+	case KindResource:
+		if strings.Contains(rest, ":") {
+			return pp, errors.New("must be resource:UPSTREAM (the resources of the upstream registered as UPSTREAM, not a URI; resource:* for every upstream's)")
+		}
 		pp.name = rest
 	case KindAgent:
 		if rest == "*" {
@@ -437,7 +595,7 @@ func parsePattern(s string) (permPattern, error) {
 			return pp, fmt.Errorf("unknown admin action %q (known: %s, *)", rest, strings.Join(adminActions, ", "))
 		}
 	default:
-		return pp, fmt.Errorf("unknown kind %q (tool, agent, admin)", kind)
+		return pp, fmt.Errorf("unknown kind %q (tool, prompt, resource, upstream, agent, admin)", kind)
 	}
 	return pp, nil
 }
@@ -446,12 +604,21 @@ func (pp permPattern) matches(p permission) bool {
 	if pp.all {
 		return true
 	}
+	if pp.kind == KindUpstream {
+		// Only a tool or prompt an upstream serves now (p.upstream set),
+		// or an upstream's resources.
+		return (p.kind == KindTool || p.kind == KindPrompt || p.kind == KindResource) && p.upstream != "" && glob(pp.name, p.upstream)
+	}
 	if pp.kind != p.kind {
 		return false
 	}
 	switch p.kind {
 	case KindTool:
 		return glob(pp.name, p.tool)
+	case KindPrompt:
+		return glob(pp.name, p.prompt)
+	case KindResource:
+		return glob(pp.name, p.upstream)
 	case KindAgent:
 		return glob(pp.name, p.agent) && glob(pp.action, p.action)
 	case KindAdmin:

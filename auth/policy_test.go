@@ -163,6 +163,11 @@ func TestPermissionNames(t *testing.T) {
 		auth.AdminPermission("agents.register"):            "admin:register_agent",
 		auth.AdminPermission("agents.list"):                "admin:list_agents",
 		auth.AdminPermission("approve_agent"):              "admin:approve_agent",
+		auth.AdminPermission("upstreams.list"):             "admin:list_upstreams",
+		auth.AdminPermission("upstreams.get"):              "admin:get_upstream",
+		auth.AdminPermission("upstreams.register"):         "admin:register_upstream",
+		auth.AdminPermission("upstreams.remove"):           "admin:remove_upstream",
+		auth.AdminPermission("upstreams.approve"):          "admin:approve_upstream",
 	} {
 		if got != want {
 			t.Errorf("got %q, want %q", got, want)

@@ -13,8 +13,11 @@
 //
 // Authorization: a Policy compiled from the configuration maps principals
 // (by subject, client, scope, role or a CEL expression) to permissions:
-// "tool:NAME", "agent:NAME:ACTION", "admin:ACTION". With authentication on
-// the default is deny. Every Decision names the rule that decided it.
+// "tool:NAME", "prompt:NAME", "resource:UPSTREAM" (the resources of an
+// upstream MCP server Parley fronts), "agent:NAME:ACTION", "admin:ACTION";
+// a rule's "upstream:NAME" grants or denies every tool, prompt and
+// resource of that upstream at once. With authentication on the default is
+// deny. Every Decision names the rule that decided it.
 //
 // No-auth mode (no issuer configured) makes every caller the anonymous
 // principal with every permission; CheckNoAuth refuses it on non-loopback

@@ -57,11 +57,27 @@ type Auth struct {
 // PolicyRule is one rule of the permission policy: principals that Match
 // are allowed the permissions in Allow and refused those in Deny.
 //
-// Permissions: "tool:NAME" (an MCP tool), "agent:NAME:message",
-// "agent:NAME:negotiate", "agent:NAME:approve" (A2A agents), "admin:ACTION"
-// (admin API: list_agents, get_agent, register_agent, replace_agent,
-// refetch_agent, approve_agent, remove_agent). A segment "*" matches any
-// value ("tool:*", "agent:*:negotiate"); a lone "*" matches everything.
+// Permissions: "tool:NAME" (an MCP tool, an upstream's by the name Parley
+// serves it under: github_create_issue), "prompt:NAME" (an upstream's MCP
+// prompt), "resource:UPSTREAM" (listing, reading, subscribing to and
+// completing the resources of the upstream registered as UPSTREAM; Parley's
+// own resources need no permission), "agent:NAME:message", "agent:NAME:negotiate",
+// "agent:NAME:approve" (A2A agents), "admin:ACTION" (admin API:
+// list_agents, get_agent, register_agent, replace_agent, refetch_agent,
+// approve_agent, remove_agent, list_audit, list_upstreams, get_upstream,
+// register_upstream, remove_upstream, approve_upstream). A segment "*"
+// matches any value ("tool:*", "agent:*:negotiate"); a lone "*" matches
+// everything.
+//
+// "upstream:NAME" grants (or, in Deny, refuses) every tool, prompt and
+// resource the upstream NAME serves ("upstream:*": every upstream's), and
+// nothing else. It is one more pattern in the usual order: the first rule
+// whose patterns cover the tool (by tool:, prompt:, resource: or upstream:) and whose match holds
+// decides, and within a rule Deny wins. So allow [upstream:github] with
+// deny [tool:github_delete_repo] grants all of github but that tool, and
+// an earlier rule allowing one tool lets it through a later rule's deny of
+// its whole upstream. CEL sees the upstream as request.upstream, and a
+// resource's URI as request.uri.
 type PolicyRule struct {
 	// Name identifies the rule in decisions, logs and the audit log.
 	Name  string      `yaml:"name"`
@@ -83,7 +99,7 @@ type PolicyMatch struct {
 	Role string `yaml:"role"`
 	// CEL is a boolean CEL expression over claims (the token's claims),
 	// principal (sub, client, iss, scopes, roles) and request (permission,
-	// kind, tool, agent, action, arguments when known), e.g.
+	// kind, tool, prompt, upstream, agent, action, arguments when known), e.g.
 	// `request.tool == "get_ticket" && "support" in claims.groups`.
 	CEL string `yaml:"cel"`
 }

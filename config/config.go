@@ -92,6 +92,9 @@ type MCP struct {
 	// Replicas behind one load balancer must share it; empty means a random
 	// key per process.
 	StateKey string `yaml:"state_key"`
+	// Upstreams are MCP servers Parley fronts (see Upstream); more may be
+	// registered through the admin API.
+	Upstreams []Upstream `yaml:"upstreams"`
 }
 
 // Agents configures the registry of A2A agents.
@@ -191,6 +194,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("http.body_read_timeout", c.HTTP.BodyReadTimeout),
 		slog.Int("http.max_conns", c.HTTP.MaxConns),
 		slog.Int("http.max_conns_per_client", c.HTTP.MaxConnsPerClient),
+		slog.Int("mcp.upstreams", len(c.MCP.Upstreams)),
 		slog.Bool("allow_private_agent_urls", c.AllowPrivateAgentURLs),
 		slog.Duration("agents.health_interval", c.Agents.HealthInterval),
 		slog.String("auth.issuer", c.Auth.Issuer),
@@ -264,6 +268,7 @@ func (c Config) check() []*Error {
 	if v := c.MCP.ConfirmRefundAbove; math.IsNaN(v) || math.IsInf(v, 0) {
 		bad("mcp.confirm_refund_above", strconv.FormatFloat(v, 'g', -1, 64), "must be an amount such as 500, 0 to confirm every refund, or negative (-1) to confirm none")
 	}
+	c.MCP.checkUpstreams(bad)
 	if c.Agents.HealthInterval == 0 {
 		bad("agents.health_interval", c.Agents.HealthInterval.String(), "must be a positive duration such as 30s, or negative (-1s) to turn health probes off")
 	}

@@ -202,6 +202,11 @@ func TestNotFoundAndMethodNotAllowedAreJSON(t *testing.T) {
 func TestRequestID(t *testing.T) {
 	g, _ := newGateway(t, nil, pingOK)
 	g.Router().Get("/id", func(w http.ResponseWriter, r *http.Request) {
+		// Handlers that read only headers (go-sdk's) see the same ID.
+		if h := r.Header.Get(gateway.RequestIDHeader); h != gateway.RequestIDFrom(r.Context()) {
+			io.WriteString(w, "header "+h)
+			return
+		}
 		io.WriteString(w, gateway.RequestIDFrom(r.Context()))
 	})
 	longest := strings.Repeat("a", 128)
@@ -231,7 +236,10 @@ func TestRequestID(t *testing.T) {
 
 			id := rec.Header().Get(gateway.RequestIDHeader)
 			if body := rec.Body.String(); body != id {
-				t.Errorf("RequestIDFrom = %q, response header = %q", body, id)
+				t.Errorf("RequestIDFrom (or the request's own header) = %q, response header = %q", body, id)
+			}
+			if tt.incoming != "" && req.Header.Get(gateway.RequestIDHeader) != tt.incoming {
+				t.Errorf("the caller's request header was changed to %q", req.Header.Get(gateway.RequestIDHeader))
 			}
 			if tt.keep {
 				if id != tt.incoming {

@@ -35,11 +35,22 @@ func RequestIDFrom(ctx context.Context) string {
 func (g *Gateway) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(RequestIDHeader)
-		if !validRequestID(id) {
+		generated := !validRequestID(id)
+		if generated {
 			id = rand.Text()
 		}
 		w.Header().Set(RequestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		if generated {
+			// Handlers that see only the request's headers (go-sdk hands MCP
+			// handlers the headers, not the context) link their audit
+			// records by this header: give them the ID we answer with, not
+			// the caller's missing or refused one. WithContext made a
+			// shallow copy; the header map is the caller's, so copy it.
+			r.Header = r.Header.Clone()
+			r.Header.Set(RequestIDHeader, id)
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -24,7 +24,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/parleyhq/parley/internal/jsonrpcedge"
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/upstream"
 	"github.com/parleyhq/parley/workspace"
 )
 
@@ -60,6 +62,10 @@ type Options struct {
 	// then evaluate the escalation rules and return links to the
 	// negotiations they start, and wait_for_ticket reports their moves.
 	Negotiations Negotiations
+	// Upstreams, if set, are the upstream MCP servers Parley fronts: their
+	// tools, prompts and resources are mirrored into this server and
+	// calls forwarded to them (federation.go).
+	Upstreams *upstream.Manager
 }
 
 // Bridge is the MCP endpoint. It is an http.Handler; Run must be running
@@ -76,6 +82,7 @@ type Bridge struct {
 	watchers   watchers
 	agentTools agentTools
 	negTickets negotiationTickets
+	fed        *federation // nil without Options.Upstreams
 	args       toolArgs
 	// waitRead, if set (by tests), is called once a wait_for_ticket call
 	// has read the ticket it waits on: every change after that is one the
@@ -125,11 +132,19 @@ func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error
 			"start_negotiation start a negotiation; its outcome lands in the ticket's approval and negotiation://{id} holds the transcript. " +
 			"A negotiation that needs a person waits for decide_negotiation."
 	}
+	// Completion is offered only for what upstreams serve: Parley's own
+	// prompts and templates have none.
+	var completion func(context.Context, *mcp.CompleteRequest) (*mcp.CompleteResult, error)
+	if opts.Upstreams != nil {
+		b.fed = newFederation(b, opts.Upstreams)
+		completion = b.fed.complete
+	}
 	b.server = mcp.NewServer(Implementation, &mcp.ServerOptions{
 		Instructions:       instructions,
 		Logger:             opts.Logger,
 		SubscribeHandler:   b.subscribe,
-		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+		UnsubscribeHandler: b.unsubscribe,
+		CompletionHandler:  completion,
 		Capabilities: &mcp.ServerCapabilities{
 			Tools:     &mcp.ToolCapabilities{ListChanged: true},
 			Resources: &mcp.ResourceCapabilities{Subscribe: true, ListChanged: true},
@@ -177,27 +192,46 @@ const statelessVersion = "2026-07-28"
 // GET stream, older clients) go to the session handler; the rest to the
 // stateless one, which any replica can answer.
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	version := r.Header.Get("Mcp-Protocol-Version")
 	if r.Method == http.MethodPost {
 		if r.ContentLength > b.opts.MaxBodyBytes {
 			b.tooLarge(w, r.ContentLength)
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, b.opts.MaxBodyBytes))
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			b.tooLarge(w, -1)
+		var body []byte
+		if eb, ok := r.Body.(*jsonrpcedge.Body); ok {
+			// The gateway's JSON-RPC edge read the body already: take its
+			// bytes rather than copying them again.
+			if body = eb.Unread(); int64(len(body)) > b.opts.MaxBodyBytes {
+				b.tooLarge(w, int64(len(body)))
+				return
+			}
+		} else {
+			var err error
+			body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, b.opts.MaxBodyBytes))
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				b.tooLarge(w, -1)
+				return
+			}
+			if err != nil {
+				writeRPCError(w, http.StatusBadRequest, -32700, "reading request body: "+err.Error())
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		if version >= statelessVersion && b.refuseBadArguments(w, body) {
 			return
 		}
-		if err != nil {
-			writeRPCError(w, http.StatusBadRequest, -32700, "reading request body: "+err.Error())
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if r.Header.Get("Mcp-Protocol-Version") >= statelessVersion && b.refuseBadArguments(w, body) {
-			return
+		// A POST's response leaves with the end of its body, and in a
+		// session with the stream's priming event, when it comes quickly
+		// (see primeHold).
+		if pw := newPrimeWriter(w); pw != nil {
+			defer pw.finish()
+			w = pw
 		}
 	}
-	if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= statelessVersion {
+	if version >= statelessVersion && r.Header.Get("Mcp-Session-Id") == "" {
 		b.stateless.ServeHTTP(w, r)
 		return
 	}
@@ -225,6 +259,13 @@ func writeRPCError(w http.ResponseWriter, status int, code int, msg string) {
 // subscribers on this replica of every change, wherever it was made, and
 // wakes wait_for_ticket calls.
 func (b *Bridge) Run(ctx context.Context) error {
+	if b.fed != nil {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		fedCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		wg.Go(func() { b.fed.run(fedCtx) })
+	}
 	changes, err := b.feed.Subscribe(ctx)
 	if err != nil {
 		return fmt.Errorf("mcp bridge: follow change feed: %w", err)

@@ -389,7 +389,99 @@ func (s *EventStore) store(sessionID, streamID string, st *streamState) {
 // members up to "result" or "error" are only "jsonrpc" and "id" with
 // scalar values, as go-sdk encodes a response. Anything else, such as a
 // request or a notification ("method"), is not.
+//
+// It runs for every event of every session stream, so it scans the bytes
+// go-sdk writes without a decoder; what it does not expect (escapes in a
+// member name, odd spacing) it leaves to decodeIsResponse.
 func isResponse(data []byte) bool {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return false
+	}
+	for {
+		i = skipSpace(data, i+1)
+		name, next, ok := plainString(data, i)
+		if !ok {
+			return decodeIsResponse(data)
+		}
+		i = skipSpace(data, next)
+		if i >= len(data) || data[i] != ':' {
+			return decodeIsResponse(data)
+		}
+		switch name {
+		case "result", "error":
+			return true
+		case "jsonrpc", "id":
+		default:
+			return false
+		}
+		i = skipSpace(data, i+1)
+		if i >= len(data) {
+			return false
+		}
+		switch c := data[i]; {
+		case c == '{' || c == '[':
+			return false
+		case c == '"':
+			if i = skipString(data, i); i < 0 {
+				return decodeIsResponse(data)
+			}
+		default: // a number, true, false or null
+			for i < len(data) && data[i] != ',' && data[i] != '}' && !isSpace(data[i]) {
+				i++
+			}
+		}
+		i = skipSpace(data, i)
+		if i >= len(data) || data[i] != ',' {
+			// The end of the object, or not an object go-sdk wrote.
+			return decodeIsResponse(data)
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && isSpace(data[i]) {
+		i++
+	}
+	return i
+}
+
+// plainString reads the JSON string at data[i:] if it has no escapes, and
+// returns it and the index after it.
+func plainString(data []byte, i int) (string, int, bool) {
+	if i >= len(data) || data[i] != '"' {
+		return "", 0, false
+	}
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '"':
+			return string(data[i+1 : j]), j + 1, true
+		case '\\':
+			return "", 0, false
+		}
+	}
+	return "", 0, false
+}
+
+// skipString returns the index after the JSON string at data[i:], or -1
+// if it does not end.
+func skipString(data []byte, i int) int {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '"':
+			return j + 1
+		case '\\':
+			j++
+		}
+	}
+	return -1
+}
+
+// decodeIsResponse is isResponse through a JSON decoder, for what the
+// scan does not expect.
+func decodeIsResponse(data []byte) bool {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return false

@@ -111,6 +111,11 @@ func (b *Bridge) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error
 	if uri == statusURI {
 		return nil
 	}
+	if b.fed != nil {
+		if handled, err := b.fed.subscribe(ctx, uri); handled {
+			return err
+		}
+	}
 	if id, ok := strings.CutPrefix(uri, negotiationScheme); ok && b.opts.Negotiations != nil {
 		if _, err := b.opts.Negotiations.Get(ctx, id); err != nil {
 			if errors.Is(err, negotiation.ErrNotFound) || errors.Is(err, negotiation.ErrInvalid) {
@@ -152,4 +157,16 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// unsubscribe drops an upstream resource's subscription with its last
+// subscriber; Parley's own resources need nothing (the SDK keeps the
+// subscriber lists).
+func (b *Bridge) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) error {
+	if b.fed != nil {
+		if handled, err := b.fed.unsubscribe(ctx, req.Params.URI); handled {
+			return err
+		}
+	}
+	return nil
 }

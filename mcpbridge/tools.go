@@ -36,7 +36,8 @@ const (
 var schemaTypes = map[reflect.Type]*jsonschema.Schema{reflect.TypeFor[json.RawMessage](): {Description: "any JSON value"}}
 
 // addTool registers a typed tool with schemas inferred from In and Out and
-// enums patched in where the Go type cannot say them.
+// enums patched in where the Go type cannot say them, answered by
+// typedTool.
 func addTool[In, Out any](b *Bridge, t *mcp.Tool, enums map[string][]any, h mcp.ToolHandlerFor[In, Out]) {
 	in, err := jsonschema.For[In](&jsonschema.ForOptions{TypeSchemas: schemaTypes})
 	if err != nil {
@@ -57,7 +58,13 @@ func addTool[In, Out any](b *Bridge, t *mcp.Tool, enums map[string][]any, h mcp.
 	}
 	t.InputSchema, t.OutputSchema = in, out
 	b.args.add(t.Name, in)
-	mcp.AddTool(b.server, t, h)
+	// Not mcp.AddTool: Parley's tools answer through a leaner wrapper of
+	// their own (typedTool), which answers as go-sdk's does.
+	th, err := typedTool(in, h)
+	if err != nil {
+		panic(fmt.Sprintf("tool %s: %v", t.Name, err))
+	}
+	b.server.AddTool(t, th)
 }
 
 func statusEnum() []any {

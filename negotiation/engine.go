@@ -175,6 +175,15 @@ func (r *run) persist(ctx context.Context) error {
 	return nil
 }
 
+// persistAudited persists the state with e, its audit record: both are
+// committed, or neither (Service.intend).
+func (r *run) persistAudited(ctx context.Context, e audit.Entry) error {
+	ictx, saved := r.s.intend(ctx, &r.st, e)
+	err := r.persist(ictx)
+	saved(err == nil)
+	return err
+}
+
 func (r *run) loop(ctx context.Context) error {
 	s := r.s
 	for {
@@ -304,8 +313,8 @@ func (r *run) exchange(ctx context.Context, out Outgoing) error {
 	now := s.now()
 	if problem != "" {
 		r.st.Transcript = append(r.st.Transcript, Entry{At: now, Kind: EntryInvalid, Round: p.Round, Participant: p.To, MessageID: p.MessageID, Data: reply.Data, Error: problem})
-		s.audit(ctx, &r.st, audit.Entry{Action: audit.ActionNegotiationMove, Target: p.To, Outcome: audit.Error, Principal: engineAuditor,
-			Detail: map[string]any{"round": p.Round, "invalid": problem}})
+		invalid := audit.Entry{Action: audit.ActionNegotiationMove, Target: p.To, Outcome: audit.Error, Principal: engineAuditor,
+			Detail: map[string]any{"round": p.Round, "invalid": problem}}
 		if reply.Forfeit || p.Corrective {
 			r.end(StatusFailed, DecisionDenied, nil, fmt.Sprintf("%s forfeited in round %d: %s", p.To, p.Round, problem))
 		} else {
@@ -317,7 +326,10 @@ func (r *run) exchange(ctx context.Context, out Outgoing) error {
 			data, _ := json.Marshal(out.Turn)
 			r.st.Transcript = append(r.st.Transcript, Entry{At: now, Kind: EntryTurn, Round: p.Round, Participant: p.To, MessageID: out.MessageID, Text: out.Text, Data: data})
 		}
-		return r.persist(ctx)
+		// Recorded with the transcript that keeps the invalid reply: a
+		// runner that resumes after a failed save asks again, and records
+		// what it gets then.
+		return r.persistAudited(ctx, invalid)
 	}
 	rec := MoveRecord{Round: p.Round, By: p.To, Move: move.Move, Terms: move.Terms, Rationale: move.Rationale}
 	r.st.History = append(r.st.History, rec)
@@ -334,14 +346,11 @@ func (r *run) exchange(ctx context.Context, out Outgoing) error {
 	if r.st.Outcome == nil && len(r.st.History) >= r.st.MaxRounds {
 		r.noAgreement(fmt.Sprintf("no agreement after %d rounds", len(r.st.History)))
 	}
-	// Persist the move before auditing it or sending the next turn.
-	if err := r.persist(ctx); err != nil {
-		return err
-	}
-	s.audit(ctx, &r.st, audit.Entry{Action: audit.ActionNegotiationMove, Target: p.To, Principal: engineAuditor,
+	// The move and its record commit together, before the next turn is
+	// sent.
+	return r.persistAudited(ctx, audit.Entry{Action: audit.ActionNegotiationMove, Target: p.To, Principal: engineAuditor,
 		Links:  audit.Links{TaskID: reply.TaskID}, // the agent's A2A task, when it answered with one
 		Detail: map[string]any{"round": p.Round, "move": move.Move, "terms": move.Terms, "rationale": move.Rationale, "message_id": p.MessageID}})
-	return nil
 }
 
 // sendOnce sends one attempt, holding the lease while the agent thinks.
@@ -466,14 +475,17 @@ func (r *run) writeBack(ctx context.Context) error {
 		return err
 	}
 	r.st.WrittenBack = true
-	if err := r.persist(ctx); err != nil {
+	if o.Decision != DecisionPending && o.DecidedBy != DecidedByAgents && o.DecidedBy != DecidedByFallback {
+		return r.persist(ctx) // a person's decision: Decide audited it
+	}
+	// The decision's record commits with the state that says it was
+	// written back (not with the ticket's write above): a runner that
+	// resumes after a failed save writes it back again, and records it
+	// once.
+	if err := r.persistAudited(ctx, audit.Entry{Action: audit.ActionNegotiationDecision, Target: r.st.ID, Principal: engineAuditor,
+		Detail: map[string]any{"status": o.Status, "decision": o.Decision, "terms": o.Terms, "rounds": o.Rounds, "reason": o.Reason, "decided_by": o.DecidedBy}}); err != nil {
 		return err
 	}
-	if o.Decision != DecisionPending && o.DecidedBy != DecidedByAgents && o.DecidedBy != DecidedByFallback {
-		return nil // a person's decision: Decide audited it
-	}
-	s.audit(ctx, &r.st, audit.Entry{Action: audit.ActionNegotiationDecision, Target: r.st.ID, Principal: engineAuditor,
-		Detail: map[string]any{"status": o.Status, "decision": o.Decision, "terms": o.Terms, "rounds": o.Rounds, "reason": o.Reason, "decided_by": o.DecidedBy}})
 	s.log.InfoContext(ctx, "negotiation ended", "negotiation", r.st.ID, "ticket", r.st.Subject.ID, "status", o.Status, "decision", o.Decision, "rounds", o.Rounds)
 	return nil
 }

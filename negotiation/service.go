@@ -75,9 +75,13 @@ type Reply struct {
 	TaskID  string
 }
 
-// Auditor appends audit records: *audit.Log.
+// Auditor appends audit records: *audit.Log. Intend has a record
+// committed in the transaction of the next store write made with the
+// context it returns (see audit.Log.Intend); Append, for a store without
+// an audit outbox, records it once the write has returned.
 type Auditor interface {
 	Append(ctx context.Context, e audit.Entry) (audit.Record, error)
+	Intend(ctx context.Context, build func() audit.Entry) (context.Context, *audit.Intent)
 }
 
 // Options configure a Service.
@@ -255,8 +259,14 @@ func (s *Service) start(ctx context.Context, req StartRequest) (Started, error) 
 	if err != nil {
 		return Started{}, err
 	}
-	_, err = s.st.CreateNegotiation(ctx, store.Negotiation{ID: st.ID, SubjectKind: subjectKindTicket, SubjectID: t.ID,
+	// The start's record commits with the negotiation, not with the
+	// ticket's mark below, which ctx's own record (a tool call's, say)
+	// may go with.
+	ictx, saved := s.intend(ctx, &st, audit.Entry{Action: audit.ActionNegotiationStart, Target: st.ID,
+		Detail: map[string]any{"rule": st.Rule, "participants": st.Participants, "question": st.Question, "ticket_version": t.Version}})
+	_, err = s.st.CreateNegotiation(ictx, store.Negotiation{ID: st.ID, SubjectKind: subjectKindTicket, SubjectID: t.ID,
 		TriggerKey: req.triggerKey, State: store.NegotiationRunning, Data: data, CreatedAt: now, UpdatedAt: now})
+	saved(err == nil)
 	if errors.Is(err, store.ErrExists) && req.triggerKey != "" {
 		n, gerr := s.st.GetNegotiationByTrigger(ctx, req.triggerKey)
 		if gerr != nil {
@@ -273,8 +283,6 @@ func (s *Service) start(ctx context.Context, req StartRequest) (Started, error) 
 	if _, _, err := s.ws.BeginNegotiation(ctx, Actor, t.ID, st.ID); err != nil {
 		s.log.WarnContext(ctx, "negotiation started; marking its ticket failed, the runner will retry", "negotiation", st.ID, "ticket", t.ID, "error", err)
 	}
-	s.audit(ctx, &st, audit.Entry{Action: audit.ActionNegotiationStart, Target: st.ID,
-		Detail: map[string]any{"rule": st.Rule, "participants": st.Participants, "question": st.Question, "ticket_version": t.Version}})
 	s.log.InfoContext(ctx, "negotiation started", "negotiation", st.ID, "ticket", t.ID, "rule", st.Rule, "participants", st.Participants)
 	s.Wake()
 	return Started{ID: st.ID, Rule: req.rule}, nil
@@ -542,15 +550,16 @@ func (s *Service) Decide(ctx context.Context, id string, d Decision) (View, erro
 		st.Outcome, st.WrittenBack = &o, false
 		data, _ := json.Marshal(o)
 		st.Transcript = append(st.Transcript, Entry{At: now, Kind: EntryDecided, Participant: d.DecidedBy, Data: data, Text: o.Reason})
-		n2, err := s.save(ctx, n, &st, store.NegotiationRunning, "", now)
+		ictx, saved := s.intend(ctx, &st, audit.Entry{Action: audit.ActionNegotiationDecision, Target: st.ID,
+			Detail: map[string]any{"decision": o.Decision, "terms": o.Terms, "decided_by": o.DecidedBy, "reason": o.Reason}})
+		n2, err := s.save(ictx, n, &st, store.NegotiationRunning, "", now)
+		saved(err == nil)
 		if errors.Is(err, store.ErrVersionConflict) && attempt < 3 {
 			continue
 		}
 		if err != nil {
 			return View{}, err
 		}
-		s.audit(ctx, &st, audit.Entry{Action: audit.ActionNegotiationDecision, Target: st.ID,
-			Detail: map[string]any{"decision": o.Decision, "terms": o.Terms, "decided_by": o.DecidedBy, "reason": o.Reason}})
 		s.Wake()
 		return st.view(n2.Version), nil
 	}
@@ -567,19 +576,34 @@ func (s *Service) save(ctx context.Context, n store.Negotiation, st *State, stat
 	return s.st.UpdateNegotiation(ctx, n2, n.Version, owner, now, s.opts.Lease)
 }
 
-// audit records e about st. Records of the engine's own work name it as
-// the principal; those of a request leave it to the log (the caller).
-func (s *Service) audit(ctx context.Context, st *State, e audit.Entry) {
+// intend prepares e, the audit record of a save of st, for the save made
+// with the returned context: that save commits the record in its own
+// transaction (audit.Log.Intend), so that the change and its record
+// commit together or not at all, whenever the process dies. Call saved
+// once the save has returned, saying whether it succeeded: a failed save
+// leaves no record, and one that succeeded without carrying it (a store
+// without an audit outbox) has it appended then, as before the outbox.
+// Only that one save may use the context: a later write through it would
+// otherwise carry a record meant for another. Records of the engine's own
+// work name it as the principal; those of a request leave it to the log
+// (the caller).
+func (s *Service) intend(ctx context.Context, st *State, e audit.Entry) (context.Context, func(saved bool)) {
 	if s.opts.Audit == nil {
-		return
+		return ctx, func(bool) {}
 	}
 	e.Links.NegotiationID = st.ID
 	e.Links.TicketID = st.Subject.ID
 	if st.RequestID != "" {
 		e.Links.RequestID = st.RequestID
 	}
-	if _, err := s.opts.Audit.Append(ctx, e); err != nil {
-		s.log.WarnContext(ctx, "negotiation audit record not written", "negotiation", st.ID, "error", err)
+	ictx, in := s.opts.Audit.Intend(ctx, func() audit.Entry { return e })
+	return ictx, func(saved bool) {
+		if in.Close() || !saved {
+			return // committed with the save, or nothing to record
+		}
+		if _, err := s.opts.Audit.Append(ctx, e); err != nil {
+			s.log.WarnContext(ctx, "negotiation audit record not written", "negotiation", st.ID, "error", err)
+		}
 	}
 }
 

@@ -220,7 +220,9 @@ func ChainAudit(head AuditChainHead, rs []AuditRecord) AuditChainHead {
 // Audit keeps the audit log. Appends are serialized across every replica
 // sharing the store, so that the chain is one line; they are not
 // workspace changes and emit nothing on the Feed. Records are never
-// updated or deleted through the store.
+// updated or deleted through the store. (Records committed with writes
+// wait, unchained, in the outbox until moved into the chain: see
+// AuditOutbox.)
 type Audit interface {
 	// AppendAudit adds r at the end of the chain: it assigns Seq, PrevHash
 	// and Hash (ignoring any given) in one transaction with updating the

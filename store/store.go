@@ -73,7 +73,9 @@ type Store interface {
 	Agents
 	RelayedTasks
 	Audit
+	AuditOutbox
 	Negotiations
+	Upstreams
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// Run does the store's background work until ctx ends or the store is

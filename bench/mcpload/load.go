@@ -127,7 +127,8 @@ type Config struct {
 	// (NAME.log); otherwise logs go to os.DevNull.
 	ServerLog string
 	// ServerCPUProfile, if set, makes each server write a CPU profile of
-	// its process to ServerCPUProfile.NAME.prof.
+	// its process to ServerCPUProfile.NAME.prof, from the end of the
+	// seeding (Run tells each child when) to the end of the run.
 	ServerCPUProfile string
 	// Progress, if set, receives a line per step; Stderr the servers'
 	// own error output (os.Stderr if nil).
@@ -446,6 +447,15 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		}
 	}()
 
+	if cfg.ServerCPUProfile != "" {
+		for _, s := range env.servers {
+			if s.proc != nil {
+				if err := s.proc.Send(msgStartProfile); err != nil {
+					return nil, fmt.Errorf("%s: start its CPU profile: %w", s.name, err)
+				}
+			}
+		}
+	}
 	load0 := proc.LoadAvg()
 	rep := &Report{
 		Clients: cfg.Clients, Requests: cfg.Requests, Warmup: cfg.Warmup.String(), Rounds: cfg.Rounds,

@@ -41,7 +41,8 @@
 //	go run ./bench/mcpload -target http://127.0.0.1:8080/mcp -target-pid $(pgrep -n gateway) -auth off
 //
 // -cpuprofile profiles this process (the clients); -server-cpuprofile
-// PREFIX makes each server write PREFIX.NAME.prof of its own process.
+// PREFIX makes each server write PREFIX.NAME.prof of its own process,
+// from the end of the seeding to the end of the run (warm-ups included).
 package main
 
 import (

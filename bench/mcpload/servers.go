@@ -153,7 +153,15 @@ func serveBare(ctx context.Context, args []string, readyFn func(any) error) erro
 	return nil
 }
 
-// profile starts a CPU profile of this process into path, if set.
+// msgStartProfile is what the parent sends a server child (child.Send)
+// once the servers are set up and seeded: the child's CPU profile starts
+// then, so that it holds the measured load (and the warm-ups), not the
+// seeding.
+const msgStartProfile = "cpuprofile-start"
+
+// profile prepares a CPU profile of this process into path, if set: it
+// starts when the parent sends msgStartProfile, and stop ends it (an
+// empty file if it never started).
 func profile(path string) (stop func(), err error) {
 	if path == "" {
 		return func() {}, nil
@@ -162,11 +170,36 @@ func profile(path string) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	var mu sync.Mutex
+	started, stopped := false, false
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case m := <-child.Messages():
+				if m != msgStartProfile {
+					continue
+				}
+				mu.Lock()
+				if !started && !stopped {
+					started = pprof.StartCPUProfile(f) == nil
+				}
+				mu.Unlock()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		if started {
+			pprof.StopCPUProfile()
+		}
 		f.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	}, nil
 }
 
 // server is one server of a run, as the clients see it.
@@ -250,9 +283,10 @@ func (e *env) close() error {
 // answers get_ticket with results of the same size.
 func setup(ctx context.Context, cfg *Config) (e *env, err error) {
 	e = &env{ids: ticketIDs(cfg.Tickets), byName: map[string]*server{}, tokens: map[string]string{}}
+	started := e // the returns below set e to nil on failure
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, e.close())
+			err = errors.Join(err, started.close())
 		}
 	}()
 	if e.dir, err = os.MkdirTemp("", "mcpload-*"); err != nil {

@@ -146,6 +146,11 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, err
 		}
 		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			// Parse stopped at a "--" it consumed: the rest are all
+			// arguments, flag-like or not ("-- /data --read-only").
+			return append(pos, rest...), nil
+		}
 		if len(rest) == 0 {
 			break
 		}

@@ -61,6 +61,7 @@ func commands() []command {
 		{"version", "print the version", printVersion},
 		{"client", "an MCP client for trying tools: a prompt, or one call", clientCmd},
 		{"agents", "register, list and remove A2A agents (through a running gateway's admin API)", agentsCmd},
+		{"upstreams", "register, list and remove the MCP servers Parley fronts (through a running gateway's admin API)", upstreamsCmd},
 		{"audit", "verify the audit log's hash chain, or list its records (from the database)", auditCmd},
 		{"help", "show this help", help},
 	}
@@ -102,6 +103,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, `Run "gateway demo -h" for the demo's.`)
 	fmt.Fprintln(w, `Run "gateway client -h" for the client's.`)
 	fmt.Fprintln(w, `Run "gateway agents -h" for the agent registry's.`)
+	fmt.Fprintln(w, `Run "gateway upstreams -h" for the upstream MCP servers'.`)
 	fmt.Fprintln(w, `Run "gateway audit -h" for the audit log's.`)
 }
 

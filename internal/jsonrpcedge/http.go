@@ -50,12 +50,48 @@ func Middleware(maxBody int64, errorStatus int, opts Options, describe func(erro
 				write(w, errorStatus, e)
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.Body = &Body{data: body}
 			r.ContentLength = int64(len(body))
 			next.ServeHTTP(w, r)
 		})
 	}
 }
+
+// Body is the request body the edge hands the handler: the bytes it read
+// and checked. A handler that needs the bytes themselves takes them with
+// Unread instead of reading (and copying) them again.
+type Body struct {
+	data []byte
+	off  int
+}
+
+// Read implements io.Reader.
+func (b *Body) Read(p []byte) (int, error) {
+	if b.off >= len(b.data) {
+		return 0, io.EOF
+	}
+	n := copy(p, b.data[b.off:])
+	b.off += n
+	return n, nil
+}
+
+// WriteTo implements io.WriterTo, so that io.Copy and io.ReadAll into a
+// bytes.Buffer take the bytes in one write.
+func (b *Body) WriteTo(w io.Writer) (int64, error) {
+	if b.off >= len(b.data) {
+		return 0, nil
+	}
+	n, err := w.Write(b.data[b.off:])
+	b.off += n
+	return int64(n), err
+}
+
+// Close implements io.Closer.
+func (b *Body) Close() error { return nil }
+
+// Unread returns the bytes not read yet (all of them before the first
+// Read), without consuming them. The caller must not modify them.
+func (b *Body) Unread() []byte { return b.data[b.off:] }
 
 // readBody reads r's body whole, up to limit bytes.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {

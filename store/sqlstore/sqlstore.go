@@ -404,21 +404,40 @@ func Rebind(query string) string {
 }
 
 // inTx runs f in a write transaction and wakes local subscribers after a
-// commit that appended to the feed.
+// commit that appended to the feed. A transaction that changed something
+// (f reports it, having emitted on the feed) commits the audit record of
+// the call in ctx with it, if ctx carries an AuditIntent not yet
+// committed: the record goes into the audit outbox, and if that fails the
+// write fails too.
 func (db *DB) inTx(ctx context.Context, op string, f func(tx *sql.Tx) (changed bool, err error)) error {
 	tx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return db.fail(op, err)
 	}
 	changed, err := f(tx)
+	var intent *store.AuditIntent
+	if err == nil && changed {
+		if in := store.AuditIntentFrom(ctx); in != nil {
+			if r, ok := in.Claim(); ok {
+				intent = in
+				err = db.insertAuditOutbox(ctx, tx, r)
+			}
+		}
+	}
 	if err != nil {
 		_ = tx.Rollback()
+		intent.Settle(false)
 		db.prepareWanted(ctx)
 		return db.fail(op, err)
 	}
 	if err := tx.Commit(); err != nil {
+		// Perhaps committed after all (a connection lost in the commit):
+		// the caller then records the call again, a duplicate rather
+		// than a write without a record.
+		intent.Settle(false)
 		return db.fail(op, err)
 	}
+	intent.Settle(true)
 	db.prepareWanted(ctx)
 	if changed {
 		db.wake.wake()

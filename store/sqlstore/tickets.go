@@ -13,12 +13,15 @@ const ticketColumns = `id, version, status, category, data, created_at, updated_
 
 func scanTicket(row interface{ Scan(...any) error }) (store.Ticket, error) {
 	var t store.Ticket
-	var data string
 	var created, updated int64
-	if err := row.Scan(&t.ID, &t.Version, &t.Status, &t.Category, &data, &created, &updated); err != nil {
+	// Into []byte directly: database/sql copies the driver's value once
+	// (a string first would copy the document twice).
+	if err := row.Scan(&t.ID, &t.Version, &t.Status, &t.Category, (*[]byte)(&t.Data), &created, &updated); err != nil {
 		return store.Ticket{}, err
 	}
-	t.Data = []byte(data)
+	if t.Data == nil {
+		t.Data = []byte{} // as []byte(string) gave: the column is NOT NULL
+	}
 	t.CreatedAt, t.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return t, nil
 }

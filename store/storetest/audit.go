@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/parleyhq/parley/audit"
 	"github.com/parleyhq/parley/store"
 )
@@ -624,6 +626,32 @@ func RunAuditTamper(t *testing.T, newDB NewTamperDB) {
 		}
 	})
 
+	// A write and its record commit together or not at all: when the
+	// record cannot be put in the outbox (here a planted row makes its
+	// insert fail, as a crash before the commit would leave nothing), the
+	// write is rolled back with it, and the call records itself.
+	t.Run("write whose record fails leaves neither", func(t *testing.T) {
+		open, exec := newDB(t)
+		s := open(t)
+		exec(t, `CREATE UNIQUE INDEX planted_outbox_target ON audit_outbox (target)`)
+		exec(t, `INSERT INTO audit_outbox (at, subject, client, action, target, ticket_id, outcome, detail, parent, request_id, task_id, negotiation_id)
+			VALUES (0, '', '', 'test.planted', 'T-1', '', 'ok', '', 0, '', '', '')`)
+		l := audit.New(s, audit.Options{})
+		wctx, in := intendWrite(t.Context(), l, "alice", "T-1")
+		if _, err := s.CreateTicket(wctx, ticket("T-1", "new", "", t0), hist("alice", "create")); err == nil {
+			t.Fatal("CreateTicket whose audit record could not be inserted succeeded")
+		}
+		if in.Close() {
+			t.Error("intent of the failed write: committed, want not")
+		}
+		if _, err := s.GetTicket(t.Context(), "T-1"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetTicket after the failed write = %v, want ErrNotFound", err)
+		}
+		if n := outboxLen(t, s); n != 1 {
+			t.Errorf("%d records in the outbox, want only the planted one", n)
+		}
+	})
+
 	t.Run("chain head removed", func(t *testing.T) {
 		open, exec := newDB(t)
 		s := open(t)
@@ -636,4 +664,234 @@ func RunAuditTamper(t *testing.T, newDB NewTamperDB) {
 			t.Errorf("AppendAudit without a chain head = %v, want ErrCorrupt", err)
 		}
 	})
+}
+
+// intendWrite returns a context whose first write commits a record of
+// target with it, through l, and the intent.
+func intendWrite(ctx context.Context, l *audit.Log, subject, target string) (context.Context, *audit.Intent) {
+	return l.Intend(ctx, func() audit.Entry {
+		return audit.Entry{Action: "test.write", Target: target, Principal: audit.Principal{Subject: subject},
+			Detail: map[string]string{"committed_write": "true"}}
+	})
+}
+
+// drainAudit runs a fresh Log on s as a restarted gateway would, and stops
+// it: it chains what waits in the outbox as it starts.
+func drainAudit(t *testing.T, s store.Audit) {
+	t.Helper()
+	ctx, stop := context.WithCancel(t.Context())
+	stop()
+	if err := audit.New(s, audit.Options{Timeout: 30 * time.Second}).Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+func outboxLen(t *testing.T, s store.Store) int64 {
+	t.Helper()
+	n, err := s.AuditOutboxLen(t.Context())
+	if err != nil {
+		t.Fatalf("AuditOutboxLen: %v", err)
+	}
+	return n
+}
+
+// testAuditOutbox: a write whose context carries an intent commits the
+// record with it, in the outbox, once; a transaction that changes nothing
+// or fails does not take it; the records wait in the outbox until an
+// appender (a Log's Run, here one that starts after a Log that never ran,
+// as after a crash) chains them, and the chain verifies.
+func testAuditOutbox(t *testing.T, newDB NewDB) {
+	ctx := t.Context()
+	open := newDB(t, Options{})
+	s := open(t)
+	l := audit.New(s, audit.Options{Now: func() time.Time { return t0 }}) // never runs
+
+	// Written: the record is committed with the write, built then.
+	built := 0
+	wctx, in := l.Intend(ctx, func() audit.Entry {
+		built++
+		return audit.Entry{Action: "test.write", Target: "T-1", Principal: audit.Principal{Subject: "alice"}}
+	})
+	if _, err := s.CreateTicket(wctx, ticket("T-1", "new", "", t0), hist("alice", "create")); err != nil {
+		t.Fatal(err)
+	}
+	// A second write of the same call commits no second record.
+	if _, err := s.CreateTicket(wctx, ticket("T-2", "new", "", t0), hist("alice", "create")); err != nil {
+		t.Fatal(err)
+	}
+	if !in.Close() || built != 1 {
+		t.Errorf("intent of a call that wrote: committed %v, record built %d times; want committed, built once", in.Close(), built)
+	}
+
+	// Not written: a failed write and a transaction that changes nothing
+	// (an audit append) leave the intent to the caller.
+	fctx, failed := intendWrite(ctx, l, "bob", "T-1 again")
+	if _, err := s.CreateTicket(fctx, ticket("T-1", "new", "", t0), hist("bob", "create")); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("CreateTicket of an existing ticket = %v, want ErrExists", err)
+	}
+	if _, err := l.Append(fctx, audit.Entry{Action: "test.append", Target: "appended"}); err != nil {
+		t.Fatal(err)
+	}
+	if failed.Close() {
+		t.Error("intent of a call whose write failed: committed, want not")
+	}
+	// Closed: a write after the call ended does not take it.
+	lctx, late := intendWrite(ctx, l, "carol", "late")
+	late.Close()
+	if _, err := s.CreateTicket(lctx, ticket("T-3", "new", "", t0), hist("carol", "create")); err != nil {
+		t.Fatal(err)
+	}
+
+	if n := outboxLen(t, s); n != 1 {
+		t.Errorf("%d records in the outbox, want the one write's", n)
+	}
+	if res := verifyAudit(t, s, 0); !res.OK || res.Records != 1 || res.Pending != 1 {
+		t.Errorf("Verify before the move = %+v, want OK with 1 record and 1 pending", res)
+	}
+
+	// Another instance's Log chains it as it starts.
+	drainAudit(t, open(t))
+	if n := outboxLen(t, s); n != 0 {
+		t.Errorf("%d records in the outbox after a Log ran, want 0", n)
+	}
+	type row struct {
+		Seq                     int64
+		Action, Target, Subject string
+	}
+	var got []row
+	for _, r := range listAllAudit(t, s) {
+		got = append(got, row{r.Seq, r.Action, r.Target, r.Subject})
+	}
+	want := []row{{1, "test.append", "appended", ""}, {2, "test.write", "T-1", "alice"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("chain (-want +got):\n%s", diff)
+	}
+	if res := verifyAudit(t, s, 1); !res.OK || res.Records != 2 || res.Pending != 0 {
+		t.Errorf("Verify after the move = %+v, want OK with 2 records, none pending", res)
+	}
+
+	// ChainAuditOutbox moves at most limit records, oldest first, before
+	// the batch it is given.
+	for i := range 3 {
+		wctx, in := intendWrite(ctx, l, "dave", fmt.Sprintf("outbox-%d", i))
+		if _, err := s.CreateTicket(wctx, ticket(fmt.Sprintf("T-1%d", i), "new", "", t0), hist("dave", "create")); err != nil {
+			t.Fatal(err)
+		}
+		in.Close()
+	}
+	out, moved, err := s.ChainAuditOutbox(ctx, []store.AuditRecord{auditRec("test.batch", "erin", "queued", store.AuditOK, t0)}, 2)
+	if err != nil || moved != 2 || len(out) != 1 || out[0].Seq != 5 {
+		t.Fatalf("ChainAuditOutbox(limit 2) = %+v, moved %d, %v; want 2 moved and the batch's record at seq 5", out, moved, err)
+	}
+	if _, moved, err := s.ChainAuditOutbox(ctx, nil, 10); err != nil || moved != 1 {
+		t.Fatalf("ChainAuditOutbox(limit 10) moved %d, %v; want the 1 left", moved, err)
+	}
+	var targets []string
+	for _, r := range listAllAudit(t, s)[2:] {
+		targets = append(targets, r.Target)
+	}
+	if diff := cmp.Diff([]string{"outbox-0", "outbox-1", "queued", "outbox-2"}, targets); diff != "" {
+		t.Errorf("chain after ChainAuditOutbox (-want +got):\n%s", diff)
+	}
+	if res := verifyAudit(t, s, 2); !res.OK || res.Records != 6 || res.Pending != 0 {
+		t.Errorf("Verify = %+v, want OK with 6 records, none pending", res)
+	}
+}
+
+// testAuditOutboxConcurrentLogs: two replicas' Logs run, each grouping
+// appends and chaining the outbox, while writers on both commit records
+// with their writes, others append, and a third Log that never runs (as
+// a replica that crashed) leaves records in the outbox: no record is
+// chained twice, none is lost, and the chain verifies throughout.
+func testAuditOutboxConcurrentLogs(t *testing.T, newDB NewDB) {
+	ctx := t.Context()
+	open := newDB(t, Options{})
+	runCtx, stop := context.WithCancel(ctx)
+	var runs sync.WaitGroup
+	var instances []store.Store
+	var logs []*audit.Log
+	for i := range 3 {
+		s := open(t)
+		l := audit.New(s, audit.Options{Now: func() time.Time { return t0 }, Timeout: 30 * time.Second})
+		if i < 2 {
+			runs.Go(func() {
+				if err := l.Run(runCtx); err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			})
+		}
+		instances, logs = append(instances, s), append(logs, l)
+	}
+	const writers, each = 6, 10
+	var wg sync.WaitGroup
+	for i, l := range logs {
+		s := instances[i]
+		for w := range writers {
+			wg.Go(func() {
+				subject := fmt.Sprintf("i%d-w%d", i, w)
+				for n := range each {
+					target := fmt.Sprint(n)
+					if n%3 == 2 {
+						if _, err := l.Append(ctx, audit.Entry{Action: "test.append", Target: target, Principal: audit.Principal{Subject: subject}}); err != nil {
+							t.Errorf("%s append %d: %v", subject, n, err)
+						}
+						continue
+					}
+					wctx, in := intendWrite(ctx, l, subject, target)
+					_, err := s.CreateTicket(wctx, ticket(subject+"/"+target, "new", "", t0), hist(subject, "create"))
+					if !in.Close() || err != nil {
+						t.Errorf("%s write %d: %v, record committed with it: false", subject, n, err)
+					}
+				}
+			})
+		}
+	}
+	done := make(chan struct{})
+	verifierDone := make(chan struct{})
+	go func() {
+		defer close(verifierDone)
+		for walks := 0; ; walks++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			res, err := audit.Verify(ctx, instances[walks%2], 9)
+			if err != nil || !res.OK {
+				t.Errorf("Verify during appends = %+v, %v; want OK", res, err)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(done)
+	<-verifierDone
+	stop()
+	runs.Wait()
+	// What the third Log's writers left after the running Logs' last
+	// batches, a restarted replica chains.
+	drainAudit(t, instances[1])
+
+	total := int64(len(logs) * writers * each)
+	if res := verifyAudit(t, instances[0], 10); !res.OK || res.Records != total || res.Pending != 0 {
+		t.Errorf("Verify = %+v, want OK with %d records, none pending", res, total)
+	}
+	seen := map[string]int{}
+	for _, r := range listAllAudit(t, instances[0]) {
+		seen[r.Action+" "+r.Subject+"/"+r.Target]++
+	}
+	for i := range logs {
+		for w := range writers {
+			for n := range each {
+				action := "test.write"
+				if n%3 == 2 {
+					action = "test.append"
+				}
+				key := fmt.Sprintf("%s i%d-w%d/%d", action, i, w, n)
+				if seen[key] != 1 {
+					t.Errorf("record %s chained %d times, want once", key, seen[key])
+				}
+			}
+		}
+	}
 }

@@ -118,6 +118,8 @@ func Run(t *testing.T, newDB NewDB) {
 		{"AuditBatch", testAuditBatch},
 		{"AuditConcurrentLogs", testAuditConcurrentLogs},
 		{"AuditNotOnFeed", testAuditNotOnFeed},
+		{"AuditOutbox", testAuditOutbox},
+		{"AuditOutboxConcurrentLogs", testAuditOutboxConcurrentLogs},
 		{"RelayedTaskUpsert", testRelayedTaskUpsert},
 		{"ListRelayedTasks", testListRelayedTasks},
 		{"RelayedTaskConcurrentSaves", testRelayedTaskConcurrentSaves},
@@ -130,6 +132,10 @@ func Run(t *testing.T, newDB NewDB) {
 		{"NegotiationFeed", testNegotiationFeed},
 		{"NegotiationTriggerRace", testNegotiationTriggerRace},
 		{"NegotiationConcurrentClaims", testNegotiationConcurrentClaims},
+		{"UpstreamCRUD", testUpstreamCRUD},
+		{"UpstreamTools", testUpstreamTools},
+		{"UpstreamToolFirstSightRace", testUpstreamToolFirstSightRace},
+		{"UpstreamFeed", testUpstreamFeed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.f(t, newDB) })

@@ -8,7 +8,9 @@
 // child, Dispatch runs the named function and exits; otherwise it returns
 // at once. The function serves until its context ends (the parent closed
 // the child's stdin, or sent SIGINT or SIGTERM), after reporting that it
-// is ready with one JSON value, which Start returns to the parent.
+// is ready with one JSON value, which Start returns to the parent. While
+// it runs, the parent can send it lines (Process.Send), which the child
+// reads from Messages.
 package child
 
 import (
@@ -49,10 +51,17 @@ func Dispatch(funcs map[string]Func) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// The parent closes stdin to stop the child, and a parent that dies
-	// closes it too, so no child outlives its benchmark.
+	// closes it too, so no child outlives its benchmark. Until then, each
+	// line on stdin is a message (Process.Send).
 	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		stop()
+		defer stop()
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			select {
+			case messages <- sc.Text():
+			default: // nobody listening: dropped
+			}
+		}
 	}()
 	var once sync.Once
 	ready := func(v any) error {
@@ -76,16 +85,26 @@ func Dispatch(funcs map[string]Func) {
 	os.Exit(0)
 }
 
+// messages carries the lines the parent sent, in a child.
+var messages = make(chan string, 16)
+
+// Messages receives the lines the parent sends with Process.Send, in a
+// child. A line sent while 16 are waiting unread is dropped. The lines sent
+// before the parent stops the child are all in it by the time the child's
+// context ends.
+func Messages() <-chan string { return messages }
+
 // Process is a running child.
 type Process struct {
 	Name string
 	Pid  int
 
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	done  chan error
-	once  sync.Once
-	err   error
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	done   chan error
+	sendMu sync.Mutex
+	once   sync.Once
+	err    error
 }
 
 // Start starts the child that runs the function name with args, and waits
@@ -160,12 +179,23 @@ func (p *Process) RSS() int64 {
 	return n
 }
 
+// Send sends line (which must not hold a newline) to the child, which
+// receives it from Messages.
+func (p *Process) Send(line string) error {
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	_, err := io.WriteString(p.stdin, line+"\n")
+	return err
+}
+
 // Stop asks the child to finish (closing its stdin), waits up to 20 s,
 // then kills it. It returns the child's exit error; calling it again
 // returns the same.
 func (p *Process) Stop() error {
 	p.once.Do(func() {
+		p.sendMu.Lock()
 		_ = p.stdin.Close()
+		p.sendMu.Unlock()
 		select {
 		case p.err = <-p.done:
 		case <-time.After(20 * time.Second):

@@ -2,9 +2,13 @@ package child
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestMain(m *testing.M) {
@@ -15,6 +19,38 @@ func TestMain(m *testing.M) {
 			}
 			<-ctx.Done()
 			return nil
+		},
+		// record writes each message it receives to the file args[1],
+		// one a line, until it is stopped.
+		"record": func(ctx context.Context, args []string, ready func(any) error) error {
+			f, err := os.Create(args[1])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := ready(nil); err != nil {
+				return err
+			}
+			for {
+				select {
+				case m := <-Messages():
+					if _, err := fmt.Fprintln(f, m); err != nil {
+						return err
+					}
+				case <-ctx.Done():
+					// The lines sent before Stop are all waiting.
+					for {
+						select {
+						case m := <-Messages():
+							if _, err := fmt.Fprintln(f, m); err != nil {
+								return err
+							}
+						default:
+							return nil
+						}
+					}
+				}
+			}
 		},
 	})
 	os.Exit(m.Run())
@@ -47,5 +83,32 @@ func TestStartStop(t *testing.T) {
 func TestUnknownFails(t *testing.T) {
 	if _, err := Start(t.Context(), "nothing", []string{"-test.run=^$"}, nil, nil); err == nil {
 		t.Error("want an error for an unknown serve function")
+	}
+}
+
+func TestSend(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "messages")
+	p, err := Start(t.Context(), "record", []string{"-test.run=^$", file}, os.Stderr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"cpuprofile-start", "second"} {
+		if err := p.Send(m); err != nil {
+			t.Fatalf("send %q: %v", m, err)
+		}
+	}
+	// Stop closes stdin after the lines sent: the child reads them first.
+	if err := p.Stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff("cpuprofile-start\nsecond\n", string(got)); diff != "" {
+		t.Errorf("messages the child received (-want +got):\n%s", diff)
+	}
+	if err := p.Send("late"); err == nil {
+		t.Error("Send after Stop: want an error")
 	}
 }
