@@ -78,6 +78,16 @@ const errNotAudited = "the call could not be recorded in the audit log, so it is
 // if the process dies before the record's batch commits (see
 // audit.Log.Record), and a read is not failed for want of it.
 //
+// A read is one of Parley's own read tools (readTools), or a call
+// forwarded to an upstream tool whose definition is annotated
+// readOnlyHint: true (markUpstreamRead). That hint is the upstream's word,
+// not a guarantee, but the definition that carries it is pinned: the
+// first one seen is recorded, and a changed one (a hint switched off or
+// on included) is held back until an admin approves it, so an upstream
+// cannot turn a tool read-only in Parley's eyes on its own. Every other
+// upstream tool is treated as a write, since it may change things at the
+// upstream: its call is answered once its record is committed.
+//
 // The other requests forwarded to an upstream (prompts/get,
 // resources/read, resources/subscribe and unsubscribe, completion/complete:
 // upstreamActions) have a record each too, written once the upstream has
@@ -107,6 +117,8 @@ func AuditMiddleware(log Auditor) mcp.Middleware {
 			ctx = audit.WithLinks(ctx, links)
 			ctx, note := audit.WithNote(ctx)
 			read := readTools[params.Name]
+			class := &callClass{}
+			ctx = context.WithValue(ctx, callClassKey{}, class)
 			var intent *audit.Intent
 			if !read {
 				ctx, intent = log.Intend(ctx, func() audit.Entry {
@@ -116,6 +128,9 @@ func AuditMiddleware(log Auditor) mcp.Middleware {
 			}
 			res, err := next(ctx, method, req)
 			committed := intent.Close()
+			if class.upstreamRead && !committed {
+				read = true // a federated tool its pinned definition says is read-only
+			}
 			entry := audit.Entry{Action: audit.ActionMCPToolCall, Target: params.Name, Outcome: audit.OK}
 			detail := map[string]any{}
 			succeeded := false
@@ -148,6 +163,24 @@ func AuditMiddleware(log Auditor) mcp.Middleware {
 			}
 			return res, err
 		}
+	}
+}
+
+// callClass is what the tool's handler says of a call, for its record:
+// upstreamRead, that it was forwarded to an upstream tool whose pinned
+// definition (the one the host was served, approved if it ever changed)
+// is annotated readOnlyHint. Set by the handler, on the middleware's
+// goroutine, before it returns.
+type callClass struct{ upstreamRead bool }
+
+type callClassKey struct{}
+
+// markUpstreamRead says, for the tool call ctx carries (AuditMiddleware),
+// that it goes to an upstream tool annotated read-only: its record is
+// queued like a read's.
+func markUpstreamRead(ctx context.Context) {
+	if c, ok := ctx.Value(callClassKey{}).(*callClass); ok {
+		c.upstreamRead = true
 	}
 }
 

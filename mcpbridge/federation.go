@@ -223,7 +223,7 @@ func (f *federation) addTool(t *mcp.Tool, m *mirrored) (ok bool) {
 			ok = false
 		}
 	}()
-	f.b.server.AddTool(t, f.toolHandler(m.conn, m.name))
+	f.b.server.AddTool(t, f.toolHandler(m.conn, m.name, t.Annotations != nil && t.Annotations.ReadOnlyHint))
 	return true
 }
 
@@ -292,9 +292,15 @@ func objectSchema(s any) bool {
 
 func rand16() string { return rand.Text()[:16] }
 
-// toolHandler forwards calls of a mirrored tool.
-func (f *federation) toolHandler(conn *upstream.Conn, name string) mcp.ToolHandler {
+// toolHandler forwards calls of a mirrored tool. readOnly: its
+// definition, as served (pinned), is annotated readOnlyHint, and its
+// calls are audited as reads (see AuditMiddleware). A changed definition
+// is a new handler: the tool is removed and added again.
+func (f *federation) toolHandler(conn *upstream.Conn, name string, readOnly bool) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		if readOnly {
+			markUpstreamRead(ctx)
+		}
 		op := &upstreamOp{conn: conn, method: "tools/call", name: name, args: req.Params.Arguments,
 			meta: req.Params.Meta, responses: req.Params.InputResponses}
 		res, err := f.forward(ctx, req, req.ClientCapabilities(), op, req.Params.RequestState)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/parleyhq/parley/audit"
@@ -182,5 +184,109 @@ func TestUpstreamOfResources(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantDecisions, decisions); diff != "" {
 		t.Errorf("decisions (-want +got):\n%s", diff)
+	}
+}
+
+// methodAuditor is the real audit log, noting which of Append (committed
+// before the call is answered) and Record (queued) wrote each tool call's
+// record.
+type methodAuditor struct {
+	*audit.Log
+	mu  sync.Mutex
+	how map[string]string // target → "append" or "record"
+}
+
+func (a *methodAuditor) note(target, how string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.how[target] = how
+}
+
+func (a *methodAuditor) Append(ctx context.Context, e audit.Entry) (audit.Record, error) {
+	if e.Action == audit.ActionMCPToolCall {
+		a.note(e.Target, "append")
+	}
+	return a.Log.Append(ctx, e)
+}
+
+func (a *methodAuditor) Record(ctx context.Context, e audit.Entry) {
+	if e.Action == audit.ActionMCPToolCall {
+		a.note(e.Target, "record")
+	}
+	a.Log.Record(ctx, e)
+}
+
+// annotatedUpstream serves two tools: "look", annotated readOnlyHint, and
+// "change", not (it may change things at the upstream).
+func annotatedUpstream(t *testing.T, stateless bool) string {
+	t.Helper()
+	s := mcp.NewServer(&mcp.Implementation{Name: "annotated-upstream", Version: "1"}, nil)
+	answer := func(text string) mcp.ToolHandler {
+		return func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil
+		}
+	}
+	obj := &jsonschema.Schema{Type: "object"}
+	s.AddTool(&mcp.Tool{Name: "look", InputSchema: obj, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}}, answer("looked"))
+	s.AddTool(&mcp.Tool{Name: "change", InputSchema: obj, Annotations: &mcp.ToolAnnotations{IdempotentHint: true}}, answer("changed"))
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: stateless})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// A call of an upstream tool whose (pinned) definition is annotated
+// readOnlyHint is recorded like one of Parley's own reads: queued
+// (Record), and answered at once. Any other upstream tool's call may
+// change things at the upstream, and is answered only once its record is
+// committed (Append). Both generations of upstream, both of host.
+func TestFederatedReadOnlyToolAuditedAsRead(t *testing.T) {
+	for _, up := range []struct {
+		name      string
+		stateless bool
+	}{{"session upstream", false}, {"stateless upstream", true}} {
+		t.Run(up.name, func(t *testing.T) {
+			f := federate(t, annotatedUpstream(t, up.stateless))
+			st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "audit.db"), sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			log := &methodAuditor{Log: audit.New(st, audit.Options{}), how: map[string]string{}}
+			f.bridge.Server().AddReceivingMiddleware(AuditMiddleware(log))
+			for _, host := range generations {
+				t.Run(host.name, func(t *testing.T) {
+					log.mu.Lock()
+					clear(log.how)
+					log.mu.Unlock()
+					cs, err := mcp.NewClient(&mcp.Implementation{Name: "test-host", Version: "1"}, nil).Connect(t.Context(),
+						&mcp.StreamableClientTransport{Endpoint: f.url}, &mcp.ClientSessionOptions{ProtocolVersion: host.version})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { cs.Close() })
+					got := map[string]string{}
+					for _, tool := range []string{"up_look", "up_change"} {
+						res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: tool, Arguments: map[string]any{}})
+						if err != nil || res.IsError {
+							t.Fatalf("call %s: %v %+v", tool, err, res)
+						}
+						got[tool] = res.Content[0].(*mcp.TextContent).Text
+					}
+					log.mu.Lock()
+					for target, how := range log.how {
+						got["audit "+target] = how
+					}
+					log.mu.Unlock()
+					want := map[string]string{
+						"up_look": "looked", "up_change": "changed",
+						"audit up_look": "record", "audit up_change": "append",
+					}
+					if diff := cmp.Diff(want, got); diff != "" {
+						t.Errorf("answers and how their records were written (-want +got):\n%s", diff)
+					}
+				})
+			}
+		})
 	}
 }
