@@ -241,6 +241,8 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		AgentClients: agentClients,
 		Negotiations: a.Negotiations,
 		Upstreams:    a.Upstreams,
+		// Sessions in the store: any replica serves any session.
+		Sessions: st,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("the MCP endpoint: %w", err)

@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,5 +97,78 @@ func TestSubscriptionFanOutAcrossReplicas(t *testing.T) {
 				t.Errorf("ticket read on the other replica = %+v", doc.Ticket)
 			}
 		})
+	}
+}
+
+// alternating is a load balancer without stickiness in front of gateway
+// replicas: each request goes to the next one. It counts, by replica, the
+// requests of a session (Mcp-Session-Id) answered with success.
+type alternating struct {
+	addrs []string
+
+	mu     sync.Mutex
+	next   int
+	served []int
+}
+
+func (a *alternating) RoundTrip(req *http.Request) (*http.Response, error) {
+	a.mu.Lock()
+	i := a.next
+	a.next = (a.next + 1) % len(a.addrs)
+	a.mu.Unlock()
+	req = req.Clone(req.Context())
+	req.URL.Host, req.Host = a.addrs[i], a.addrs[i]
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err == nil && resp.StatusCode < 300 && req.Header.Get("Mcp-Session-Id") != "" {
+		a.mu.Lock()
+		a.served[i]++
+		a.mu.Unlock()
+	}
+	return resp, err
+}
+
+// Two gateway processes share one PostgreSQL database. A 2025-11-25
+// session opened on one (initialize) is served by the other: the client's
+// requests alternate between them, with the same Mcp-Session-Id, and every
+// call succeeds (issue 13, first step: the session state is in the store,
+// and a replica that does not hold the session rebuilds it).
+func TestSessionAcrossReplicas(t *testing.T) {
+	dbURL := pgtest.NewSchema(t)
+	var addrs []string
+	for range 2 {
+		p := start(t, t.TempDir(), cleanEnv("PARLEY_STORE="+dbURL, "PARLEY_MCP_STATE_KEY=shared-secret-for-replicas"), "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0")
+		addrs = append(addrs, p.addr(t))
+	}
+	lb := &alternating{addrs: addrs, served: make([]int, len(addrs))}
+	c := mcp.NewClient(&mcp.Implementation{Name: "e2e-balanced", Version: "1"}, nil)
+	cs, err := c.Connect(t.Context(), &mcp.StreamableClientTransport{
+		Endpoint:   "http://" + addrs[0] + "/mcp",
+		HTTPClient: &http.Client{Transport: lb},
+		// Only the calls take turns: the GET stream would take one at a
+		// time of its own choosing.
+		DisableStandaloneSSE: true,
+	}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatalf("connect through the balancer: %v", err)
+	}
+	defer cs.Close()
+
+	callTool(t, cs, "save_ticket", map[string]any{"ticket_id": "T-7", "customer": "acme", "category": "billing"})
+	first := callTool(t, cs, "get_ticket", map[string]any{"ticket_id": "T-7"})
+	for i := range 3 {
+		summary := fmt.Sprintf("turn %d", i)
+		callTool(t, cs, "save_ticket", map[string]any{"ticket_id": "T-7", "summary": summary})
+		got := callTool(t, cs, "get_ticket", map[string]any{"ticket_id": "T-7"})
+		if got["summary"] != summary || got["version"] != first["version"].(float64)+float64(i)+1 {
+			t.Errorf("turn %d: get_ticket = %v", i, got)
+		}
+	}
+	lb.mu.Lock()
+	served := append([]int(nil), lb.served...)
+	lb.mu.Unlock()
+	for i, n := range served {
+		if n < 4 {
+			t.Errorf("replica %d answered %d requests of the session, want at least 4 (%v)", i, n, served)
+		}
 	}
 }

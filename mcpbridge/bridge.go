@@ -66,6 +66,11 @@ type Options struct {
 	// tools, prompts and resources are mirrored into this server and
 	// calls forwarded to them (federation.go).
 	Upstreams *upstream.Manager
+	// Sessions, if set, keeps sessions (2025-11-25 and older) in the store,
+	// so that every replica sharing it serves every session, and idle ones
+	// expire after SessionTimeout (sessions.go). Nil: a session lives in
+	// the memory of the replica that opened it.
+	Sessions store.MCPSessions
 }
 
 // Bridge is the MCP endpoint. It is an http.Handler; Run must be running
@@ -82,7 +87,8 @@ type Bridge struct {
 	watchers   watchers
 	agentTools agentTools
 	negTickets negotiationTickets
-	fed        *federation // nil without Options.Upstreams
+	fed        *federation      // nil without Options.Upstreams
+	sessions   *durableSessions // nil without Options.Sessions
 	args       toolArgs
 	// waitRead, if set (by tests), is called once a wait_for_ticket call
 	// has read the ticket it waits on: every change after that is one the
@@ -139,7 +145,14 @@ func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error
 		b.fed = newFederation(b, opts.Upstreams)
 		completion = b.fed.complete
 	}
+	var ids *sessionIDs
+	var getSessionID func() string // go-sdk's default: random
+	if opts.Sessions != nil {
+		ids = &sessionIDs{}
+		getSessionID = ids.next
+	}
 	b.server = mcp.NewServer(Implementation, &mcp.ServerOptions{
+		GetSessionID:       getSessionID,
 		Instructions:       instructions,
 		Logger:             opts.Logger,
 		SubscribeHandler:   b.subscribe,
@@ -154,6 +167,10 @@ func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error
 	// Innermost, so that middleware added later (auth, audit) sees its
 	// refusals like any tool error.
 	b.server.AddReceivingMiddleware(b.argumentsMiddleware)
+	if opts.Sessions != nil {
+		b.sessions = newDurableSessions(b, opts.Sessions, ids)
+		b.server.AddReceivingMiddleware(b.sessions.sessionMiddleware)
+	}
 	b.addTools()
 	b.addAgentTools()
 	b.addNegotiationTools()
@@ -164,9 +181,13 @@ func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error
 	// SDK's own check knows only loopback names, and would refuse the
 	// public name a proxy on the same machine forwards that the operator
 	// allowed.
+	statefulEvents := opts.EventStore
+	if b.sessions != nil {
+		statefulEvents = b.sessions.handlerEvents
+	}
 	b.stateful = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
 		DisableLocalhostProtection: true,
-		EventStore:                 opts.EventStore,
+		EventStore:                 statefulEvents,
 		SessionTimeout:             opts.SessionTimeout,
 		Logger:                     opts.Logger,
 		MaxRequestBodyBytes:        opts.MaxBodyBytes,
@@ -178,6 +199,9 @@ func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error
 		MaxRequestBodyBytes:          opts.MaxBodyBytes,
 		PropagateRequestCancellation: true,
 	})
+	if b.sessions != nil {
+		b.sessions.stateful = b.stateful
+	}
 	return b, nil
 }
 
@@ -193,12 +217,12 @@ const statelessVersion = "2026-07-28"
 // stateless one, which any replica can answer.
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	version := r.Header.Get("Mcp-Protocol-Version")
+	var body []byte // a POST's, to serve it again after a session's rebuild
 	if r.Method == http.MethodPost {
 		if r.ContentLength > b.opts.MaxBodyBytes {
 			b.tooLarge(w, r.ContentLength)
 			return
 		}
-		var body []byte
 		if eb, ok := r.Body.(*jsonrpcedge.Body); ok {
 			// The gateway's JSON-RPC edge read the body already: take its
 			// bytes rather than copying them again.
@@ -235,6 +259,10 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.stateless.ServeHTTP(w, r)
 		return
 	}
+	if b.sessions != nil {
+		b.sessions.serve(w, r, body)
+		return
+	}
 	b.stateful.ServeHTTP(w, r)
 }
 
@@ -265,6 +293,13 @@ func (b *Bridge) Run(ctx context.Context) error {
 		fedCtx, stop := context.WithCancel(ctx)
 		defer stop()
 		wg.Go(func() { b.fed.run(fedCtx) })
+	}
+	if b.sessions != nil {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		sweepCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		wg.Go(func() { b.sessions.run(sweepCtx) })
 	}
 	changes, err := b.feed.Subscribe(ctx)
 	if err != nil {

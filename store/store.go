@@ -76,6 +76,7 @@ type Store interface {
 	AuditOutbox
 	Negotiations
 	Upstreams
+	MCPSessions
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// Run does the store's background work until ctx ends or the store is

@@ -136,6 +136,9 @@ func Run(t *testing.T, newDB NewDB) {
 		{"UpstreamTools", testUpstreamTools},
 		{"UpstreamToolFirstSightRace", testUpstreamToolFirstSightRace},
 		{"UpstreamFeed", testUpstreamFeed},
+		{"MCPSessionCRUD", testMCPSessionCRUD},
+		{"MCPSessionSweep", testMCPSessionSweep},
+		{"MCPSessionStreamsGoWithIt", testMCPSessionStreamsGoWithIt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.f(t, newDB) })

@@ -1,0 +1,443 @@
+package mcpbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/postgres"
+	"github.com/parleyhq/parley/store/postgres/pgtest"
+	"github.com/parleyhq/parley/store/sqlite"
+	"github.com/parleyhq/parley/workspace"
+)
+
+// sessionBackends open instances of one database, as replicas share it: a
+// SQLite file (one host), PostgreSQL (PARLEY_TEST_POSTGRES_URL).
+var sessionBackends = []struct {
+	name    string
+	newOpen func(t *testing.T) func(t *testing.T) store.Store
+}{
+	{"sqlite", func(t *testing.T) func(t *testing.T) store.Store {
+		path := filepath.Join(t.TempDir(), "parley.db")
+		return func(t *testing.T) store.Store {
+			s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+	}},
+	{"postgres", func(t *testing.T) func(t *testing.T) store.Store {
+		u := pgtest.NewSchema(t)
+		return func(t *testing.T) store.Store {
+			s, err := postgres.Open(t.Context(), u, postgres.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+	}},
+}
+
+// sessionClock is a clock the test moves by hand.
+type sessionClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *sessionClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *sessionClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// replica is one gateway replica: a Bridge on its own store instance,
+// behind bearer auth whose token is the user's name.
+type replica struct {
+	bridge *Bridge
+	events *EventStore
+	url    string
+}
+
+const testSessionTimeout = 30 * time.Minute
+
+func startReplicas(t *testing.T, open func(t *testing.T) store.Store, clock *sessionClock, n int) []*replica {
+	t.Helper()
+	verify := func(_ context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
+		if token == "" || token == "bad" {
+			return nil, auth.ErrInvalidToken
+		}
+		return &auth.TokenInfo{UserID: token, Expiration: time.Now().Add(time.Hour)}, nil
+	}
+	var out []*replica
+	for range n {
+		st := open(t)
+		ws := workspace.New(st, workspace.Options{})
+		events := NewEventStore(st, EventStoreOptions{})
+		b, err := New(ws, st, Options{
+			EventStore:     events,
+			Sessions:       st,
+			SessionTimeout: testSessionTimeout,
+			StateKey:       []byte("shared by the replicas"),
+			Now:            clock.Now,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = b.Run(ctx) }()
+		srv := httptest.NewServer(auth.RequireBearerToken(verify, nil)(b))
+		t.Cleanup(func() {
+			srv.CloseClientConnections()
+			srv.Close()
+			cancel()
+			<-done
+		})
+		out = append(out, &replica{bridge: b, events: events, url: srv.URL})
+	}
+	return out
+}
+
+// roundRobin is a load balancer without stickiness: each request goes to
+// the next replica, with the user's token.
+type roundRobin struct {
+	targets []*url.URL
+	token   string
+
+	mu   sync.Mutex
+	next int
+	// served counts, by replica, the requests of a session (with
+	// Mcp-Session-Id) that it answered with success.
+	served []int
+}
+
+func newRoundRobin(t *testing.T, token string, replicas ...*replica) *roundRobin {
+	rr := &roundRobin{token: token, served: make([]int, len(replicas))}
+	for _, r := range replicas {
+		u, err := url.Parse(r.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rr.targets = append(rr.targets, u)
+	}
+	return rr
+}
+
+func (rr *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
+	rr.mu.Lock()
+	i := rr.next
+	rr.next = (rr.next + 1) % len(rr.targets)
+	rr.mu.Unlock()
+	req = req.Clone(req.Context())
+	req.URL.Scheme, req.URL.Host = rr.targets[i].Scheme, rr.targets[i].Host
+	req.Host = rr.targets[i].Host
+	req.Header.Set("Authorization", "Bearer "+rr.token)
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err == nil && resp.StatusCode < 300 && req.Header.Get("Mcp-Session-Id") != "" {
+		rr.mu.Lock()
+		rr.served[i]++
+		rr.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (rr *roundRobin) counts() []int {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	return append([]int(nil), rr.served...)
+}
+
+func connectThrough(t *testing.T, rt http.RoundTripper) *mcp.ClientSession {
+	t.Helper()
+	c := mcp.NewClient(&mcp.Implementation{Name: "balanced-host", Version: "1"}, nil)
+	cs, err := c.Connect(t.Context(), &mcp.StreamableClientTransport{
+		Endpoint:   "http://balancer/mcp",
+		HTTPClient: &http.Client{Transport: rt},
+		// The GET stream would take a turn of the balancer at a time of
+		// its own choosing; the calls are what this test follows.
+		DisableStandaloneSSE: true,
+	}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+// sessionPost posts one JSON-RPC message of a session to a replica, as user
+// (no Authorization header if ""), and returns the HTTP status and body.
+func sessionPost(t *testing.T, r *replica, user, sessionID, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, r.url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	req.Header.Set("Mcp-Session-Id", sessionID)
+	if user != "" {
+		req.Header.Set("Authorization", "Bearer "+user)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sb strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return resp.StatusCode, sb.String()
+}
+
+const listTools = `{"jsonrpc":"2.0","id":7,"method":"tools/list"}`
+
+// A session opened on one replica is served by the other, request after
+// request, through a balancer without stickiness: the second replica
+// rebuilds it from the store under the same ID.
+func TestSessionServedByAnyReplica(t *testing.T) {
+	for _, be := range sessionBackends {
+		t.Run(be.name, func(t *testing.T) {
+			clock := &sessionClock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+			open := be.newOpen(t)
+			reps := startReplicas(t, open, clock, 2)
+			rr := newRoundRobin(t, "alice", reps...)
+			cs := connectThrough(t, rr) // initialize on A, initialized on B
+			if err := cs.SetLoggingLevel(t.Context(), &mcp.SetLoggingLevelParams{Level: "warning"}); err != nil {
+				t.Fatalf("logging/setLevel: %v", err)
+			}
+			var saved struct {
+				Version float64 `json:"version"`
+			}
+			call(t, cs, "save_ticket", map[string]any{"ticket_id": "T-1", "customer": "acme", "category": "billing"}, nil)
+			call(t, cs, "get_ticket", map[string]any{"ticket_id": "T-1"}, &saved)
+			for i := range 4 {
+				var got struct {
+					ID      string  `json:"id"`
+					Version float64 `json:"version"`
+					Summary string  `json:"summary"`
+				}
+				summary := fmt.Sprintf("turn %d", i)
+				call(t, cs, "save_ticket", map[string]any{"ticket_id": "T-1", "summary": summary}, nil)
+				call(t, cs, "get_ticket", map[string]any{"ticket_id": "T-1"}, &got)
+				if got.ID != "T-1" || got.Summary != summary || got.Version != saved.Version+float64(i)+1 {
+					t.Errorf("turn %d: get_ticket = %+v", i, got)
+				}
+			}
+			for i, n := range rr.counts() {
+				if n < 5 {
+					t.Errorf("replica %d answered %d requests of the session, want at least 5 (%v)", i, n, rr.counts())
+				}
+			}
+			rec, err := open(t).GetMCPSession(t.Context(), cs.ID())
+			if err != nil {
+				t.Fatalf("the session in the store: %v", err)
+			}
+			want := store.MCPSession{ID: cs.ID(), ProtocolVersion: "2025-11-25", LogLevel: "warning", UserID: "alice",
+				CreatedAt: clock.Now(), LastActive: clock.Now()}
+			if diff := cmp.Diff(want, rec, cmp.FilterPath(func(p cmp.Path) bool { return p.String() == "InitializeParams" }, cmp.Ignore())); diff != "" {
+				t.Errorf("stored session (-want +got):\n%s", diff)
+			}
+			if !strings.Contains(string(rec.InitializeParams), `"balanced-host"`) {
+				t.Errorf("stored initialize params %s do not name the client", rec.InitializeParams)
+			}
+
+			// Ending the session on one replica ends it on the others (the
+			// one that never held it finds it nowhere).
+			if err := cs.Close(); err != nil {
+				t.Fatalf("close (DELETE): %v", err)
+			}
+			if _, err := open(t).GetMCPSession(t.Context(), cs.ID()); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("stored session after DELETE: %v, want not found", err)
+			}
+		})
+	}
+}
+
+// A rebuild checks the session's user as go-sdk does for the sessions it
+// holds; a session known nowhere is 404 everywhere; requests racing to a
+// replica that does not hold their session all get it.
+func TestSessionRebuildRules(t *testing.T) {
+	clock := &sessionClock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+	reps := startReplicas(t, sessionBackends[0].newOpen(t), clock, 3)
+	a, b, c := reps[0], reps[1], reps[2]
+	cs := connectThrough(t, newRoundRobin(t, "alice", a))
+	id := cs.ID()
+
+	tests := []struct {
+		name       string
+		to         *replica
+		user, id   string
+		wantStatus int
+	}{
+		{"another user on a replica that does not hold it", b, "bob", id, http.StatusForbidden},
+		{"another user on the replica that holds it", a, "bob", id, http.StatusForbidden},
+		{"unknown session", b, "alice", "no-such-session", http.StatusNotFound},
+		{"unknown session on the opener", a, "alice", "no-such-session", http.StatusNotFound},
+		{"its user on a replica that does not hold it", b, "alice", id, http.StatusOK},
+		{"its user again, now held", b, "alice", id, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := sessionPost(t, tt.to, tt.user, tt.id, listTools)
+			if status != tt.wantStatus {
+				t.Fatalf("HTTP %d (%s), want %d", status, body, tt.wantStatus)
+			}
+			if status == http.StatusOK && !strings.Contains(body, `"get_ticket"`) {
+				t.Errorf("tools/list = %s", body)
+			}
+		})
+	}
+
+	// Concurrent first requests on a replica that does not hold the
+	// session: one rebuild, every request served.
+	const n = 8
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			status, body := sessionPost(t, c, "alice", id, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/list"}`, i))
+			if status != http.StatusOK || !strings.Contains(body, `"get_ticket"`) {
+				errs <- fmt.Errorf("request %d: HTTP %d: %s", i, status, body)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// An idle session expires after the session timeout: swept from the store,
+// and not rebuilt once past it even before the sweep. Activity anywhere
+// keeps it.
+func TestSessionExpiry(t *testing.T) {
+	clock := &sessionClock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+	open := sessionBackends[0].newOpen(t)
+	reps := startReplicas(t, open, clock, 3)
+	a, b, c := reps[0], reps[1], reps[2]
+	d := a.bridge.sessions
+	idle := testSessionTimeout + d.touchEvery // when a session counts as expired
+
+	kept := connectThrough(t, newRoundRobin(t, "alice", a))
+	expired := connectThrough(t, newRoundRobin(t, "alice", a))
+
+	// Activity of kept, on another replica, just before expiry.
+	clock.Advance(idle - time.Second)
+	if status, body := sessionPost(t, b, "alice", kept.ID(), listTools); status != http.StatusOK {
+		t.Fatalf("kept session on B: HTTP %d: %s", status, body)
+	}
+	clock.Advance(2 * time.Second)
+	// Past the timeout and not yet swept: not rebuilt.
+	if status, body := sessionPost(t, c, "alice", expired.ID(), listTools); status != http.StatusNotFound {
+		t.Errorf("expired session on C before the sweep: HTTP %d (%s), want 404", status, body)
+	}
+	n, err := d.sweep(t.Context())
+	if err != nil || n != 1 {
+		t.Errorf("sweep = %d, %v; want 1", n, err)
+	}
+	st := open(t)
+	if _, err := st.GetMCPSession(t.Context(), expired.ID()); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("expired session after the sweep: %v, want not found", err)
+	}
+	if _, err := st.GetMCPSession(t.Context(), kept.ID()); err != nil {
+		t.Errorf("kept session after the sweep: %v", err)
+	}
+	if status, body := sessionPost(t, c, "alice", kept.ID(), listTools); status != http.StatusOK {
+		t.Errorf("kept session on C after the sweep: HTTP %d: %s", status, body)
+	}
+}
+
+// streamEvents reads a stream through a fresh event store on open, as a
+// third replica would, and returns its events with data.
+func streamEvents(t *testing.T, open func(t *testing.T) store.Store, session, stream string) ([]string, error) {
+	t.Helper()
+	var out []string
+	for data, err := range NewEventStore(open(t), EventStoreOptions{}).After(t.Context(), session, stream, -1) {
+		if err != nil {
+			return out, err
+		}
+		if len(data) > 0 {
+			out = append(out, string(data))
+		}
+	}
+	return out, nil
+}
+
+// A replica's copy of a session closing (go-sdk's idle timer) is not the
+// end of the session: the streams another replica writes stay. The
+// session's end (DELETE) deletes them.
+func TestSessionStreamsOutliveAReplicasCopy(t *testing.T) {
+	clock := &sessionClock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+	open := sessionBackends[0].newOpen(t)
+	reps := startReplicas(t, open, clock, 2)
+	a, b := reps[0], reps[1]
+	cs := connectThrough(t, newRoundRobin(t, "alice", a, b))
+	id, ctx := cs.ID(), t.Context()
+
+	// A and B each write a stream of the session, as for calls that
+	// report progress.
+	progress := `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}`
+	for _, w := range []struct {
+		es     *EventStore
+		stream string
+	}{{a.events, "s0"}, {b.events, "s1"}} {
+		if err := w.es.Open(ctx, id, w.stream); err != nil {
+			t.Fatal(err)
+		}
+		for _, data := range [][]byte{nil, []byte(progress)} {
+			if err := w.es.Append(ctx, id, w.stream, data); err != nil {
+				t.Fatalf("append to %s: %v", w.stream, err)
+			}
+		}
+	}
+	// A's copy closes: go-sdk tells the handler's event store.
+	if err := a.bridge.sessions.handlerEvents.SessionClosed(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	got, err := streamEvents(t, open, id, "s1")
+	if err != nil {
+		t.Fatalf("the stream after A's copy closed: %v", err)
+	}
+	if diff := cmp.Diff([]string{progress}, got); diff != "" {
+		t.Errorf("the stream after A's copy closed (-want +got):\n%s", diff)
+	}
+
+	if err := cs.Close(); err != nil { // DELETE, on either replica
+		t.Fatal(err)
+	}
+	for _, stream := range []string{"s0", "s1"} {
+		if got, err := streamEvents(t, open, id, stream); err == nil && len(got) > 0 {
+			t.Errorf("stream %s after the session's DELETE = %v, want it gone", stream, got)
+		}
+	}
+}

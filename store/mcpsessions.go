@@ -1,0 +1,56 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// MCPSession is a session of an MCP client of a session-based protocol
+// revision (2025-11-25 and older), kept so that any replica can serve its
+// requests: a replica that does not hold the session in memory rebuilds it
+// from this record (package mcpbridge, sessions.go).
+type MCPSession struct {
+	// ID is the Mcp-Session-Id the client sends.
+	ID string
+	// ProtocolVersion is the version negotiated at initialize.
+	ProtocolVersion string
+	// InitializeParams is the client's initialize request's params as JSON:
+	// its info, capabilities and requested version.
+	InitializeParams json.RawMessage
+	// LogLevel is the level the client set with logging/setLevel; empty
+	// if it never set one.
+	LogLevel string
+	// UserID is the user the session is bound to (from the caller's
+	// token); empty for a session opened without one. A request of another
+	// user is refused.
+	UserID string
+	// CreatedAt is when initialize succeeded; LastActive when a request of
+	// the session last reached a replica (recorded coarsely: see
+	// MCPSessions.TouchMCPSession).
+	CreatedAt  time.Time
+	LastActive time.Time
+}
+
+// MCPSessions keeps MCP sessions. They are not on the change feed: a
+// replica reads a session when a request of it arrives.
+type MCPSessions interface {
+	// CreateMCPSession stores a new session. ErrExists if the ID is taken.
+	CreateMCPSession(ctx context.Context, s MCPSession) error
+	// GetMCPSession reads a session. ErrNotFound if it does not exist (it
+	// never did, was deleted, or expired and was swept).
+	GetMCPSession(ctx context.Context, id string) (MCPSession, error)
+	// SetMCPSessionLogLevel records the session's log level and counts as
+	// activity at at. ErrNotFound if the session does not exist.
+	SetMCPSessionLogLevel(ctx context.Context, id, level string, at time.Time) error
+	// TouchMCPSession records activity at at; a time earlier than the one
+	// recorded changes nothing. ErrNotFound if the session does not exist.
+	TouchMCPSession(ctx context.Context, id string, at time.Time) error
+	// DeleteMCPSession deletes a session (the client ended it) and its
+	// event streams (Events), whichever replica wrote them. Deleting a
+	// session that does not exist is not an error.
+	DeleteMCPSession(ctx context.Context, id string) error
+	// SweepMCPSessions deletes the sessions last active before idleSince,
+	// with their event streams, and returns how many sessions it deleted.
+	SweepMCPSessions(ctx context.Context, idleSince time.Time) (int64, error)
+}

@@ -1,0 +1,118 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parleyhq/parley/store"
+)
+
+// MCP sessions (store.MCPSessions), in mcp_sessions. They are not on the
+// feed. A session's event streams (mcp_streams, and their events by ON
+// DELETE CASCADE) go with it, in the same transaction.
+
+const mcpSessionColumns = `id, protocol_version, initialize_params, log_level, user_id, created_at, last_active`
+
+// CreateMCPSession implements store.MCPSessions.
+func (db *DB) CreateMCPSession(ctx context.Context, s store.MCPSession) error {
+	if s.ID == "" {
+		return errors.New("create MCP session: the ID is empty")
+	}
+	if s.LastActive.Before(s.CreatedAt) {
+		s.LastActive = s.CreatedAt
+	}
+	res, err := db.writer.ExecContext(ctx, db.q(`INSERT INTO mcp_sessions (`+mcpSessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`),
+		s.ID, s.ProtocolVersion, string(s.InitializeParams), s.LogLevel, s.UserID, micros(s.CreatedAt), micros(s.LastActive))
+	if err != nil {
+		return db.fail("create MCP session", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return db.fail("create MCP session", err)
+	} else if n == 0 {
+		return fmt.Errorf("MCP session: %w", store.ErrExists)
+	}
+	return nil
+}
+
+// GetMCPSession implements store.MCPSessions.
+func (db *DB) GetMCPSession(ctx context.Context, id string) (store.MCPSession, error) {
+	var s store.MCPSession
+	var params string
+	var created, active int64
+	err := db.reader.QueryRowContext(ctx, db.q(`SELECT `+mcpSessionColumns+` FROM mcp_sessions WHERE id = ?`), id).
+		Scan(&s.ID, &s.ProtocolVersion, &params, &s.LogLevel, &s.UserID, &created, &active)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.MCPSession{}, fmt.Errorf("MCP session: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.MCPSession{}, db.fail("get MCP session", err)
+	}
+	s.InitializeParams = []byte(params)
+	s.CreatedAt, s.LastActive = fromMicros(created), fromMicros(active)
+	return s, nil
+}
+
+// SetMCPSessionLogLevel implements store.MCPSessions.
+func (db *DB) SetMCPSessionLogLevel(ctx context.Context, id, level string, at time.Time) error {
+	return db.updateMCPSession(ctx, "set MCP session log level",
+		`UPDATE mcp_sessions SET log_level = ?, last_active = CASE WHEN last_active < ? THEN ? ELSE last_active END WHERE id = ?`,
+		level, micros(at), micros(at), id)
+}
+
+// TouchMCPSession implements store.MCPSessions.
+func (db *DB) TouchMCPSession(ctx context.Context, id string, at time.Time) error {
+	return db.updateMCPSession(ctx, "touch MCP session",
+		`UPDATE mcp_sessions SET last_active = CASE WHEN last_active < ? THEN ? ELSE last_active END WHERE id = ?`,
+		micros(at), micros(at), id)
+}
+
+func (db *DB) updateMCPSession(ctx context.Context, op, query string, args ...any) error {
+	res, err := db.writer.ExecContext(ctx, db.q(query), args...)
+	if err != nil {
+		return db.fail(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return db.fail(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("MCP session: %w", store.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteMCPSession implements store.MCPSessions.
+func (db *DB) DeleteMCPSession(ctx context.Context, id string) error {
+	return db.inTx(ctx, "delete MCP session", func(tx *sql.Tx) (bool, error) {
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM mcp_streams WHERE session_id = ?`), id); err != nil {
+			return false, err
+		}
+		_, err := tx.ExecContext(ctx, db.q(`DELETE FROM mcp_sessions WHERE id = ?`), id)
+		return false, err
+	})
+}
+
+// SweepMCPSessions implements store.MCPSessions.
+func (db *DB) SweepMCPSessions(ctx context.Context, idleSince time.Time) (int64, error) {
+	var n int64
+	err := db.inTx(ctx, "sweep MCP sessions", func(tx *sql.Tx) (bool, error) {
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM mcp_streams WHERE session_id IN
+			(SELECT id FROM mcp_sessions WHERE last_active < ?)`), micros(idleSince)); err != nil {
+			return false, err
+		}
+		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM mcp_sessions WHERE last_active < ?`), micros(idleSince))
+		if err != nil {
+			return false, err
+		}
+		n, err = res.RowsAffected()
+		return false, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}

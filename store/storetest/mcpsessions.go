@@ -1,0 +1,161 @@
+package storetest
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/parleyhq/parley/store"
+)
+
+func mcpSession(id, user string, at time.Time) store.MCPSession {
+	return store.MCPSession{
+		ID:               id,
+		ProtocolVersion:  "2025-11-25",
+		InitializeParams: json.RawMessage(`{"protocolVersion":"2025-11-25","clientInfo":{"name":"host","version":"1"},"capabilities":{"elicitation":{}}}`),
+		UserID:           user,
+		CreatedAt:        at,
+		LastActive:       at,
+	}
+}
+
+func testMCPSessionCRUD(t *testing.T, newDB NewDB) {
+	ctx := t.Context()
+	open := newDB(t, Options{})
+	a, b := open(t), open(t) // two replicas
+	in := mcpSession("s-1", "alice", t0)
+	if err := a.CreateMCPSession(ctx, in); err != nil {
+		t.Fatalf("CreateMCPSession: %v", err)
+	}
+	if err := b.CreateMCPSession(ctx, mcpSession("s-1", "mallory", t0)); !errors.Is(err, store.ErrExists) {
+		t.Errorf("CreateMCPSession of a taken ID = %v, want ErrExists", err)
+	}
+	got, err := b.GetMCPSession(ctx, "s-1")
+	if err != nil {
+		t.Fatalf("GetMCPSession on the other instance: %v", err)
+	}
+	if diff := cmp.Diff(in, got); diff != "" {
+		t.Errorf("GetMCPSession (-want +got):\n%s", diff)
+	}
+	if _, err := a.GetMCPSession(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetMCPSession unknown = %v, want ErrNotFound", err)
+	}
+
+	// The log level, and activity, which never goes back.
+	if err := b.SetMCPSessionLogLevel(ctx, "s-1", "debug", t0.Add(2*time.Minute)); err != nil {
+		t.Fatalf("SetMCPSessionLogLevel: %v", err)
+	}
+	if err := a.TouchMCPSession(ctx, "s-1", t0.Add(time.Minute)); err != nil {
+		t.Fatalf("TouchMCPSession: %v", err)
+	}
+	want := in
+	want.LogLevel, want.LastActive = "debug", t0.Add(2*time.Minute)
+	if got, err := a.GetMCPSession(ctx, "s-1"); err != nil {
+		t.Fatal(err)
+	} else if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after set level and an older touch (-want +got):\n%s", diff)
+	}
+	if err := a.TouchMCPSession(ctx, "s-1", t0.Add(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	want.LastActive = t0.Add(5 * time.Minute)
+	if got, err := b.GetMCPSession(ctx, "s-1"); err != nil {
+		t.Fatal(err)
+	} else if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after a newer touch (-want +got):\n%s", diff)
+	}
+	for name, err := range map[string]error{
+		"TouchMCPSession":       a.TouchMCPSession(ctx, "nobody", t0),
+		"SetMCPSessionLogLevel": a.SetMCPSessionLogLevel(ctx, "nobody", "info", t0),
+	} {
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s of an unknown session = %v, want ErrNotFound", name, err)
+		}
+	}
+
+	if err := b.DeleteMCPSession(ctx, "s-1"); err != nil {
+		t.Fatalf("DeleteMCPSession: %v", err)
+	}
+	if _, err := a.GetMCPSession(ctx, "s-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetMCPSession after delete = %v, want ErrNotFound", err)
+	}
+	if err := b.DeleteMCPSession(ctx, "s-1"); err != nil {
+		t.Errorf("DeleteMCPSession again = %v, want nil", err)
+	}
+}
+
+func testMCPSessionSweep(t *testing.T, newDB NewDB) {
+	ctx := t.Context()
+	s := openOne(t, newDB)
+	for i, id := range []string{"old", "edge", "young"} {
+		if err := s.CreateMCPSession(ctx, mcpSession(id, "", t0.Add(time.Duration(i)*time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// "old" was created first but is active since.
+	if err := s.TouchMCPSession(ctx, "old", t0.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.SweepMCPSessions(ctx, t0.Add(time.Minute)) // "edge" was last active exactly then: kept
+	if err != nil || n != 0 {
+		t.Errorf("SweepMCPSessions(t0+1m) = %d, %v; want 0", n, err)
+	}
+	n, err = s.SweepMCPSessions(ctx, t0.Add(2*time.Minute+time.Second))
+	if err != nil || n != 2 {
+		t.Errorf("SweepMCPSessions(t0+2m1s) = %d, %v; want 2 (edge, young)", n, err)
+	}
+	var left []string
+	for _, id := range []string{"old", "edge", "young"} {
+		switch _, err := s.GetMCPSession(ctx, id); {
+		case err == nil:
+			left = append(left, id)
+		case !errors.Is(err, store.ErrNotFound):
+			t.Errorf("GetMCPSession(%s): %v", id, err)
+		}
+	}
+	if diff := cmp.Diff([]string{"old"}, left); diff != "" {
+		t.Errorf("sessions left after the sweep (-want +got):\n%s", diff)
+	}
+}
+
+// A session's event streams go with it, on delete and on sweep; another
+// session's stay.
+func testMCPSessionStreamsGoWithIt(t *testing.T, newDB NewDB) {
+	ctx := t.Context()
+	s := openOne(t, newDB)
+	for _, id := range []string{"ended", "idle", "live"} {
+		if err := s.CreateMCPSession(ctx, mcpSession(id, "", t0)); err != nil {
+			t.Fatal(err)
+		}
+		for _, stream := range []string{"", "s1"} {
+			if err := s.OpenStream(ctx, id, stream, t0); err != nil {
+				t.Fatal(err)
+			}
+			appendAll(t, s, id, stream, 0, 0, "a")
+		}
+	}
+	if err := s.TouchMCPSession(ctx, "live", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMCPSession(ctx, "ended"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.SweepMCPSessions(ctx, t0.Add(time.Minute)); err != nil || n != 1 {
+		t.Errorf("SweepMCPSessions = %d, %v; want 1 (idle)", n, err)
+	}
+	for _, id := range []string{"ended", "idle"} {
+		for _, stream := range []string{"", "s1"} {
+			if _, err := s.EventsAfter(ctx, id, stream, -1, 0); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("session %s stream %q after it went: EventsAfter: %v, want ErrNotFound", id, stream, err)
+			}
+		}
+	}
+	for _, stream := range []string{"", "s1"} {
+		if got, err := s.EventsAfter(ctx, "live", stream, -1, 0); err != nil || describe(got) != "[0:a]" {
+			t.Errorf("live session stream %q = %s, %v", stream, describe(got), err)
+		}
+	}
+}
