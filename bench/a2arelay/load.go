@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/parleyhq/parley/bench/internal/proc"
-	"github.com/parleyhq/parley/bench/internal/stats"
 	"io"
 	"net"
 	"net/http"
 	"runtime"
-	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -21,6 +18,10 @@ import (
 	a2ago "github.com/a2aproject/a2a-go/a2a"
 	"github.com/a2aproject/a2a-go/a2aclient"
 	"github.com/a2aproject/a2a-go/a2aclient/agentcard"
+
+	"github.com/parleyhq/parley/bench/internal/cli"
+	"github.com/parleyhq/parley/bench/internal/proc"
+	"github.com/parleyhq/parley/bench/internal/stats"
 )
 
 // Targets: where the clients send their messages.
@@ -102,9 +103,7 @@ func (c *Config) validate() error {
 }
 
 func (c *Config) progress(format string, args ...any) {
-	if c.Progress != nil {
-		fmt.Fprintf(c.Progress, "a2arelay: "+format+"\n", args...)
-	}
+	cli.Progressf(c.Progress, "a2arelay", format, args...)
 }
 
 // Result is one target's measurement, all its turns together.
@@ -161,11 +160,7 @@ type Report struct {
 	// Experiments lists the what-if settings in force; empty: Parley as
 	// in production.
 	Experiments []string `json:"experiments,omitempty"`
-	GoVersion   string   `json:"go_version"`
-	Platform    string   `json:"platform"`
-	NumCPU      int      `json:"num_cpu"`
-	GOMAXPROCS  int      `json:"gomaxprocs"`
-	SDK         string   `json:"sdk"`
+	cli.Machine
 	// LoadAvg is /proc/loadavg before and after the run.
 	LoadAvg []string `json:"load_avg,omitempty"`
 	// ResponseBytes is the size of one message/send answer body from each
@@ -297,8 +292,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	rep := &Report{
 		Clients: cfg.Clients, Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(), Rounds: cfg.Rounds,
-		Answer: cfg.Answer, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
-		NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), SDK: sdkVersion(),
+		Answer: cfg.Answer, Machine: cli.ThisMachine(sdkVersion()),
 		ResponseBytes: map[string]int{},
 	}
 	if cfg.RelayIdlePerHost > 0 {
@@ -528,15 +522,8 @@ func answerSize(ctx context.Context, hc *http.Client, url string) (int, error) {
 
 // sdkVersion is the a2a-go version this binary was built with.
 func sdkVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, m := range bi.Deps {
-			if m.Path == "github.com/a2aproject/a2a-go" {
-				if m.Replace != nil {
-					m = m.Replace
-				}
-				return "a2a-go " + m.Version
-			}
-		}
+	if v := cli.ModuleVersion("github.com/a2aproject/a2a-go"); v != "" {
+		return "a2a-go " + v
 	}
 	return "a2a-go (version unknown)"
 }

@@ -1,54 +1,26 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
-	"runtime/pprof"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/parleyhq/parley/bench/internal/child"
+	"github.com/parleyhq/parley/bench/internal/cli"
+	"github.com/parleyhq/parley/bench/internal/mcpclient"
 	"github.com/parleyhq/parley/bench/internal/proc"
-	"github.com/parleyhq/parley/bench/internal/stats"
 )
 
 // Mode is the protocol generation the hosts (the clients here) speak.
-type Mode string
-
-// Modes.
-const (
-	// ModeStateless is 2026-07-28: no session, every request stands alone
-	// (the go-sdk client's default).
-	ModeStateless Mode = "stateless"
-	// ModeSession is 2025-11-25: initialize, Mcp-Session-Id, a standalone
-	// GET stream per client.
-	ModeSession Mode = "session"
-)
-
-const (
-	sessionVersion   = "2025-11-25"
-	statelessVersion = "2026-07-28"
-)
-
-// protocolVersion is what the clients of m pin; "" takes the client's
-// default (the newest, stateless).
-func (m Mode) protocolVersion() string {
-	if m == ModeSession {
-		return sessionVersion
-	}
-	return ""
-}
+type Mode = mcpclient.Mode
 
 // The two processes.
 const (
@@ -142,7 +114,7 @@ func (c *Config) validate() error {
 		c.Rounds = 5
 	}
 	if len(c.Modes) == 0 {
-		c.Modes = []Mode{ModeStateless, ModeSession}
+		c.Modes = []Mode{mcpclient.ModeStateless, mcpclient.ModeSession}
 	}
 	if len(c.Upstreams) == 0 {
 		c.Upstreams = []string{upstreamStateless, upstreamSessions}
@@ -179,12 +151,8 @@ func (c *Config) childArgs(name string) []string {
 	return args
 }
 
-func (c *Config) stderr() io.Writer { return cmp.Or[io.Writer](c.Stderr, os.Stderr) }
-
 func (c *Config) progress(format string, args ...any) {
-	if c.Progress != nil {
-		fmt.Fprintf(c.Progress, "fedload: "+format+"\n", args...)
-	}
+	cli.Progressf(c.Progress, "fedload", format, args...)
 }
 
 // Result is one scenario: one host generation, one path.
@@ -205,16 +173,9 @@ type Result struct {
 	Upstream string `json:"upstream,omitempty"`
 	// UpstreamProtocol is the revision the upstream is spoken to in: the
 	// hosts' directly, Parley's through it.
-	UpstreamProtocol string  `json:"upstream_protocol"`
-	Calls            int64   `json:"calls"`
-	Errors           int64   `json:"errors"`
-	FirstError       string  `json:"first_error,omitempty"`
-	Seconds          float64 `json:"seconds"`
-	// RPS counts successful calls per second of wall time.
-	RPS float64 `json:"rps"`
-	// Latencies are per call as the client sees it; at a fixed rate, from
-	// when the call was due, so that a server falling behind shows.
-	stats.Latencies
+	UpstreamProtocol string `json:"upstream_protocol"`
+	// Outcome is the calls, errors, throughput and latencies.
+	mcpclient.Outcome
 	// CPURead says the processes' CPU times were read (from /proc).
 	CPURead bool `json:"cpu_read"`
 	// UpstreamCPUPerCallUs is the upstream process's CPU time
@@ -272,11 +233,7 @@ type Report struct {
 	// Generations are the revisions Parley negotiated with the upstream,
 	// by registration.
 	Generations map[string]string `json:"generations"`
-	GoVersion   string            `json:"go_version"`
-	Platform    string            `json:"platform"`
-	NumCPU      int               `json:"num_cpu"`
-	GOMAXPROCS  int               `json:"gomaxprocs"`
-	SDK         string            `json:"sdk"`
+	cli.Machine
 	// LoadAvg is the machine's load average before and after the run.
 	LoadAvg     []string     `json:"load_avg,omitempty"`
 	Results     []Result     `json:"results"`
@@ -408,7 +365,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	sessions := map[key][]*mcp.ClientSession{}
 	defer func() {
 		for _, css := range sessions {
-			closeAll(css)
+			mcpclient.CloseAll(css)
 		}
 	}()
 	for _, sc := range scenarios {
@@ -425,7 +382,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 
 	if cfg.ServerCPUProfile != "" {
 		for _, s := range []*server{env.upstream, env.parley} {
-			if err := s.proc.Send(msgStartProfile); err != nil {
+			if err := s.proc.Send(child.MsgStartProfile); err != nil {
 				return nil, fmt.Errorf("%s: start its CPU profile: %w", s.name, err)
 			}
 		}
@@ -452,8 +409,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	rep := &Report{
 		Clients: cfg.Clients, Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(), Rounds: cfg.Rounds,
 		Auth: cfg.Auth, TextBytes: cfg.TextBytes, EchoWrite: cfg.EchoWrite, Generations: env.generations,
-		GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
-		NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), SDK: sdkVersion(),
+		Machine: cli.ThisMachine(mcpclient.SDKVersion()),
 	}
 	for i, sc := range scenarios {
 		res := accs[i].result(sc.path == pathParley)
@@ -507,63 +463,17 @@ func compare(results []Result) []Comparison {
 // connectClients opens one ClientSession per client, before any timing,
 // and checks that they speak mode's generation.
 func connectClients(ctx context.Context, cfg *Config, env *env, mode Mode, s *server) ([]*mcp.ClientSession, error) {
-	css := make([]*mcp.ClientSession, cfg.Clients)
-	errs := make([]error, cfg.Clients)
-	var wg sync.WaitGroup
-	for i := range css {
-		hc, err := env.httpClient(s, i)
-		if err != nil {
-			return nil, err
-		}
-		wg.Go(func() {
-			pprof.Do(ctx, pprof.Labels("role", "client", "target", s.name), func(ctx context.Context) {
-				cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
-				defer cancel()
-				css[i], errs[i] = connect(cctx, s.url, hc, mode, fmt.Sprintf("fedload-%d", i))
-			})
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		closeAll(css)
-		return nil, err
-	}
-	return css, nil
-}
-
-func connect(ctx context.Context, endpoint string, hc *http.Client, mode Mode, name string) (*mcp.ClientSession, error) {
-	c := mcp.NewClient(&mcp.Implementation{Name: name, Version: "1"}, nil)
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: hc, MaxRetries: -1},
-		&mcp.ClientSessionOptions{ProtocolVersion: mode.protocolVersion()})
-	if err != nil {
-		return nil, err
-	}
-	got := cs.InitializeResult().ProtocolVersion
-	switch {
-	case mode == ModeStateless && got < statelessVersion:
-		cs.Close()
-		return nil, fmt.Errorf("stateless mode: the server negotiated %s, not %s or later", got, statelessVersion)
-	case mode == ModeSession && cs.ID() == "":
-		cs.Close()
-		return nil, fmt.Errorf("session mode: the server negotiated %s without a session ID", got)
-	}
-	return cs, nil
-}
-
-func closeAll(css []*mcp.ClientSession) {
-	for _, cs := range css {
-		if cs != nil {
-			_ = cs.Close()
-		}
-	}
+	return mcpclient.ConnectClients(ctx, mcpclient.Target{
+		Name:       s.name,
+		URL:        s.url,
+		HTTPClient: func(i int) (*http.Client, error) { return env.httpClient(s, i) },
+		ClientName: func(i int) string { return fmt.Sprintf("fedload-%d", i) },
+	}, mode, cfg.Clients, cfg.CallTimeout)
 }
 
 // measured accumulates a scenario's rounds.
 type measured struct {
-	latencies   []time.Duration
-	errors      int64
-	firstError  string
-	elapsed     time.Duration
+	mcpclient.Phase
 	upstreamCPU time.Duration
 	parleyCPU   time.Duration
 	clientCPU   time.Duration
@@ -588,30 +498,23 @@ func (m *measured) add(ctx context.Context, cfg *Config, env *env, css []*mcp.Cl
 		m.parleyCPU += p1 - p0
 		m.cpuRead = true
 	}
-	m.latencies = append(m.latencies, p.latencies...)
-	m.errors += p.errors
-	m.elapsed += p.elapsed
-	if m.firstError == "" {
-		m.firstError = p.firstError
-	}
+	m.Add(p)
 	return nil
 }
 
 // result summarises the rounds; proxied says Parley's CPU is per call
 // (the calls went through it).
 func (m *measured) result(proxied bool) Result {
-	res := Result{Calls: int64(len(m.latencies)), Errors: m.errors, FirstError: m.firstError, Seconds: m.elapsed.Seconds()}
-	if res.Calls == 0 || m.elapsed <= 0 {
+	res := Result{Outcome: m.Outcome()}
+	if res.Calls == 0 || m.Elapsed <= 0 {
 		return res
 	}
-	res.RPS = float64(res.Calls-res.Errors) / m.elapsed.Seconds()
-	res.Latencies = stats.Summarise(m.latencies)
 	perCall := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(res.Calls) }
 	if m.cpuRead {
 		res.CPURead = true
 		res.UpstreamCPUPerCallUs = perCall(m.upstreamCPU)
-		res.UpstreamCores = m.upstreamCPU.Seconds() / m.elapsed.Seconds()
-		res.ParleyCores = m.parleyCPU.Seconds() / m.elapsed.Seconds()
+		res.UpstreamCores = m.upstreamCPU.Seconds() / m.Elapsed.Seconds()
+		res.ParleyCores = m.parleyCPU.Seconds() / m.Elapsed.Seconds()
 		if proxied {
 			res.ParleyCPUPerCallUs = perCall(m.parleyCPU)
 		}
@@ -620,80 +523,21 @@ func (m *measured) result(proxied bool) Result {
 	return res
 }
 
-// phase is what one loop saw.
-type phase struct {
-	latencies  []time.Duration
-	errors     int64
-	firstError string
-	elapsed    time.Duration
-}
-
-// loop runs every client's calls until d has passed: back to back, or at
-// sc.rate calls a second in all, each call due at start + k/rate (a client
-// that is free takes the next due call; its latency counts from when it
-// was due).
-func loop(ctx context.Context, cfg *Config, css []*mcp.ClientSession, sc scenario, d time.Duration) (phase, error) {
-	var (
-		wg       sync.WaitGroup
-		issued   atomic.Int64
-		mu       sync.Mutex
-		firstErr string
-		lats     = make([][]time.Duration, len(css))
-		errs     = make([]int64, len(css))
-	)
-	var interval time.Duration
-	if sc.rate > 0 {
-		interval = time.Duration(float64(time.Second) / sc.rate)
+// loop runs every client's echo calls until d has passed: back to back,
+// or at sc.rate calls a second in all (mcpclient.Loop).
+func loop(ctx context.Context, cfg *Config, css []*mcp.ClientSession, sc scenario, d time.Duration) (mcpclient.Phase, error) {
+	l := mcpclient.Loop{
+		Name:     fmt.Sprintf("%s %s %s", sc.mode, sc.path, sc.tool),
+		Target:   sc.target.name,
+		Sessions: css,
+		Call: func(ctx context.Context, cs *mcp.ClientSession, client, seq int, _ *rand.Rand) error {
+			return echo(ctx, cs, sc.tool, echoText(cfg.TextBytes, client, seq))
+		},
+		CallTimeout: cfg.CallTimeout,
+		Rate:        sc.rate,
+		Duration:    d,
 	}
-	start := time.Now()
-	deadline := start.Add(d)
-	for i, cs := range css {
-		wg.Go(func() {
-			pprof.Do(ctx, pprof.Labels("role", "client", "target", sc.target.name), func(ctx context.Context) {
-				lat := make([]time.Duration, 0, 1024)
-				for seq := 0; ctx.Err() == nil; seq++ {
-					due := time.Now()
-					if interval > 0 {
-						due = start.Add(time.Duration(issued.Add(1)-1) * interval)
-					}
-					if !due.Before(deadline) {
-						break
-					}
-					if wait := time.Until(due); wait > 0 {
-						t := time.NewTimer(wait)
-						select {
-						case <-t.C:
-						case <-ctx.Done():
-							t.Stop()
-						}
-					}
-					cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
-					err := echo(cctx, cs, sc.tool, echoText(cfg.TextBytes, i, seq))
-					lat = append(lat, time.Since(due))
-					cancel()
-					if err != nil {
-						errs[i]++
-						mu.Lock()
-						if firstErr == "" {
-							firstErr = err.Error()
-						}
-						mu.Unlock()
-					}
-				}
-				lats[i] = lat
-			})
-		})
-	}
-	wg.Wait()
-	p := phase{elapsed: time.Since(start), firstError: firstErr}
-	if err := ctx.Err(); err != nil {
-		return p, fmt.Errorf("%s %s %s: interrupted: %w", sc.mode, sc.path, sc.tool, err)
-	}
-	for i := range lats {
-		p.latencies = append(p.latencies, lats[i]...)
-		p.errors += errs[i]
-	}
-	return p, nil
+	return l.Run(ctx)
 }
 
 // echoText is the text of a client's call: distinct per call, n bytes.
@@ -712,7 +556,7 @@ func echo(ctx context.Context, cs *mcp.ClientSession, tool, text string) error {
 	if err != nil {
 		return err
 	}
-	got := resultText(res)
+	got := mcpclient.ResultText(res)
 	if res.IsError {
 		return fmt.Errorf("tool error: %s", got)
 	}
@@ -720,29 +564,4 @@ func echo(ctx context.Context, cs *mcp.ClientSession, tool, text string) error {
 		return fmt.Errorf("sent %q, got %q back", text, got)
 	}
 	return nil
-}
-
-func resultText(res *mcp.CallToolResult) string {
-	var s string
-	for _, c := range res.Content {
-		if tc, ok := c.(*mcp.TextContent); ok {
-			s += tc.Text
-		}
-	}
-	if len(s) > 300 && res.IsError {
-		s = s[:300] + "…"
-	}
-	return s
-}
-
-// sdkVersion is the go-sdk module version this binary was built with.
-func sdkVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, m := range bi.Deps {
-			if m.Path == "github.com/modelcontextprotocol/go-sdk" {
-				return "go-sdk " + m.Version
-			}
-		}
-	}
-	return "go-sdk (version unknown)"
 }

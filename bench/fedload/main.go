@@ -54,16 +54,14 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/parleyhq/parley/bench/internal/child"
 	"github.com/parleyhq/parley/bench/internal/cli"
+	"github.com/parleyhq/parley/bench/internal/mcpclient"
 )
 
 func main() {
@@ -74,11 +72,7 @@ func main() {
 // run is the command: it parses args, runs the load and prints the report.
 // It returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	// The servers' error output is copied into stderr from goroutines of
-	// os/exec, beside this process's own lines.
-	stderr = &syncWriter{w: stderr}
-	fs := flag.NewFlagSet("fedload", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, stderr := cli.NewFlagSet("fedload", stderr)
 	var (
 		cfg      Config
 		out      cli.Output
@@ -87,16 +81,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		authFlag string
 	)
 	fs.IntVar(&cfg.Clients, "clients", 16, "concurrent MCP clients (one ClientSession and connection pool each, per generation and server)")
-	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each scenario is measured in all")
-	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "warm-up before each scenario, not measured (0: none)")
-	fs.IntVar(&cfg.Rounds, "rounds", 5, "measure each scenario in this many turns, taken in rotation with the others (evens out a busy machine)")
+	cli.RegisterTiming(fs, &cfg.Duration, &cfg.Warmup, &cfg.Rounds, &cfg.CallTimeout)
 	fs.StringVar(&mode, "mode", "both", "the hosts' protocol generation: stateless (2026-07-28), session (2025-11-25) or both")
 	fs.StringVar(&upstream, "upstream", "both", "the generation Parley speaks to the upstream: stateless (2026-07-28), session (2025-11-25) or both")
 	fs.StringVar(&authFlag, "auth", "off", "the gateway's auth: off, or on (a local OIDC issuer and a token per client)")
 	fs.Float64Var(&cfg.Rate, "rate", 200, "also measure every scenario at this fixed rate, calls a second over all clients (0: not)")
 	fs.IntVar(&cfg.TextBytes, "text-bytes", 64, "size of the text echo sends back")
 	fs.BoolVar(&cfg.EchoWrite, "echo-write", false, "leave echo's readOnlyHint annotation off: Parley audits its calls as writes (record committed before the answer) instead of reads (queued)")
-	fs.DurationVar(&cfg.CallTimeout, "call-timeout", 10*time.Second, "timeout of one call")
 	fs.StringVar(&cfg.ServerLog, "server-log", "", "directory for the gateway's log, parley.log (default: os.DevNull)")
 	fs.StringVar(&cfg.ServerCPUProfile, "server-cpuprofile", "", "each server writes a CPU profile of its process to this prefix + .NAME.prof (NAME: parley, upstream)")
 	out.Register(fs, "goroutines carry labels role=client and target=SERVER")
@@ -107,20 +98,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fedload: "+format+"\n", args...)
 		return 2
 	}
-	switch mode {
-	case "both":
-		cfg.Modes = []Mode{ModeStateless, ModeSession}
-	case string(ModeStateless), string(ModeSession):
-		cfg.Modes = []Mode{Mode(mode)}
-	default:
-		return bad("-mode %q: want stateless, session or both", mode)
+	modes, err := mcpclient.ParseModes(mode)
+	if err != nil {
+		return bad("%v", err)
 	}
+	cfg.Modes = modes
 	switch upstream {
 	case "both":
 		cfg.Upstreams = []string{upstreamStateless, upstreamSessions}
-	case string(ModeStateless):
+	case string(mcpclient.ModeStateless):
 		cfg.Upstreams = []string{upstreamStateless}
-	case string(ModeSession):
+	case string(mcpclient.ModeSession):
 		cfg.Upstreams = []string{upstreamSessions}
 	default:
 		return bad("-upstream %q: want stateless, session or both", upstream)
@@ -148,16 +136,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cli.Execute(ctx, "fedload", out, stdout, stderr, func(ctx context.Context) (cli.Report, error) {
 		return Run(ctx, cfg)
 	})
-}
-
-// syncWriter serialises writes to w.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/parleyhq/parley/bench/internal/child"
+	"github.com/parleyhq/parley/bench/internal/mcpclient"
 )
 
 // The servers run in children of the test binary, as they do of the
@@ -32,7 +33,7 @@ func scenarioKey(mode Mode, path, tool, upstreamProtocol string, rate float64) s
 // every comparison's figures and verdicts consistent with its scenarios.
 func checkReport(t *testing.T, rep *Report, want, wantCmp []string) {
 	t.Helper()
-	if d := cmp.Diff(map[string]string{upstreamStateless: statelessVersion, upstreamSessions: sessionVersion}, rep.Generations); d != "" {
+	if d := cmp.Diff(map[string]string{upstreamStateless: mcpclient.StatelessVersion, upstreamSessions: mcpclient.SessionVersion}, rep.Generations); d != "" {
 		t.Errorf("generations Parley speaks to the upstream (-want +got):\n%s", d)
 	}
 	var got []string
@@ -44,9 +45,9 @@ func checkReport(t *testing.T, rep *Report, want, wantCmp []string) {
 		if r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.MaxMs < r.P99Ms {
 			t.Errorf("%s %s %s: p50 %.3f, p99 %.3f, max %.3f ms", r.Mode, r.Path, r.Tool, r.P50Ms, r.P99Ms, r.MaxMs)
 		}
-		wantProto := statelessVersion
-		if r.Mode == ModeSession {
-			wantProto = sessionVersion
+		wantProto := mcpclient.StatelessVersion
+		if r.Mode == mcpclient.ModeSession {
+			wantProto = mcpclient.SessionVersion
 		}
 		if r.Protocol != wantProto {
 			t.Errorf("%s %s %s: the hosts negotiated %s, want %s", r.Mode, r.Path, r.Tool, r.Protocol, wantProto)
@@ -100,14 +101,14 @@ func TestRunEverything(t *testing.T) {
 		for _, m := range []struct {
 			mode Mode
 			gen  string
-		}{{ModeStateless, statelessVersion}, {ModeSession, sessionVersion}} {
+		}{{mcpclient.ModeStateless, mcpclient.StatelessVersion}, {mcpclient.ModeSession, mcpclient.SessionVersion}} {
 			want = append(want,
 				scenarioKey(m.mode, pathDirect, "echo", m.gen, rate),
-				scenarioKey(m.mode, pathParley, "echo", statelessVersion, rate),
-				scenarioKey(m.mode, pathParley, "sessions_echo", sessionVersion, rate))
+				scenarioKey(m.mode, pathParley, "echo", mcpclient.StatelessVersion, rate),
+				scenarioKey(m.mode, pathParley, "sessions_echo", mcpclient.SessionVersion, rate))
 			wantCmp = append(wantCmp,
-				fmt.Sprintf("%s at %s via %s", m.mode, rateText(rate), statelessVersion),
-				fmt.Sprintf("%s at %s via %s", m.mode, rateText(rate), sessionVersion))
+				fmt.Sprintf("%s at %s via %s", m.mode, rateText(rate), mcpclient.StatelessVersion),
+				fmt.Sprintf("%s at %s via %s", m.mode, rateText(rate), mcpclient.SessionVersion))
 		}
 	}
 	checkReport(t, rep, want, wantCmp)
@@ -142,8 +143,8 @@ func TestCommandAuthJSON(t *testing.T) {
 		t.Error("report says auth off")
 	}
 	checkReport(t, &rep,
-		[]string{scenarioKey(ModeSession, pathDirect, "echo", sessionVersion, 0), scenarioKey(ModeSession, pathParley, "echo", statelessVersion, 0)},
-		[]string{fmt.Sprintf("%s at max via %s", ModeSession, statelessVersion)})
+		[]string{scenarioKey(mcpclient.ModeSession, pathDirect, "echo", mcpclient.SessionVersion, 0), scenarioKey(mcpclient.ModeSession, pathParley, "echo", mcpclient.StatelessVersion, 0)},
+		[]string{fmt.Sprintf("%s at max via %s", mcpclient.ModeSession, mcpclient.StatelessVersion)})
 }
 
 func TestCommandRejectsBadFlags(t *testing.T) {

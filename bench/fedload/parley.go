@@ -3,10 +3,8 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -72,54 +70,25 @@ type parleyReady struct {
 // upstreamWait bounds the wait for the upstreams to be connected.
 const upstreamWait = 30 * time.Second
 
-// serveParley is the gateway's child: config.Default() (shipped.Config)
+// serveParley is the gateway's child (shipped.ServeChild): config.Default()
 // with a fresh SQLite file, loopback addresses allowed (the upstream is on
 // 127.0.0.1), the upstream in mcp.upstreams and, with -issuer, auth on
-// with the bench's policy; built by app.Build and run as serve runs it,
-// logging as serve does (text, info) to -log (os.DevNull by default).
+// with the bench's policy; it reports once every upstream serves its
+// tools.
 func serveParley(ctx context.Context, args []string, readyFn func(any) error) error {
-	fs := flag.NewFlagSet(childParley, flag.ContinueOnError)
-	storeURL := fs.String("store", "", "store URL")
-	upstreamURL := fs.String("upstream", "", "the upstream's base URL")
-	issuer := fs.String("issuer", "", "OIDC issuer (auth on)")
-	logPath := fs.String("log", "", "log file (default: os.DevNull)")
-	cpuprofile := fs.String("cpuprofile", "", "CPU profile of this process")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	stopProfile, err := profile(*cpuprofile)
-	if err != nil {
-		return err
-	}
-	defer stopProfile()
-	cfg := shipped.Config(*storeURL)
-	cfg.AllowPrivateAgentURLs = true
-	cfg.MCP.Upstreams = upstreamSpecs(*upstreamURL)
-	if *issuer != "" {
-		cfg = shipped.WithAuth(cfg, *issuer, benchPolicy)
-	}
-	var opts shipped.Options
-	if *logPath != "" {
-		f, err := os.Create(*logPath)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		opts.Log = f
-	}
-	g, err := shipped.Start(ctx, cfg, opts)
-	if err != nil {
-		return err
-	}
-	gens, err := awaitUpstreams(ctx, g)
-	if err == nil {
-		err = readyFn(parleyReady{URL: g.MCPURL(), Generations: gens})
-	}
-	if err != nil {
-		return errors.Join(err, g.Close())
-	}
-	<-ctx.Done()
-	return g.Close()
+	var upstreamURL *string
+	return shipped.ServeChild(ctx, childParley, args, readyFn, shipped.ChildOptions{
+		Flags: func(fs *flag.FlagSet) { upstreamURL = fs.String("upstream", "", "the upstream's base URL") },
+		Configure: func(cfg *config.Config) {
+			cfg.AllowPrivateAgentURLs = true
+			cfg.MCP.Upstreams = upstreamSpecs(*upstreamURL)
+		},
+		Policy: []config.PolicyRule{benchPolicy},
+		Ready: func(ctx context.Context, g *shipped.Gateway) (any, error) {
+			gens, err := awaitUpstreams(ctx, g)
+			return parleyReady{URL: g.MCPURL(), Generations: gens}, err
+		},
+	})
 }
 
 // awaitUpstreams waits until every registered upstream is healthy and

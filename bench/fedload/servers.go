@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/parleyhq/parley/bench/internal/child"
+	"github.com/parleyhq/parley/bench/internal/mcpclient"
 	"github.com/parleyhq/parley/bench/internal/oidcissuer"
 )
 
@@ -48,10 +48,7 @@ type env struct {
 	generations map[string]string // Parley → upstream, by registered name
 	issuer      *oidcissuer.Issuer
 	dir         string // temp dir: the gateway's SQLite file
-
-	mu         sync.Mutex
-	transports []*http.Transport
-	tokens     map[string]string // by subject
+	clients     mcpclient.HTTPClients
 }
 
 // httpClient is a new HTTP client for client i (-1: a probe) of s, with a
@@ -59,38 +56,14 @@ type env struct {
 // auth on, every request to the gateway carries the client's bearer token
 // (one per client, subject fedload-i, signed once).
 func (e *env) httpClient(s *server, i int) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 8
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.transports = append(e.transports, tr)
-	if !s.auth {
-		return &http.Client{Transport: tr}, nil
-	}
-	subject := fmt.Sprintf("fedload-%d", i)
-	if i < 0 {
-		subject = "fedload-probe"
-	}
-	tok, ok := e.tokens[subject]
-	if !ok {
-		var err error
-		if tok, err = e.issuer.Token(subject, s.url, benchRole); err != nil {
-			return nil, err
-		}
-		e.tokens[subject] = tok
-	}
-	return &http.Client{Transport: &oidcissuer.Bearer{Token: tok, Next: tr}}, nil
+	return e.clients.New(s.url, s.auth, i)
 }
 
 // close stops what setup started: the gateway first, so that it does not
 // see its upstream go away.
 func (e *env) close() error {
 	var errs []error
-	e.mu.Lock()
-	for _, tr := range e.transports {
-		tr.CloseIdleConnections()
-	}
-	e.mu.Unlock()
+	e.clients.CloseIdle()
 	for _, s := range []*server{e.parley, e.upstream} {
 		if s != nil && s.proc != nil {
 			errs = append(errs, s.proc.Stop())
@@ -110,7 +83,7 @@ func (e *env) close() error {
 // lists the upstream's tools, and with auth on checks that the gateway
 // enforces it.
 func setup(ctx context.Context, cfg *Config) (e *env, err error) {
-	e = &env{tokens: map[string]string{}}
+	e = &env{clients: mcpclient.HTTPClients{Subject: "fedload", Role: benchRole}}
 	started := e
 	defer func() {
 		if err != nil {
@@ -121,7 +94,7 @@ func setup(ctx context.Context, cfg *Config) (e *env, err error) {
 		return nil, err
 	}
 	var ur upstreamReady
-	p, err := child.Start(ctx, childUpstream, cfg.childArgs(serverUpstream), cfg.stderr(), &ur)
+	p, err := child.Start(ctx, childUpstream, cfg.childArgs(serverUpstream), cfg.Stderr, &ur)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", serverUpstream, err)
 	}
@@ -133,11 +106,12 @@ func setup(ctx context.Context, cfg *Config) (e *env, err error) {
 		if e.issuer, err = oidcissuer.Start(ctx); err != nil {
 			return nil, err
 		}
+		e.clients.Issuer = e.issuer
 		cfg.progress("OIDC issuer (RS256) at %s", e.issuer.URL)
 		args = append(args, "-issuer", e.issuer.URL)
 	}
 	var pr parleyReady
-	if p, err = child.Start(ctx, childParley, append(args, cfg.childArgs(serverParley)...), cfg.stderr(), &pr); err != nil {
+	if p, err = child.Start(ctx, childParley, append(args, cfg.childArgs(serverParley)...), cfg.Stderr, &pr); err != nil {
 		return nil, fmt.Errorf("%s: %w", serverParley, err)
 	}
 	e.parley = &server{name: serverParley, url: pr.URL, proc: p, auth: cfg.Auth}
@@ -177,7 +151,7 @@ func awaitListed(ctx context.Context, cfg *Config, e *env) error {
 		},
 	})
 	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.parley.url, HTTPClient: hc, MaxRetries: -1},
-		&mcp.ClientSessionOptions{ProtocolVersion: sessionVersion})
+		&mcp.ClientSessionOptions{ProtocolVersion: mcpclient.SessionVersion})
 	if err != nil {
 		return fmt.Errorf("%s: connect: %w", serverParley, err)
 	}
@@ -221,7 +195,7 @@ func checkAuthEnforced(ctx context.Context, cfg *Config, e *env) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Protocol-Version", statelessVersion)
+	req.Header.Set("Mcp-Protocol-Version", mcpclient.StatelessVersion)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("auth check: %w", err)

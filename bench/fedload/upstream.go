@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"io"
-	"log"
-	"net"
 	"net/http"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/parleyhq/parley/bench/internal/child"
+	"github.com/parleyhq/parley/bench/internal/mcpclient"
 )
 
 // The upstream's paths. pathBoth serves both generations, dispatched as
@@ -51,7 +49,7 @@ func newUpstreamHandler(write bool) http.Handler {
 		// Parley's dispatch (mcpbridge.Bridge.ServeHTTP), as in mcpload's
 		// bare server: sessions and pre-2026-07-28 requests to the
 		// stateful handler, the rest to the stateless one.
-		if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= statelessVersion {
+		if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= mcpclient.StatelessVersion {
 			stateless.ServeHTTP(w, r)
 			return
 		}
@@ -68,44 +66,16 @@ type upstreamReady struct {
 }
 
 // serveUpstream is the upstream's child: newUpstreamHandler on a free
-// port of 127.0.0.1, with the gateway's server timeouts.
+// port of 127.0.0.1, with the gateway's server timeouts (child.ServeHTTP).
 func serveUpstream(ctx context.Context, args []string, readyFn func(any) error) error {
 	fs := flag.NewFlagSet(childUpstream, flag.ContinueOnError)
-	cpuprofile := fs.String("cpuprofile", "", "CPU profile of this process")
 	write := fs.Bool("echo-write", false, "echo is not annotated readOnlyHint")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	stopProfile, err := profile(*cpuprofile)
+	stopProfile, err := child.ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	defer stopProfile()
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{
-		Handler:           newUpstreamHandler(*write),
-		ReadHeaderTimeout: 10 * time.Second, // the gateway's (gateway.New)
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          log.New(io.Discard, "", 0),
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	if err := readyFn(upstreamReady{URL: "http://" + ln.Addr().String()}); err != nil {
-		_ = srv.Close()
-		<-done
-		return err
-	}
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if srv.Shutdown(sctx) != nil {
-		_ = srv.Close()
-	}
-	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return child.ServeHTTP(ctx, newUpstreamHandler(*write), func(base string) error {
+		return readyFn(upstreamReady{URL: base})
+	})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/parleyhq/parley/bench/internal/mcpclient"
 	"github.com/parleyhq/parley/workspace"
 )
 
@@ -48,7 +49,7 @@ func newBareHandler(tickets map[string]workspace.Ticket) http.Handler {
 		// Parley's dispatch (mcpbridge.Bridge.ServeHTTP), without its body
 		// buffering: sessions and pre-2026-07-28 requests to the stateful
 		// handler, the rest to the stateless one.
-		if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= statelessVersion {
+		if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= mcpclient.StatelessVersion {
 			stateless.ServeHTTP(w, r)
 			return
 		}

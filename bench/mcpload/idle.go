@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleyhq/parley/bench/internal/mcpclient"
 	"github.com/parleyhq/parley/bench/internal/parallel"
 	"github.com/parleyhq/parley/bench/internal/proc"
 )
@@ -68,7 +69,7 @@ func mib(n int64) float64 { return float64(n) / (1 << 20) }
 func openIdle(ctx context.Context, cfg *Config, hc *http.Client, url string, i int) error {
 	cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
 	defer cancel()
-	init := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":%q,"capabilities":{},"clientInfo":{"name":"mcpload-idle-%d","version":"1"}}}`, sessionVersion, i)
+	init := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":%q,"capabilities":{},"clientInfo":{"name":"mcpload-idle-%d","version":"1"}}}`, mcpclient.SessionVersion, i)
 	resp, err := post(cctx, hc, url, "", init)
 	if err != nil {
 		return fmt.Errorf("initialize: %w", err)
@@ -97,7 +98,7 @@ func post(ctx context.Context, hc *http.Client, url, session, body string) (*htt
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	if session != "" {
 		req.Header.Set("Mcp-Session-Id", session)
-		req.Header.Set("Mcp-Protocol-Version", sessionVersion)
+		req.Header.Set("Mcp-Protocol-Version", mcpclient.SessionVersion)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -1,53 +1,25 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/pprof"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/parleyhq/parley/bench/internal/child"
+	"github.com/parleyhq/parley/bench/internal/cli"
+	"github.com/parleyhq/parley/bench/internal/mcpclient"
 	"github.com/parleyhq/parley/bench/internal/proc"
-	"github.com/parleyhq/parley/bench/internal/stats"
 )
 
 // Mode is the protocol generation the clients speak.
-type Mode string
-
-// Modes.
-const (
-	// ModeStateless is 2026-07-28: no session, every request stands alone
-	// (the go-sdk client's default).
-	ModeStateless Mode = "stateless"
-	// ModeSession is 2025-11-25: initialize, Mcp-Session-Id, a standalone
-	// GET stream per client.
-	ModeSession Mode = "session"
-)
-
-const (
-	sessionVersion   = "2025-11-25"
-	statelessVersion = "2026-07-28"
-)
-
-// protocolVersion is what the clients of m pin; "" takes the client's
-// default (the newest, stateless).
-func (m Mode) protocolVersion() string {
-	if m == ModeSession {
-		return sessionVersion
-	}
-	return ""
-}
+type Mode = mcpclient.Mode
 
 // Servers.
 const (
@@ -246,12 +218,8 @@ func (c *Config) childArgs(name string) []string {
 	return args
 }
 
-func (c *Config) stderr() io.Writer { return cmp.Or[io.Writer](c.Stderr, os.Stderr) }
-
 func (c *Config) progress(format string, args ...any) {
-	if c.Progress != nil {
-		fmt.Fprintf(c.Progress, "mcpload: "+format+"\n", args...)
-	}
+	cli.Progressf(c.Progress, "mcpload", format, args...)
 }
 
 // Result is one scenario: one server, one operation, one mode.
@@ -264,16 +232,9 @@ type Result struct {
 	// as fast as the clients go, one call at a time each.
 	Rate float64 `json:"rate,omitempty"`
 	// Protocol is the revision the clients negotiated.
-	Protocol   string  `json:"protocol"`
-	Calls      int64   `json:"calls"`
-	Errors     int64   `json:"errors"`
-	FirstError string  `json:"first_error,omitempty"`
-	Seconds    float64 `json:"seconds"`
-	// RPS counts successful calls per second of wall time.
-	RPS float64 `json:"rps"`
-	// Latencies are per call as the client sees it; at a fixed rate, from
-	// when the call was due, so that a server falling behind shows.
-	stats.Latencies
+	Protocol string `json:"protocol"`
+	// Outcome is the calls, errors, throughput and latencies.
+	mcpclient.Outcome
 	// ServerCPUPerCallUs is the server process's CPU time (user+system)
 	// per call while measured; 0 where unknown.
 	ServerCPUPerCallUs float64 `json:"server_cpu_per_call_us"`
@@ -317,22 +278,18 @@ type Idle struct {
 
 // Report is a run's outcome.
 type Report struct {
-	Clients    int      `json:"clients"`
-	Duration   string   `json:"duration,omitempty"`
-	Requests   int      `json:"requests,omitempty"`
-	Warmup     string   `json:"warmup"`
-	Rounds     int      `json:"rounds"`
-	Store      string   `json:"store,omitempty"`
-	Target     string   `json:"target,omitempty"`
-	Compare    string   `json:"compare"`
-	Auth       string   `json:"auth"`
-	Tickets    int      `json:"tickets"`
-	Servers    []string `json:"servers"`
-	GoVersion  string   `json:"go_version"`
-	Platform   string   `json:"platform"`
-	NumCPU     int      `json:"num_cpu"`
-	GOMAXPROCS int      `json:"gomaxprocs"`
-	SDK        string   `json:"sdk"`
+	Clients  int      `json:"clients"`
+	Duration string   `json:"duration,omitempty"`
+	Requests int      `json:"requests,omitempty"`
+	Warmup   string   `json:"warmup"`
+	Rounds   int      `json:"rounds"`
+	Store    string   `json:"store,omitempty"`
+	Target   string   `json:"target,omitempty"`
+	Compare  string   `json:"compare"`
+	Auth     string   `json:"auth"`
+	Tickets  int      `json:"tickets"`
+	Servers  []string `json:"servers"`
+	cli.Machine
 	// LoadAvg is the machine's load average before and after the run.
 	LoadAvg []string `json:"load_avg,omitempty"`
 	// ResponseBytes is the size of one get_ticket result (the same
@@ -450,7 +407,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	if cfg.ServerCPUProfile != "" {
 		for _, s := range env.servers {
 			if s.proc != nil {
-				if err := s.proc.Send(msgStartProfile); err != nil {
+				if err := s.proc.Send(child.MsgStartProfile); err != nil {
 					return nil, fmt.Errorf("%s: start its CPU profile: %w", s.name, err)
 				}
 			}
@@ -460,8 +417,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	rep := &Report{
 		Clients: cfg.Clients, Requests: cfg.Requests, Warmup: cfg.Warmup.String(), Rounds: cfg.Rounds,
 		Store: cfg.Store, Target: cfg.Target, Compare: cfg.Compare, Auth: cfg.Auth, Tickets: cfg.Tickets,
-		GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
-		NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), SDK: sdkVersion(),
+		Machine:       cli.ThisMachine(mcpclient.SDKVersion()),
 		ResponseBytes: env.responseBytes,
 	}
 	for _, s := range env.servers {
@@ -543,7 +499,7 @@ type scenario struct {
 	server *server
 	tool   string
 	rate   float64
-	call   func(ctx context.Context, cs *mcp.ClientSession, client, seq int, rng *rand.Rand) error
+	call   mcpclient.Call
 }
 
 // runMode connects the clients of one protocol generation to every server
@@ -564,7 +520,7 @@ func runMode(ctx context.Context, cfg *Config, env *env, mode Mode) ([]Result, e
 			}
 		}
 	}
-	if mode == ModeSession && !cfg.NoOpen {
+	if mode == mcpclient.ModeSession && !cfg.NoOpen {
 		for _, s := range env.servers {
 			scenarios = append(scenarios, scenario{server: s, tool: openSession, call: openAndClose(cfg, env, s)})
 		}
@@ -577,7 +533,7 @@ func runMode(ctx context.Context, cfg *Config, env *env, mode Mode) ([]Result, e
 	sessions := map[string][]*mcp.ClientSession{}
 	defer func() {
 		for _, css := range sessions {
-			closeAll(css)
+			mcpclient.CloseAll(css)
 		}
 	}()
 	for _, s := range env.servers {
@@ -627,63 +583,20 @@ func runMode(ctx context.Context, cfg *Config, env *env, mode Mode) ([]Result, e
 // connectClients opens one ClientSession per client, before any timing,
 // and checks that they speak mode's generation.
 func connectClients(ctx context.Context, cfg *Config, env *env, mode Mode, s *server) ([]*mcp.ClientSession, error) {
-	css := make([]*mcp.ClientSession, cfg.Clients)
-	errs := make([]error, cfg.Clients)
-	var wg sync.WaitGroup
-	for i := range css {
-		hc := env.httpClient(s, i)
-		wg.Go(func() {
-			pprof.Do(ctx, pprof.Labels("role", "client", "target", s.name), func(ctx context.Context) {
-				cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
-				defer cancel()
-				css[i], errs[i] = connect(cctx, s.url, hc, mode, fmt.Sprintf("mcpload-%d", i))
-			})
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		closeAll(css)
-		return nil, err
-	}
-	return css, nil
-}
-
-func connect(ctx context.Context, endpoint string, hc *http.Client, mode Mode, name string) (*mcp.ClientSession, error) {
-	c := mcp.NewClient(&mcp.Implementation{Name: name, Version: "1"}, nil)
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: hc, MaxRetries: -1},
-		&mcp.ClientSessionOptions{ProtocolVersion: mode.protocolVersion()})
-	if err != nil {
-		return nil, err
-	}
-	got := cs.InitializeResult().ProtocolVersion
-	switch {
-	case mode == ModeStateless && got < statelessVersion:
-		cs.Close()
-		return nil, fmt.Errorf("stateless mode: the server negotiated %s, not %s or later", got, statelessVersion)
-	case mode == ModeSession && cs.ID() == "":
-		cs.Close()
-		return nil, fmt.Errorf("session mode: the server negotiated %s without a session ID", got)
-	}
-	return cs, nil
-}
-
-func closeAll(css []*mcp.ClientSession) {
-	for _, cs := range css {
-		if cs != nil {
-			_ = cs.Close()
-		}
-	}
+	return mcpclient.ConnectClients(ctx, mcpclient.Target{
+		Name:       s.name,
+		URL:        s.url,
+		HTTPClient: func(i int) (*http.Client, error) { return env.httpClient(s, i), nil },
+		ClientName: func(i int) string { return fmt.Sprintf("mcpload-%d", i) },
+	}, mode, cfg.Clients, cfg.CallTimeout)
 }
 
 // measured accumulates a scenario's rounds.
 type measured struct {
-	latencies  []time.Duration
-	errors     int64
-	firstError string
-	elapsed    time.Duration
-	serverCPU  time.Duration
-	clientCPU  time.Duration
-	cpuKnown   bool
+	mcpclient.Phase
+	serverCPU time.Duration
+	clientCPU time.Duration
+	cpuKnown  bool
 }
 
 // add measures one round of sc: for d, or total calls if total > 0. The
@@ -707,110 +620,38 @@ func (m *measured) add(ctx context.Context, cfg *Config, css []*mcp.ClientSessio
 			m.cpuKnown = true
 		}
 	}
-	m.latencies = append(m.latencies, p.latencies...)
-	m.errors += p.errors
-	m.elapsed += p.elapsed
-	if m.firstError == "" {
-		m.firstError = p.firstError
-	}
+	m.Add(p)
 	return nil
 }
 
 func (m *measured) result() Result {
-	res := Result{Calls: int64(len(m.latencies)), Errors: m.errors, FirstError: m.firstError, Seconds: m.elapsed.Seconds()}
-	if res.Calls == 0 || m.elapsed <= 0 {
+	res := Result{Outcome: m.Outcome()}
+	if res.Calls == 0 || m.Elapsed <= 0 {
 		return res
 	}
-	res.RPS = float64(res.Calls-res.Errors) / m.elapsed.Seconds()
-	res.Latencies = stats.Summarise(m.latencies)
 	if m.cpuKnown {
 		res.ServerCPUPerCallUs = float64(m.serverCPU.Microseconds()) / float64(res.Calls)
-		res.ServerCores = m.serverCPU.Seconds() / m.elapsed.Seconds()
+		res.ServerCores = m.serverCPU.Seconds() / m.Elapsed.Seconds()
 	}
 	res.ClientCPUPerCallUs = float64(m.clientCPU.Microseconds()) / float64(res.Calls)
 	return res
 }
 
-// phase is what one loop saw.
-type phase struct {
-	latencies  []time.Duration
-	errors     int64
-	firstError string
-	elapsed    time.Duration
-}
-
-// loop runs every client's calls until d has passed or, if total > 0,
-// until total calls have been made between them: back to back, or at
-// sc.rate calls a second in all, each call due at start + k/rate (a
-// client that is free takes the next due call; its latency counts from
-// when it was due).
-func loop(ctx context.Context, cfg *Config, css []*mcp.ClientSession, sc scenario, d time.Duration, total int64) (phase, error) {
-	var (
-		wg       sync.WaitGroup
-		issued   atomic.Int64
-		mu       sync.Mutex
-		firstErr string
-		lats     = make([][]time.Duration, len(css))
-		errs     = make([]int64, len(css))
-	)
-	var interval time.Duration
-	if sc.rate > 0 {
-		interval = time.Duration(float64(time.Second) / sc.rate)
+// loop runs sc's calls on every client until d has passed or, if total >
+// 0, until total calls have been made between them: back to back, or at
+// sc.rate calls a second in all (mcpclient.Loop).
+func loop(ctx context.Context, cfg *Config, css []*mcp.ClientSession, sc scenario, d time.Duration, total int64) (mcpclient.Phase, error) {
+	l := mcpclient.Loop{
+		Name:        sc.server.name + " " + sc.tool,
+		Target:      sc.server.name,
+		Sessions:    css,
+		Call:        sc.call,
+		CallTimeout: cfg.CallTimeout,
+		Rate:        sc.rate,
+		Duration:    d,
+		Total:       total,
 	}
-	start := time.Now()
-	deadline := start.Add(d)
-	for i, cs := range css {
-		wg.Go(func() {
-			pprof.Do(ctx, pprof.Labels("role", "client", "target", sc.server.name), func(ctx context.Context) {
-				rng := rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano())))
-				lat := make([]time.Duration, 0, 1024)
-				for seq := 0; ctx.Err() == nil; seq++ {
-					k := issued.Add(1) - 1
-					if total > 0 && k >= total {
-						break
-					}
-					due := time.Now()
-					if interval > 0 {
-						due = start.Add(time.Duration(k) * interval)
-						if total == 0 && !due.Before(deadline) {
-							break
-						}
-						if wait := time.Until(due); wait > 0 {
-							select {
-							case <-time.After(wait):
-							case <-ctx.Done():
-							}
-						}
-					} else if total == 0 && !due.Before(deadline) {
-						break
-					}
-					cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
-					err := sc.call(cctx, cs, i, seq, rng)
-					lat = append(lat, time.Since(due))
-					cancel()
-					if err != nil {
-						errs[i]++
-						mu.Lock()
-						if firstErr == "" {
-							firstErr = err.Error()
-						}
-						mu.Unlock()
-					}
-				}
-				lats[i] = lat
-			})
-		})
-	}
-	wg.Wait()
-	p := phase{elapsed: time.Since(start), firstError: firstErr}
-	if err := ctx.Err(); err != nil {
-		return p, fmt.Errorf("%s %s: interrupted: %w", sc.server.name, sc.tool, err)
-	}
-	for i := range lats {
-		p.latencies = append(p.latencies, lats[i]...)
-		p.errors += errs[i]
-	}
-	return p, nil
+	return l.Run(ctx)
 }
 
 // ticketArgs is get_ticket's input.
@@ -826,7 +667,7 @@ type saveArgs struct {
 }
 
 // getTicket reads a random seeded ticket and checks that it got that one.
-func getTicket(ids []string) func(ctx context.Context, cs *mcp.ClientSession, client, seq int, rng *rand.Rand) error {
+func getTicket(ids []string) mcpclient.Call {
 	return func(ctx context.Context, cs *mcp.ClientSession, _, _ int, rng *rand.Rand) error {
 		id := ids[rng.IntN(len(ids))]
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: toolGet, Arguments: ticketArgs{TicketID: id}})
@@ -839,7 +680,7 @@ func getTicket(ids []string) func(ctx context.Context, cs *mcp.ClientSession, cl
 
 // saveTicket updates the client's own ticket's summary; every call
 // changes it, so every call writes a new version.
-func saveTicket(ids []string) func(ctx context.Context, cs *mcp.ClientSession, client, seq int, rng *rand.Rand) error {
+func saveTicket(ids []string) mcpclient.Call {
 	return func(ctx context.Context, cs *mcp.ClientSession, client, seq int, _ *rand.Rand) error {
 		id := ids[client%len(ids)]
 		summary := fmt.Sprintf("Customer reports being charged twice for the March invoice (load update %d from client %d).", seq, client)
@@ -864,7 +705,7 @@ func openAndClose(cfg *Config, env *env, s *server) func(ctx context.Context, cs
 		clients[i] = env.httpClient(s, i)
 	}
 	return func(ctx context.Context, _ *mcp.ClientSession, client, _ int, _ *rand.Rand) error {
-		cs, err := connect(ctx, s.url, clients[client], ModeSession, fmt.Sprintf("mcpload-open-%d", client))
+		cs, err := mcpclient.Connect(ctx, s.url, clients[client], mcpclient.ModeSession, fmt.Sprintf("mcpload-open-%d", client))
 		if err != nil {
 			return err
 		}
@@ -875,7 +716,7 @@ func openAndClose(cfg *Config, env *env, s *server) func(ctx context.Context, cs
 // checkTicket fails a tool error or a result about another ticket.
 func checkTicket(res *mcp.CallToolResult, id string, idOf func(map[string]any) any) error {
 	if res.IsError {
-		return fmt.Errorf("tool error: %s", resultText(res))
+		return fmt.Errorf("tool error: %s", mcpclient.ResultText(res))
 	}
 	m, ok := res.StructuredContent.(map[string]any)
 	if !ok {
@@ -885,22 +726,4 @@ func checkTicket(res *mcp.CallToolResult, id string, idOf func(map[string]any) a
 		return fmt.Errorf("asked for ticket %s, got %v", id, got)
 	}
 	return nil
-}
-
-func resultText(res *mcp.CallToolResult) string {
-	var s string
-	for _, c := range res.Content {
-		if tc, ok := c.(*mcp.TextContent); ok {
-			s += tc.Text
-		}
-	}
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
-}
-
-// sdkVersion is the go-sdk module version this binary was built with.
-func sdkVersion() string {
-	return cmp.Or(moduleVersion("github.com/modelcontextprotocol/go-sdk"), "go-sdk (version unknown)")
 }

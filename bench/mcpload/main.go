@@ -52,11 +52,11 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/bench/internal/child"
 	"github.com/parleyhq/parley/bench/internal/cli"
+	"github.com/parleyhq/parley/bench/internal/mcpclient"
 )
 
 func main() {
@@ -67,11 +67,7 @@ func main() {
 // run is the command: it parses args, runs the load and prints the report.
 // It returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	// The servers' error output is copied into stderr from goroutines of
-	// os/exec, beside this process's own lines.
-	stderr = &syncWriter{w: stderr}
-	fs := flag.NewFlagSet("mcpload", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, stderr := cli.NewFlagSet("mcpload", stderr)
 	var (
 		cfg       Config
 		out       cli.Output
@@ -81,10 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		audited   bool
 	)
 	fs.IntVar(&cfg.Clients, "clients", 16, "concurrent MCP clients (one ClientSession and connection pool each)")
-	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each scenario is measured in all")
+	cli.RegisterTiming(fs, &cfg.Duration, &cfg.Warmup, &cfg.Rounds, &cfg.CallTimeout)
 	fs.IntVar(&cfg.Requests, "requests", 0, "measure this many calls per scenario instead of a duration (split among the clients)")
-	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "warm-up before each scenario, not measured (0: none)")
-	fs.IntVar(&cfg.Rounds, "rounds", 5, "measure each scenario in this many turns, taken in rotation with the others (evens out a busy machine)")
 	fs.BoolVar(&cfg.NoSave, "no-save", false, "skip save_ticket")
 	fs.BoolVar(&cfg.NoOpen, "no-open", false, "skip opening sessions")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "also measure get_ticket at this fixed rate, calls a second over all clients (0: not)")
@@ -97,7 +91,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Tickets, "tickets", 1000, "tickets to seed (at least -clients: each client updates its own ticket)")
 	fs.StringVar(&cfg.Target, "target", "", "URL of a running gateway's /mcp to load instead of starting one (with -auth off)")
 	fs.IntVar(&cfg.TargetPID, "target-pid", 0, "process ID of the -target gateway, whose CPU time and memory are read")
-	fs.DurationVar(&cfg.CallTimeout, "call-timeout", 10*time.Second, "timeout of one call")
 	fs.StringVar(&cfg.Compare, "compare", compareBare, "baseline: bare (the bare go-sdk server) or auth (only the gateway, auth on against auth off)")
 	fs.StringVar(&cfg.ServerLog, "server-log", "", "directory for the gateways' logs, NAME.log (default: os.DevNull)")
 	fs.StringVar(&cfg.ServerCPUProfile, "server-cpuprofile", "", "each server writes a CPU profile of its process to this prefix + .NAME.prof")
@@ -108,15 +101,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, ok := cli.Parse(fs, args, stderr); !ok {
 		return code
 	}
-	switch mode {
-	case "both":
-		cfg.Modes = []Mode{ModeStateless, ModeSession}
-	case string(ModeStateless), string(ModeSession):
-		cfg.Modes = []Mode{Mode(mode)}
-	default:
-		fmt.Fprintf(stderr, "mcpload: -mode %q: want stateless, session or both\n", mode)
+	modes, err := mcpclient.ParseModes(mode)
+	if err != nil {
+		fmt.Fprintf(stderr, "mcpload: %v\n", err)
 		return 2
 	}
+	cfg.Modes = modes
 	if !audited {
 		fmt.Fprintln(stderr, "mcpload: -audit=false: the gateway as shipped audits every tool call")
 		return 2
@@ -143,18 +133,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cli.Execute(ctx, "mcpload", out, stdout, stderr, func(ctx context.Context) (cli.Report, error) {
 		return Run(ctx, cfg)
 	})
-}
-
-// syncWriter serialises writes to w.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 func isSet(fs *flag.FlagSet, name string) bool {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/bench/internal/child"
+	"github.com/parleyhq/parley/bench/internal/mcpclient"
 	"github.com/parleyhq/parley/bench/internal/shipped"
 	"github.com/parleyhq/parley/store/postgres/pgtest"
 )
@@ -33,9 +34,9 @@ func checkResults(t *testing.T, rep *Report) {
 		if r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.MaxMs < r.P99Ms {
 			t.Errorf("%s %s %s: p50 %.3f, p99 %.3f, max %.3f ms", r.Mode, r.Server, r.Tool, r.P50Ms, r.P99Ms, r.MaxMs)
 		}
-		want := statelessVersion
-		if r.Mode == ModeSession {
-			want = sessionVersion
+		want := mcpclient.StatelessVersion
+		if r.Mode == mcpclient.ModeSession {
+			want = mcpclient.SessionVersion
 		}
 		if r.Protocol != want {
 			t.Errorf("%s %s: negotiated %s, want %s", r.Mode, r.Server, r.Protocol, want)
@@ -60,7 +61,7 @@ func checkResults(t *testing.T, rep *Report) {
 func TestRunEverything(t *testing.T) {
 	rep, err := Run(t.Context(), Config{
 		Clients: 2, Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond, Rounds: 2,
-		Modes: []Mode{ModeStateless, ModeSession}, Tickets: 10, Rate: 50, IdleSessions: 20,
+		Modes: []Mode{mcpclient.ModeStateless, mcpclient.ModeSession}, Tickets: 10, Rate: 50, IdleSessions: 20,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +187,7 @@ func TestCommandRejectsBadFlags(t *testing.T) {
 func TestRunPostgres(t *testing.T) {
 	url := pgtest.NewSchema(t)
 	rep, err := Run(t.Context(), Config{
-		Clients: 2, Requests: 20, Rounds: 1, Modes: []Mode{ModeSession}, Tickets: 4,
+		Clients: 2, Requests: 20, Rounds: 1, Modes: []Mode{mcpclient.ModeSession}, Tickets: 4,
 		Store: "postgres", PostgresURL: url, Auth: authOff, NoOpen: true,
 	})
 	if err != nil {

@@ -7,21 +7,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime/debug"
-	"runtime/pprof"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/parleyhq/parley/auth"
 	"github.com/parleyhq/parley/bench/internal/child"
+	"github.com/parleyhq/parley/bench/internal/mcpclient"
 	"github.com/parleyhq/parley/bench/internal/oidcissuer"
 	"github.com/parleyhq/parley/bench/internal/parallel"
 	"github.com/parleyhq/parley/bench/internal/shipped"
@@ -59,46 +55,11 @@ type ready struct {
 	URL string `json:"url"`
 }
 
-// serveParley is the gateway's child: config.Default() with the store
-// (-store), a free port on 127.0.0.1 and, with -issuer, auth on with the
-// bench's policy, built by app.Build and run as serve runs it, logging as
-// serve does (text, info) to -log (os.DevNull by default).
+// serveParley is the gateway's child (shipped.ServeChild): config.Default()
+// with the store (-store), a free port on 127.0.0.1 and, with -issuer,
+// auth on with the bench's policy.
 func serveParley(ctx context.Context, args []string, readyFn func(any) error) error {
-	fs := flag.NewFlagSet(childParley, flag.ContinueOnError)
-	storeURL := fs.String("store", "", "store URL")
-	issuer := fs.String("issuer", "", "OIDC issuer (auth on)")
-	logPath := fs.String("log", "", "log file (default: os.DevNull)")
-	cpuprofile := fs.String("cpuprofile", "", "CPU profile of this process")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	stopProfile, err := profile(*cpuprofile)
-	if err != nil {
-		return err
-	}
-	defer stopProfile()
-	cfg := shipped.Config(*storeURL)
-	if *issuer != "" {
-		cfg = shipped.WithAuth(cfg, *issuer, benchPolicy)
-	}
-	var opts shipped.Options
-	if *logPath != "" {
-		f, err := os.Create(*logPath)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		opts.Log = f
-	}
-	g, err := shipped.Start(ctx, cfg, opts)
-	if err != nil {
-		return err
-	}
-	if err := readyFn(ready{URL: g.MCPURL()}); err != nil {
-		return errors.Join(err, g.Close())
-	}
-	<-ctx.Done()
-	return g.Close()
+	return shipped.ServeChild(ctx, childParley, args, readyFn, shipped.ChildOptions{Policy: []config.PolicyRule{benchPolicy}})
 }
 
 // serveBare is the bare server's child: newBareHandler over the tickets in
@@ -106,11 +67,7 @@ func serveParley(ctx context.Context, args []string, readyFn func(any) error) er
 func serveBare(ctx context.Context, args []string, readyFn func(any) error) error {
 	fs := flag.NewFlagSet(childBare, flag.ContinueOnError)
 	ticketsFile := fs.String("tickets", "", "tickets to serve (JSON)")
-	cpuprofile := fs.String("cpuprofile", "", "CPU profile of this process")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	stopProfile, err := profile(*cpuprofile)
+	stopProfile, err := child.ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
@@ -123,83 +80,11 @@ func serveBare(ctx context.Context, args []string, readyFn func(any) error) erro
 	if err := json.Unmarshal(data, &tickets); err != nil {
 		return fmt.Errorf("%s: %w", *ticketsFile, err)
 	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", newBareHandler(tickets))
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second, // the gateway's (gateway.New)
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          log.New(io.Discard, "", 0),
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	if err := readyFn(ready{URL: "http://" + ln.Addr().String() + "/mcp"}); err != nil {
-		srv.Close()
-		return err
-	}
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if srv.Shutdown(sctx) != nil {
-		_ = srv.Close()
-	}
-	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-// msgStartProfile is what the parent sends a server child (child.Send)
-// once the servers are set up and seeded: the child's CPU profile starts
-// then, so that it holds the measured load (and the warm-ups), not the
-// seeding.
-const msgStartProfile = "cpuprofile-start"
-
-// profile prepares a CPU profile of this process into path, if set: it
-// starts when the parent sends msgStartProfile, and stop ends it (an
-// empty file if it never started).
-func profile(path string) (stop func(), err error) {
-	if path == "" {
-		return func() {}, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	var mu sync.Mutex
-	started, stopped := false, false
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case m := <-child.Messages():
-				if m != msgStartProfile {
-					continue
-				}
-				mu.Lock()
-				if !started && !stopped {
-					started = pprof.StartCPUProfile(f) == nil
-				}
-				mu.Unlock()
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		mu.Lock()
-		defer mu.Unlock()
-		stopped = true
-		if started {
-			pprof.StopCPUProfile()
-		}
-		f.Close()
-	}, nil
+	return child.ServeHTTP(ctx, mux, func(base string) error {
+		return readyFn(ready{URL: base + "/mcp"})
+	})
 }
 
 // server is one server of a run, as the clients see it.
@@ -220,10 +105,7 @@ type env struct {
 	responseBytes map[string]int
 	issuer        *oidcissuer.Issuer
 	dir           string // temp dir: SQLite files, the bare server's tickets
-
-	mu         sync.Mutex
-	transports []*http.Transport
-	tokens     map[string]string // by subject
+	clients       mcpclient.HTTPClients
 }
 
 // httpClient is a new HTTP client for client i (-1: a probe) of s, with a
@@ -232,37 +114,17 @@ type env struct {
 // beside its POSTs. For a server with auth on, every request carries the
 // client's bearer token (one per client, subject mcpload-i, signed once).
 func (e *env) httpClient(s *server, i int) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 8
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.transports = append(e.transports, tr)
-	if !s.auth {
-		return &http.Client{Transport: tr}
+	hc, err := e.clients.New(s.url, s.auth, i)
+	if err != nil {
+		panic(err) // marshalling a map of strings and numbers
 	}
-	subject := fmt.Sprintf("mcpload-%d", i)
-	if i < 0 {
-		subject = "mcpload-probe"
-	}
-	tok, ok := e.tokens[subject]
-	if !ok {
-		var err error
-		if tok, err = e.issuer.Token(subject, s.url, benchRole); err != nil {
-			panic(err) // marshalling a map of strings and numbers
-		}
-		e.tokens[subject] = tok
-	}
-	return &http.Client{Transport: &oidcissuer.Bearer{Token: tok, Next: tr}}
+	return hc
 }
 
 // close stops what setup started.
 func (e *env) close() error {
 	var errs []error
-	e.mu.Lock()
-	for _, tr := range e.transports {
-		tr.CloseIdleConnections()
-	}
-	e.mu.Unlock()
+	e.clients.CloseIdle()
 	for _, s := range e.servers {
 		if s.proc != nil {
 			errs = append(errs, s.proc.Stop())
@@ -282,7 +144,7 @@ func (e *env) close() error {
 // checks that auth is enforced where it is on, and that every server
 // answers get_ticket with results of the same size.
 func setup(ctx context.Context, cfg *Config) (e *env, err error) {
-	e = &env{ids: ticketIDs(cfg.Tickets), byName: map[string]*server{}, tokens: map[string]string{}}
+	e = &env{ids: ticketIDs(cfg.Tickets), byName: map[string]*server{}, clients: mcpclient.HTTPClients{Subject: "mcpload", Role: benchRole}}
 	started := e // the returns below set e to nil on failure
 	defer func() {
 		if err != nil {
@@ -298,6 +160,7 @@ func setup(ctx context.Context, cfg *Config) (e *env, err error) {
 			if e.issuer, err = oidcissuer.Start(ctx); err != nil {
 				return nil, err
 			}
+			e.clients.Issuer = e.issuer
 			cfg.progress("OIDC issuer (RS256) at %s", e.issuer.URL)
 		}
 	}
@@ -316,7 +179,7 @@ func setup(ctx context.Context, cfg *Config) (e *env, err error) {
 			}
 			args = append(args, cfg.childArgs(name)...)
 			var r ready
-			if s.proc, err = child.Start(ctx, childParley, args, cfg.stderr(), &r); err != nil {
+			if s.proc, err = child.Start(ctx, childParley, args, cfg.Stderr, &r); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 			s.url, s.pid = r.URL, s.proc.Pid
@@ -352,7 +215,7 @@ func setup(ctx context.Context, cfg *Config) (e *env, err error) {
 			return nil, err
 		}
 		var r ready
-		p, err := child.Start(ctx, childBare, append([]string{"-tickets", file}, cfg.childArgs(serverBare)...), cfg.stderr(), &r)
+		p, err := child.Start(ctx, childBare, append([]string{"-tickets", file}, cfg.childArgs(serverBare)...), cfg.Stderr, &r)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", serverBare, err)
 		}
@@ -407,7 +270,7 @@ func checkAuthEnforced(ctx context.Context, cfg *Config, e *env, s *server) erro
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Mcp-Protocol-Version", statelessVersion)
+		req.Header.Set("Mcp-Protocol-Version", mcpclient.StatelessVersion)
 		if tc.header != "" {
 			req.Header.Set("Authorization", tc.header)
 		}
@@ -442,10 +305,10 @@ func seedTicket(i int) (customer, category, priority, summary string, refund flo
 func seedOverMCP(ctx context.Context, cfg *Config, e *env, s *server) (map[string]workspace.Ticket, error) {
 	const workers = 4
 	css := make([]*mcp.ClientSession, workers)
-	defer closeAll(css)
+	defer mcpclient.CloseAll(css)
 	for i := range css {
 		var err error
-		if css[i], err = connect(ctx, s.url, e.httpClient(s, -1), ModeStateless, "mcpload-seed"); err != nil {
+		if css[i], err = mcpclient.Connect(ctx, s.url, e.httpClient(s, -1), mcpclient.ModeStateless, "mcpload-seed"); err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", s.url, err)
 		}
 	}
@@ -461,13 +324,13 @@ func seedOverMCP(ctx context.Context, cfg *Config, e *env, s *server) (map[strin
 		defer cancel()
 		res, err := cs.CallTool(cctx, &mcp.CallToolParams{Name: toolSave, Arguments: args})
 		if err == nil && res.IsError {
-			err = errors.New(resultText(res))
+			err = errors.New(mcpclient.ResultText(res))
 		}
 		if err != nil {
 			return fmt.Errorf("seed %s: %w", id, err)
 		}
 		if res, err = cs.CallTool(cctx, &mcp.CallToolParams{Name: toolGet, Arguments: ticketArgs{TicketID: id}}); err == nil && res.IsError {
-			err = errors.New(resultText(res))
+			err = errors.New(mcpclient.ResultText(res))
 		}
 		if err != nil {
 			return fmt.Errorf("seed %s: read back: %w", id, err)
@@ -490,7 +353,7 @@ func seedOverMCP(ctx context.Context, cfg *Config, e *env, s *server) (map[strin
 func resultSize(ctx context.Context, cfg *Config, endpoint string, hc *http.Client, id string) (int, error) {
 	cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
 	defer cancel()
-	cs, err := connect(cctx, endpoint, hc, ModeStateless, "mcpload-probe")
+	cs, err := mcpclient.Connect(cctx, endpoint, hc, mcpclient.ModeStateless, "mcpload-probe")
 	if err != nil {
 		return 0, err
 	}
@@ -504,18 +367,4 @@ func resultSize(ctx context.Context, cfg *Config, endpoint string, hc *http.Clie
 	}
 	data, err := json.Marshal(res)
 	return len(data), err
-}
-
-// moduleVersion is the version of the module at path in this binary.
-func moduleVersion(path string) string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	for _, m := range bi.Deps {
-		if m.Path == path {
-			return "go-sdk " + m.Version
-		}
-	}
-	return ""
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/parleyhq/parley/bench/internal/proc"
-	bstats "github.com/parleyhq/parley/bench/internal/stats"
 	"io"
 	"math"
 	"runtime"
@@ -14,6 +12,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/parleyhq/parley/bench/internal/cli"
+	"github.com/parleyhq/parley/bench/internal/proc"
+	bstats "github.com/parleyhq/parley/bench/internal/stats"
 )
 
 // Config is one run.
@@ -89,9 +91,7 @@ func (c *Config) validate() error {
 }
 
 func (c *Config) progress(format string, args ...any) {
-	if c.Progress != nil {
-		fmt.Fprintf(c.Progress, "negotiation: "+format+"\n", args...)
-	}
+	cli.Progressf(c.Progress, "negotiation", format, args...)
 }
 
 // Breakdown is where a negotiation's time went on average, in ms, from

@@ -15,6 +15,7 @@ package child
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,7 +110,8 @@ type Process struct {
 
 // Start starts the child that runs the function name with args, and waits
 // until it is ready (or has failed, or ctx ends), decoding what it
-// reported into ready. The child's stderr goes to stderr.
+// reported into ready. The child's stderr goes to stderr (os.Stderr if
+// nil).
 func Start(ctx context.Context, name string, args []string, stderr io.Writer, ready any) (*Process, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -117,7 +119,7 @@ func Start(ctx context.Context, name string, args []string, stderr io.Writer, re
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), envVar+"="+name)
-	cmd.Stderr = stderr
+	cmd.Stderr = cmp.Or[io.Writer](stderr, os.Stderr)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

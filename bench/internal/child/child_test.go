@@ -2,7 +2,9 @@ package child
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,6 +17,22 @@ func TestMain(m *testing.M) {
 	Dispatch(map[string]Func{
 		"echo": func(ctx context.Context, args []string, ready func(any) error) error {
 			if err := ready(map[string]any{"args": args, "pid": os.Getpid()}); err != nil {
+				return err
+			}
+			<-ctx.Done()
+			return nil
+		},
+		// profile is a server child's flags (ParseFlags) and serves
+		// until it is stopped.
+		"profile": func(ctx context.Context, args []string, ready func(any) error) error {
+			fs := flag.NewFlagSet("profile", flag.ContinueOnError)
+			fs.String("test.run", "", "the test binary's, passed on")
+			stop, err := ParseFlags(fs, args)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			if err := ready(nil); err != nil {
 				return err
 			}
 			<-ctx.Done()
@@ -81,7 +99,7 @@ func TestStartStop(t *testing.T) {
 }
 
 func TestUnknownFails(t *testing.T) {
-	if _, err := Start(t.Context(), "nothing", []string{"-test.run=^$"}, nil, nil); err == nil {
+	if _, err := Start(t.Context(), "nothing", []string{"-test.run=^$"}, io.Discard, nil); err == nil {
 		t.Error("want an error for an unknown serve function")
 	}
 }
@@ -110,5 +128,41 @@ func TestSend(t *testing.T) {
 	}
 	if err := p.Send("late"); err == nil {
 		t.Error("Send after Stop: want an error")
+	}
+}
+
+// The child's CPU profile starts when the parent says so and is written
+// when it stops; unstarted, the file is empty.
+func TestProfile(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		send  []string
+		empty bool
+	}{
+		{"started", []string{"something else", MsgStartProfile}, false},
+		{"never started", []string{"something else"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "cpu.prof")
+			p, err := Start(t.Context(), "profile", []string{"-test.run=^$", "-cpuprofile", file}, os.Stderr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range tc.send {
+				if err := p.Send(m); err != nil {
+					t.Fatalf("send %q: %v", m, err)
+				}
+			}
+			if err := p.Stop(); err != nil {
+				t.Fatalf("stop: %v", err)
+			}
+			fi, err := os.Stat(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if empty := fi.Size() == 0; empty != tc.empty {
+				t.Errorf("profile of %d bytes, want empty %t", fi.Size(), tc.empty)
+			}
+		})
 	}
 }
