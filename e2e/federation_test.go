@@ -6,7 +6,6 @@ package e2e
 // in both protocol generations, the admin API and `gateway upstreams`.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -158,10 +157,9 @@ func gatewayArgs(dir, cfg string) []string {
 
 // httpUpstream is a running e2e/testdata/upstream over HTTP.
 type httpUpstream struct {
+	*child
 	name, addr, url string
-	cmd             *exec.Cmd
 	logs            *textWatcher
-	exited          chan struct{}
 }
 
 var upstreamListeningRE = regexp.MustCompile(`^upstream \S+ listening on (http://(\S+)/mcp)$`)
@@ -171,54 +169,13 @@ var upstreamListeningRE = regexp.MustCompile(`^upstream \S+ listening on (http:/
 // accepts connections. The test's cleanup kills it.
 func startHTTPUpstream(t *testing.T, name, addr string, flags ...string) *httpUpstream {
 	t.Helper()
-	u := &httpUpstream{name: name, logs: newTextWatcher(), exited: make(chan struct{})}
-	u.cmd = exec.Command(upstreamBinary(t), append([]string{"-name", name, "-http", addr}, flags...)...)
-	u.cmd.Env = cleanEnv()
-	u.cmd.Stderr = u.logs
-	stdout, err := u.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := u.cmd.Start(); err != nil {
-		t.Fatalf("starting upstream %s: %v", name, err)
-	}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		_ = u.cmd.Wait()
-		close(u.exited)
-	}()
-	t.Cleanup(u.kill)
-	select {
-	case line := <-lines:
-		m := upstreamListeningRE.FindStringSubmatch(line)
-		if m == nil {
-			t.Fatalf("upstream %s printed %q, want its listening line", name, line)
-		}
-		u.url, u.addr = m[1], m[2]
-	case <-u.exited:
-		t.Fatalf("upstream %s exited before listening:\n%s", name, u.logs)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("upstream %s did not say where it listens:\n%s", name, u.logs)
-	}
+	u := &httpUpstream{name: name, logs: newTextWatcher()}
+	cmd := exec.Command(upstreamBinary(t), append([]string{"-name", name, "-http", addr}, flags...)...)
+	cmd.Env = cleanEnv()
+	var m []string
+	u.child, m = startListening(t, "upstream "+name, cmd, u.logs, upstreamListeningRE)
+	u.url, u.addr = m[1], m[2]
 	return u
-}
-
-// kill kills the upstream at once (SIGKILL) and waits for it.
-func (u *httpUpstream) kill() {
-	select {
-	case <-u.exited:
-		return
-	default:
-	}
-	_ = u.cmd.Process.Kill()
-	<-u.exited
 }
 
 // hostTransport sends a bearer token (if any) and a request ID on every

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -101,12 +100,11 @@ func agentBinary(t *testing.T) string {
 
 // agentProc is a running parley-agent.
 type agentProc struct {
+	*child
 	name    string
 	url     string
 	journal string // the agent's journal file
-	cmd     *exec.Cmd
 	logs    *syncBuffer
-	exited  chan struct{}
 }
 
 var agentListeningRE = regexp.MustCompile(`^parley-agent (\S+) listening on (\S+)$`)
@@ -116,54 +114,14 @@ var agentListeningRE = regexp.MustCompile(`^parley-agent (\S+) listening on (\S+
 // cleanup kills it.
 func startAgent(t *testing.T, role string, flags ...string) *agentProc {
 	t.Helper()
-	a := &agentProc{journal: filepath.Join(t.TempDir(), role+".jsonl"), logs: &syncBuffer{}, exited: make(chan struct{})}
+	a := &agentProc{journal: filepath.Join(t.TempDir(), role+".jsonl"), logs: &syncBuffer{}}
 	args := append([]string{"-role", role, "-listen", "127.0.0.1:0", "-journal", a.journal}, flags...)
-	a.cmd = exec.Command(agentBinary(t), args...)
-	a.cmd.Env = cleanEnv()
-	a.cmd.Stderr = a.logs
-	stdout, err := a.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.cmd.Start(); err != nil {
-		t.Fatalf("starting parley-agent %s: %v", role, err)
-	}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		_ = a.cmd.Wait()
-		close(a.exited)
-	}()
-	t.Cleanup(a.kill)
-	select {
-	case line := <-lines:
-		m := agentListeningRE.FindStringSubmatch(line)
-		if m == nil {
-			t.Fatalf("parley-agent %s printed %q, want its listening line", role, line)
-		}
-		a.name, a.url = m[1], m[2]
-	case <-a.exited:
-		t.Fatalf("parley-agent %s exited before listening:\n%s", role, a.logs)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("parley-agent %s did not say where it listens:\n%s", role, a.logs)
-	}
+	cmd := exec.Command(agentBinary(t), args...)
+	cmd.Env = cleanEnv()
+	var m []string
+	a.child, m = startListening(t, "parley-agent "+role, cmd, a.logs, agentListeningRE)
+	a.name, a.url = m[1], m[2]
 	return a
-}
-
-// kill kills the agent at once (SIGKILL) and waits for it.
-func (a *agentProc) kill() {
-	select {
-	case <-a.exited:
-	default:
-		_ = a.cmd.Process.Kill()
-		<-a.exited
-	}
 }
 
 // journalLine is one line of an agent's journal: a turn it acted on.
