@@ -328,6 +328,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 			if err := b.syncAgentTools(ctx); err != nil && ctx.Err() == nil {
 				b.log.Warn("agent tools", "error", err)
 			}
+		case store.KindMCPSession:
+			if b.sessions != nil {
+				b.sessions.ended(ctx, c.Key)
+			}
 		}
 		for _, u := range uris {
 			if err := b.server.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: u}); err != nil && ctx.Err() == nil {

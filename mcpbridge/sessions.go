@@ -104,6 +104,11 @@ func (s *sessionIDs) next() string {
 type durableSessions struct {
 	store    store.MCPSessions
 	stateful http.Handler
+	// server holds this replica's copies of sessions, to close one that
+	// ended on another replica (closeCopy); endedIDs takes the sessions
+	// that ended, from the change feed to run.
+	server   *mcp.Server
+	endedIDs chan string
 	// handlerEvents is the event store the stateful handler gets: the
 	// bridge's, but for SessionClosed (replicaEvents).
 	handlerEvents mcp.EventStore
@@ -131,7 +136,7 @@ type durableSessions struct {
 // once built.
 func newDurableSessions(b *Bridge, st store.MCPSessions, ids *sessionIDs) *durableSessions {
 	return &durableSessions{
-		store: st, ids: ids, log: b.log, now: b.opts.Now,
+		store: st, ids: ids, log: b.log, now: b.opts.Now, server: b.server, endedIDs: make(chan string),
 		handlerEvents: replicaEvents{b.opts.EventStore},
 		ttl:           b.opts.SessionTimeout, touchEvery: max(b.opts.SessionTimeout/8, time.Second),
 		rebuilding: map[string]chan struct{}{},
@@ -219,6 +224,38 @@ func (d *durableSessions) served(r *http.Request, id string, status int) {
 		}
 	case status < 400:
 		d.touch(r.Context(), id)
+	}
+}
+
+// ended tells run that session id was deleted (the client's DELETE,
+// served here or on another replica: the store's KindMCPSession change),
+// for it to close this replica's copy, if it holds one. It returns once run
+// has it, or when ctx ends.
+func (d *durableSessions) ended(ctx context.Context, id string) {
+	select {
+	case d.endedIDs <- id:
+	case <-ctx.Done():
+	}
+}
+
+// closeCopy closes this replica's copy of session id, if it holds one, as
+// go-sdk's own DELETE closes the copy it holds: its streams end and the
+// handler forgets it, so that a later request of it is 404 here too. (The
+// user check of that DELETE was made by the replica that served it.) Like
+// go-sdk's DELETE, it returns once the copy's calls in flight have ended.
+func (d *durableSessions) closeCopy(id string) {
+	d.mu.Lock()
+	delete(d.touched, id)
+	delete(d.rebuiltAt, id)
+	d.mu.Unlock()
+	for ss := range d.server.Sessions() {
+		if ss.ID() != id {
+			continue
+		}
+		if err := ss.Close(); err != nil {
+			d.log.Debug("close ended MCP session", "session", id, "error", err)
+		}
+		d.log.Debug("closed this replica's copy of an ended MCP session", "session", id)
 	}
 }
 
@@ -439,14 +476,21 @@ func (d *durableSessions) sweepEvery() time.Duration {
 	return min(max(d.ttl/4, time.Second), 10*time.Minute)
 }
 
-// run sweeps expired sessions until ctx ends.
+// run sweeps expired sessions, and closes this replica's copies of the
+// sessions that ended (ended), until ctx ends. A copy closes once its calls
+// in flight end, so each closes on its own goroutine: neither the sweep nor
+// the change feed waits for a long call. run returns once they are closed.
 func (d *durableSessions) run(ctx context.Context) {
 	t := time.NewTicker(d.sweepEvery())
 	defer t.Stop()
+	var closing sync.WaitGroup
+	defer closing.Wait()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case id := <-d.endedIDs:
+			closing.Go(func() { d.closeCopy(id) })
 		case <-t.C:
 			if _, err := d.sweep(ctx); err != nil && ctx.Err() == nil {
 				d.log.Warn("sweep idle MCP sessions", "error", err)

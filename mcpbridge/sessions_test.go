@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -105,15 +106,18 @@ func startReplicas(t *testing.T, open func(t *testing.T) store.Store, clock *ses
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The store's Run, as the app runs it: the feed learns of the other
+		// replicas' commits through it.
 		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = b.Run(ctx) }()
+		var running sync.WaitGroup
+		running.Go(func() { _ = b.Run(ctx) })
+		running.Go(func() { _ = st.Run(ctx) })
 		srv := httptest.NewServer(auth.RequireBearerToken(verify, nil)(b))
 		t.Cleanup(func() {
 			srv.CloseClientConnections()
 			srv.Close()
 			cancel()
-			<-done
+			running.Wait()
 		})
 		out = append(out, &replica{bridge: b, events: events, url: srv.URL})
 	}
@@ -439,5 +443,82 @@ func TestSessionStreamsOutliveAReplicasCopy(t *testing.T) {
 		if got, err := streamEvents(t, open, id, stream); err == nil && len(got) > 0 {
 			t.Errorf("stream %s after the session's DELETE = %v, want it gone", stream, got)
 		}
+	}
+}
+
+// sessionRequest sends a request of a session without body (GET, DELETE) to
+// a replica, as user, and returns the response once its headers arrived.
+func sessionRequest(t *testing.T, r *replica, method, user, sessionID string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, r.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	req.Header.Set("Mcp-Session-Id", sessionID)
+	req.Header.Set("Authorization", "Bearer "+user)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// A session ended by DELETE on one replica ends on every replica: the
+// other replica's copy of it is closed through the change feed, so the GET
+// stream open on it ends and a request of it there is 404, at once rather
+// than at the copy's idle timeout.
+func TestSessionDeleteClosesEveryCopy(t *testing.T) {
+	tests := []struct {
+		name               string
+		deleteOn, streamOn int // replica 0 opened the session, 1 rebuilt it
+	}{
+		{"deleted on the opener, stream on the rebuilder", 0, 1},
+		{"deleted on the rebuilder, stream on the opener", 1, 0},
+	}
+	for _, be := range sessionBackends {
+		t.Run(be.name, func(t *testing.T) {
+			clock := &sessionClock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+			reps := startReplicas(t, be.newOpen(t), clock, 2)
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					id := connectThrough(t, newRoundRobin(t, "alice", reps[0])).ID()
+					if status, body := sessionPost(t, reps[1], "alice", id, listTools); status != http.StatusOK {
+						t.Fatalf("the session on replica 1 (rebuilt): HTTP %d: %s", status, body)
+					}
+					stream := sessionRequest(t, reps[tt.streamOn], http.MethodGet, "alice", id)
+					if stream.StatusCode != http.StatusOK {
+						t.Fatalf("GET stream on replica %d: HTTP %d", tt.streamOn, stream.StatusCode)
+					}
+					streamEnded := make(chan error, 1)
+					go func() {
+						_, err := io.Copy(io.Discard, stream.Body)
+						streamEnded <- err
+					}()
+
+					if resp := sessionRequest(t, reps[tt.deleteOn], http.MethodDelete, "alice", id); resp.StatusCode != http.StatusNoContent {
+						t.Fatalf("DELETE on replica %d: HTTP %d", tt.deleteOn, resp.StatusCode)
+					}
+					select {
+					case err := <-streamEnded:
+						if err != nil {
+							t.Errorf("the GET stream on replica %d ended with %v, want its end", tt.streamOn, err)
+						}
+					case <-time.After(30 * time.Second):
+						t.Fatalf("the GET stream on replica %d is still open 30s after the session's DELETE on replica %d", tt.streamOn, tt.deleteOn)
+					}
+					var got []int
+					for _, r := range reps {
+						status, _ := sessionPost(t, r, "alice", id, listTools)
+						got = append(got, status)
+					}
+					if diff := cmp.Diff([]int{http.StatusNotFound, http.StatusNotFound}, got); diff != "" {
+						t.Errorf("a request of the ended session, by replica (-want +got):\n%s", diff)
+					}
+				})
+			}
+		})
 	}
 }

@@ -32,8 +32,14 @@ type MCPSession struct {
 	LastActive time.Time
 }
 
-// MCPSessions keeps MCP sessions. They are not on the change feed: a
-// replica reads a session when a request of it arrives.
+// KindMCPSession is the feed kind of an MCP session's end: a change is
+// emitted when a session is deleted (the client's DELETE, on whichever
+// replica), so that every replica closes its copy of it. The key is the
+// session ID. Nothing else about sessions is on the feed.
+const KindMCPSession = "mcp_session"
+
+// MCPSessions keeps MCP sessions. Only their deletion is on the change feed
+// (KindMCPSession): a replica reads a session when a request of it arrives.
 type MCPSessions interface {
 	// CreateMCPSession stores a new session. ErrExists if the ID is taken.
 	CreateMCPSession(ctx context.Context, s MCPSession) error
@@ -47,8 +53,9 @@ type MCPSessions interface {
 	// recorded changes nothing. ErrNotFound if the session does not exist.
 	TouchMCPSession(ctx context.Context, id string, at time.Time) error
 	// DeleteMCPSession deletes a session (the client ended it) and its
-	// event streams (Events), whichever replica wrote them. Deleting a
-	// session that does not exist is not an error.
+	// event streams (Events), whichever replica wrote them, and emits a
+	// KindMCPSession change if the session existed. Deleting a session
+	// that does not exist is not an error.
 	DeleteMCPSession(ctx context.Context, id string) error
 	// SweepMCPSessions deletes the sessions last active before idleSince,
 	// with their event streams, and returns how many sessions it deleted.

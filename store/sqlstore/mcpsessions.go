@@ -10,9 +10,11 @@ import (
 	"github.com/parleyhq/parley/store"
 )
 
-// MCP sessions (store.MCPSessions), in mcp_sessions. They are not on the
-// feed. A session's event streams (mcp_streams, and their events by ON
-// DELETE CASCADE) go with it, in the same transaction.
+// MCP sessions (store.MCPSessions), in mcp_sessions. Only a deletion is on
+// the feed (store.KindMCPSession), for the other replicas to close their
+// copies; the sweep emits nothing, as each copy ends by its own idle timer.
+// A session's event streams (mcp_streams, and their events by ON DELETE
+// CASCADE) go with it, in the same transaction.
 
 const mcpSessionColumns = `id, protocol_version, initialize_params, log_level, user_id, created_at, last_active`
 
@@ -91,8 +93,14 @@ func (db *DB) DeleteMCPSession(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM mcp_streams WHERE session_id = ?`), id); err != nil {
 			return false, err
 		}
-		_, err := tx.ExecContext(ctx, db.q(`DELETE FROM mcp_sessions WHERE id = ?`), id)
-		return false, err
+		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM mcp_sessions WHERE id = ?`), id)
+		if err != nil {
+			return false, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return false, err
+		}
+		return true, db.emit(ctx, tx, store.KindMCPSession, id, 0, db.now())
 	})
 }
 
