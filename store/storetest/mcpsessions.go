@@ -159,3 +159,43 @@ func testMCPSessionStreamsGoWithIt(t *testing.T, newDB NewDB) {
 		}
 	}
 }
+
+// testMCPSessionDeleteFeed: deleting a session emits a change keyed by its
+// ID, so that every replica closes its copy; deleting an unknown session,
+// creating, touching and sweeping emit nothing (an idle session's copies
+// end on their own timers).
+func testMCPSessionDeleteFeed(t *testing.T, newDB NewDB) {
+	ctx := t.Context()
+	s := openOne(t, newDB)
+	ch, err := s.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"s-1", "s-2", "s-idle"} {
+		if err := s.CreateMCPSession(ctx, mcpSession(id, "alice", t0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.TouchMCPSession(ctx, "s-1", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TouchMCPSession(ctx, "s-2", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SweepMCPSessions(ctx, t0.Add(time.Minute)); err != nil { // s-idle
+		t.Fatal(err)
+	}
+	if err := s.DeleteMCPSession(ctx, "nobody"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"s-1", "s-2"} {
+		if err := s.DeleteMCPSession(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"s-1", "s-2"} {
+		if got := next(t, ch); got.Kind != store.KindMCPSession || got.Key != want {
+			t.Errorf("change = %+v, want kind %q key %q", got, store.KindMCPSession, want)
+		}
+	}
+}

@@ -139,6 +139,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"MCPSessionCRUD", testMCPSessionCRUD},
 		{"MCPSessionSweep", testMCPSessionSweep},
 		{"MCPSessionStreamsGoWithIt", testMCPSessionStreamsGoWithIt},
+		{"MCPSessionDeleteFeed", testMCPSessionDeleteFeed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.f(t, newDB) })
