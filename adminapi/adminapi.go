@@ -71,13 +71,27 @@ type Handler struct {
 
 // New returns a Handler over reg.
 func New(reg *agentcards.Registry, opts Options) *Handler {
+	opts = opts.withDefaults()
+	h := &Handler{reg: reg, opts: opts, log: opts.Logger}
+	h.router = standalone(h.Mount)
+	return h
+}
+
+// withDefaults fills in what the zero Options leave unset.
+func (opts Options) withDefaults() Options {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 4 << 20
 	}
-	h := &Handler{reg: reg, opts: opts, log: opts.Logger}
+	return opts
+}
+
+// standalone is a router serving only the routes mount adds, answering
+// anything else with the API's JSON errors: a handler's ServeHTTP when it
+// is used on its own rather than mounted on the gateway's router.
+func standalone(mount func(chi.Router)) chi.Router {
 	r := chi.NewRouter()
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		gateway.WriteError(w, http.StatusNotFound, "not found: "+r.URL.Path)
@@ -85,9 +99,8 @@ func New(reg *agentcards.Registry, opts Options) *Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		gateway.WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
 	})
-	h.Mount(r)
-	h.router = r
-	return h
+	mount(r)
+	return r
 }
 
 // Mount adds the routes, at their full paths under AgentsPath, to r (the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
@@ -51,22 +50,9 @@ type UpstreamsHandler struct {
 // then carry no connection status. (Pass a nil interface, not a nil
 // pointer in one.)
 func NewUpstreams(reg *upstream.Registry, status UpstreamStatuses, opts Options) *UpstreamsHandler {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 4 << 20
-	}
+	opts = opts.withDefaults()
 	h := &UpstreamsHandler{reg: reg, status: status, base: &Handler{opts: opts, log: opts.Logger}}
-	r := chi.NewRouter()
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		gateway.WriteError(w, http.StatusNotFound, "not found: "+r.URL.Path)
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		gateway.WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
-	})
-	h.Mount(r)
-	h.router = r
+	h.router = standalone(h.Mount)
 	return h
 }
 
