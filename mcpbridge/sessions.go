@@ -125,8 +125,12 @@ type durableSessions struct {
 	// done, to order them with the lookups that missed.
 	running  atomic.Int32
 	rebuilds atomic.Uint64
+	// closingN counts the copies being closed (closeCopy), so that a
+	// request checks closing only while there is one.
+	closingN atomic.Int32
 
 	mu         sync.Mutex
+	closing    map[string]int           // sessions whose copy closeCopy is closing (how many times)
 	rebuilding map[string]chan struct{} // closed when the rebuild ends
 	rebuiltAt  map[string]uint64        // the value of rebuilds a session's rebuild made
 	touched    map[string]time.Time     // last activity recorded, by session
@@ -140,6 +144,7 @@ func newDurableSessions(b *Bridge, st store.MCPSessions, ids *sessionIDs) *durab
 		handlerEvents: replicaEvents{b.opts.EventStore},
 		ttl:           b.opts.SessionTimeout, touchEvery: max(b.opts.SessionTimeout/8, time.Second),
 		rebuilding: map[string]chan struct{}{},
+		closing:    map[string]int{},
 		rebuiltAt:  map[string]uint64{},
 		touched:    map[string]time.Time{},
 	}
@@ -160,6 +165,18 @@ func (d *durableSessions) serve(w http.ResponseWriter, r *http.Request, body []b
 		}
 		d.stateful.ServeHTTP(w, r)
 		return
+	}
+	// A request of a session whose copy is closing here is refused, as the
+	// copy will be: go-sdk ends the copy's streams before it forgets the
+	// copy, and would accept a request in between.
+	if d.closingN.Load() > 0 {
+		d.mu.Lock()
+		_, closing := d.closing[id]
+		d.mu.Unlock()
+		if closing {
+			http.Error(w, "session not found", http.StatusNotFound)
+			return
+		}
 	}
 	// A request of a session being rebuilt here waits for the rebuild:
 	// between the replayed initialize and notifications/initialized, go-sdk
@@ -247,7 +264,17 @@ func (d *durableSessions) closeCopy(id string) {
 	d.mu.Lock()
 	delete(d.touched, id)
 	delete(d.rebuiltAt, id)
+	d.closing[id]++
+	d.closingN.Add(1)
 	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		if d.closing[id]--; d.closing[id] == 0 {
+			delete(d.closing, id)
+		}
+		d.closingN.Add(-1)
+		d.mu.Unlock()
+	}()
 	for ss := range d.server.Sessions() {
 		if ss.ID() != id {
 			continue

@@ -522,3 +522,89 @@ func TestSessionDeleteClosesEveryCopy(t *testing.T) {
 		})
 	}
 }
+
+// A replica's copy of an ended session refuses requests from the moment it
+// starts closing. go-sdk forgets a closing copy only once its calls in
+// flight have returned and its streams have ended; a request of the copy
+// arriving before that was served by a session that no longer exists (the
+// stream's end is a signal a client sees first: CI once had a request
+// answered 200 just after it). A call held in flight keeps that window
+// open here.
+func TestSessionClosingCopyRefusesRequests(t *testing.T) {
+	be := sessionBackends[0] // the window is the bridge's, not the store's
+	clock := &sessionClock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+	reps := startReplicas(t, be.newOpen(t), clock, 2)
+	entered, release := make(chan struct{}), make(chan struct{})
+	mcp.AddTool(reps[1].bridge.server, &mcp.Tool{Name: "hold"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, struct{}, error) {
+		close(entered)
+		<-release // a long call: closing the copy waits for it
+		return &mcp.CallToolResult{}, struct{}{}, nil
+	})
+	released := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(released)
+
+	id := connectThrough(t, newRoundRobin(t, "alice", reps[0])).ID()
+	stream := sessionRequest(t, reps[1], http.MethodGet, "alice", id) // rebuilds the session on replica 1
+	if stream.StatusCode != http.StatusOK {
+		t.Fatalf("GET stream on replica 1: HTTP %d", stream.StatusCode)
+	}
+	streamEnded := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, stream.Body)
+		close(streamEnded)
+	}()
+	callDone := make(chan int, 1)
+	go func() {
+		status, _ := sessionPost(t, reps[1], "alice", id, `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"hold","arguments":{}}}`)
+		callDone <- status
+	}()
+	<-entered
+
+	if resp := sessionRequest(t, reps[0], http.MethodDelete, "alice", id); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE on replica 0: HTTP %d", resp.StatusCode)
+	}
+	// Replica 1 hears of the DELETE through the change feed; until then its
+	// copy serves. Once it has, the copy refuses, its call still in flight.
+	// (Without the refusal, such a request is left unanswered: each try
+	// gets a second.)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, reps[1].url, strings.NewReader(listTools))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+		req.Header.Set("Mcp-Session-Id", id)
+		req.Header.Set("Authorization", "Bearer alice")
+		var last string
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			body, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNotFound {
+				cancel()
+				break
+			}
+			last = fmt.Sprintf("HTTP %d: %s (%v)", resp.StatusCode, strings.TrimSpace(string(body)), rerr)
+		} else {
+			last = err.Error()
+		}
+		cancel()
+		if time.Now().After(deadline) {
+			t.Fatalf("a request of the ended session on replica 1, its call in flight, is not refused 30s after the DELETE: %s", last)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case <-streamEnded:
+		t.Error("the GET stream on replica 1 ended while the copy's call was in flight, as go-sdk's own close does not")
+	default:
+	}
+	released()
+	if status := <-callDone; status != http.StatusOK {
+		t.Errorf("the call in flight when its session ended: HTTP %d, want its answer", status)
+	}
+	<-streamEnded
+	if status, _ := sessionPost(t, reps[1], "alice", id, listTools); status != http.StatusNotFound {
+		t.Errorf("a request of the ended session on replica 1, once closed: HTTP %d, want 404", status)
+	}
+}
