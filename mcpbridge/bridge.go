@@ -305,6 +305,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mcp bridge: follow change feed: %w", err)
 	}
+	if b.sessions != nil {
+		b.sessions.follow()
+	}
 	// Agents registered before we subscribed become tools now; later ones
 	// as their changes arrive.
 	if err := b.syncAgentTools(ctx); err != nil && ctx.Err() == nil {

@@ -109,6 +109,10 @@ type durableSessions struct {
 	// that ended, from the change feed to run.
 	server   *mcp.Server
 	endedIDs chan string
+	// following is closed once the bridge follows the change feed (Run):
+	// a copy rebuilt before that could miss the change that ends it.
+	following chan struct{}
+	follow    func() // closes following
 	// handlerEvents is the event store the stateful handler gets: the
 	// bridge's, but for SessionClosed (replicaEvents).
 	handlerEvents mcp.EventStore
@@ -139,8 +143,11 @@ type durableSessions struct {
 // newDurableSessions keeps b's sessions in st; b.stateful is set on it
 // once built.
 func newDurableSessions(b *Bridge, st store.MCPSessions, ids *sessionIDs) *durableSessions {
+	following := make(chan struct{})
 	return &durableSessions{
 		store: st, ids: ids, log: b.log, now: b.opts.Now, server: b.server, endedIDs: make(chan string),
+		following:     following,
+		follow:        sync.OnceFunc(func() { close(following) }),
 		handlerEvents: replicaEvents{b.opts.EventStore},
 		ttl:           b.opts.SessionTimeout, touchEvery: max(b.opts.SessionTimeout/8, time.Second),
 		rebuilding: map[string]chan struct{}{},
@@ -318,6 +325,13 @@ var errUserMismatch = errors.New("session bound to another user")
 func (d *durableSessions) rebuild(r *http.Request, id string, seen uint64, initialized bool) error {
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
+	// A copy is made only on a replica that will hear of its session's end
+	// (a replica just starting serves before its Run follows the feed).
+	select {
+	case <-d.following:
+	case <-ctx.Done():
+		return fmt.Errorf("not yet following the change feed: %w", ctx.Err())
+	}
 	rec, err := d.store.GetMCPSession(ctx, id)
 	if err != nil {
 		return err

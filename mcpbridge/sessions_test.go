@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,11 +80,26 @@ type replica struct {
 	bridge *Bridge
 	events *EventStore
 	url    string
+	// arrived, if set, is called as each request reaches the bridge.
+	arrived atomic.Pointer[func()]
 }
 
 const testSessionTimeout = 30 * time.Minute
 
 func startReplicas(t *testing.T, open func(t *testing.T) store.Store, clock *sessionClock, n int) []*replica {
+	t.Helper()
+	var out []*replica
+	for range n {
+		r, run := newReplica(t, open, clock)
+		run()
+		out = append(out, r)
+	}
+	return out
+}
+
+// newReplica serves a replica at once; run starts its Run and the store's,
+// as the app does.
+func newReplica(t *testing.T, open func(t *testing.T) store.Store, clock *sessionClock) (r *replica, run func()) {
 	t.Helper()
 	verify := func(_ context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
 		if token == "" || token == "bad" {
@@ -91,37 +107,41 @@ func startReplicas(t *testing.T, open func(t *testing.T) store.Store, clock *ses
 		}
 		return &auth.TokenInfo{UserID: token, Expiration: time.Now().Add(time.Hour)}, nil
 	}
-	var out []*replica
-	for range n {
-		st := open(t)
-		ws := workspace.New(st, workspace.Options{})
-		events := NewEventStore(st, EventStoreOptions{})
-		b, err := New(ws, st, Options{
-			EventStore:     events,
-			Sessions:       st,
-			SessionTimeout: testSessionTimeout,
-			StateKey:       []byte("shared by the replicas"),
-			Now:            clock.Now,
-		})
-		if err != nil {
-			t.Fatal(err)
+	st := open(t)
+	ws := workspace.New(st, workspace.Options{})
+	events := NewEventStore(st, EventStoreOptions{})
+	b, err := New(ws, st, Options{
+		EventStore:     events,
+		Sessions:       st,
+		SessionTimeout: testSessionTimeout,
+		StateKey:       []byte("shared by the replicas"),
+		Now:            clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The feed learns of the other replicas' commits through the store's Run.
+	ctx, cancel := context.WithCancel(context.Background())
+	var running sync.WaitGroup
+	r = &replica{bridge: b, events: events}
+	srv := httptest.NewServer(auth.RequireBearerToken(verify, nil)(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if f := r.arrived.Load(); f != nil {
+			(*f)()
 		}
-		// The store's Run, as the app runs it: the feed learns of the other
-		// replicas' commits through it.
-		ctx, cancel := context.WithCancel(context.Background())
-		var running sync.WaitGroup
+		b.ServeHTTP(w, req)
+	})))
+	r.url = srv.URL
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		cancel()
+		running.Wait()
+	})
+	run = sync.OnceFunc(func() {
 		running.Go(func() { _ = b.Run(ctx) })
 		running.Go(func() { _ = st.Run(ctx) })
-		srv := httptest.NewServer(auth.RequireBearerToken(verify, nil)(b))
-		t.Cleanup(func() {
-			srv.CloseClientConnections()
-			srv.Close()
-			cancel()
-			running.Wait()
-		})
-		out = append(out, &replica{bridge: b, events: events, url: srv.URL})
-	}
-	return out
+	})
+	return r, run
 }
 
 // roundRobin is a load balancer without stickiness: each request goes to
@@ -606,5 +626,37 @@ func TestSessionClosingCopyRefusesRequests(t *testing.T) {
 	<-streamEnded
 	if status, _ := sessionPost(t, reps[1], "alice", id, listTools); status != http.StatusNotFound {
 		t.Errorf("a request of the ended session on replica 1, once closed: HTTP %d, want 404", status)
+	}
+}
+
+// A replica rebuilds a session only once it follows the change feed: one
+// that made its copy before would miss the change that ends the session,
+// and keep serving it (CI once saw such a copy's GET stream outlive the
+// session's DELETE). Here a request reaches a replica not yet following,
+// the session ends on another, and only then does the replica follow: the
+// request must find the session ended.
+func TestSessionRebuildWaitsToFollowTheFeed(t *testing.T) {
+	be := sessionBackends[0]
+	clock := &sessionClock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+	open := be.newOpen(t)
+	opener := startReplicas(t, open, clock, 1)[0]
+	late, run := newReplica(t, open, clock)
+	id := connectThrough(t, newRoundRobin(t, "alice", opener)).ID()
+
+	arrived := make(chan struct{})
+	signal := sync.OnceFunc(func() { close(arrived) })
+	late.arrived.Store(&signal)
+	answered := make(chan int, 1)
+	go func() {
+		status, _ := sessionPost(t, late, "alice", id, listTools)
+		answered <- status
+	}()
+	<-arrived
+	if resp := sessionRequest(t, opener, http.MethodDelete, "alice", id); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE on the opener: HTTP %d", resp.StatusCode)
+	}
+	run()
+	if status := <-answered; status != http.StatusNotFound {
+		t.Fatalf("a request of a session that ended while its replica was starting: HTTP %d, want 404", status)
 	}
 }
