@@ -242,7 +242,9 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		Negotiations: a.Negotiations,
 		Upstreams:    a.Upstreams,
 		// Sessions in the store: any replica serves any session.
-		Sessions: st,
+		Sessions:       st,
+		SessionTimeout: cfg.MCP.SessionTimeout,
+		ReplicaLease:   cfg.MCP.ReplicaLease,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("the MCP endpoint: %w", err)

@@ -92,6 +92,13 @@ type MCP struct {
 	// Replicas behind one load balancer must share it; empty means a random
 	// key per process.
 	StateKey string `yaml:"state_key"`
+	// SessionTimeout is how long a session (2025-11-25 and older) may stay
+	// idle before it ends, on every replica.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// ReplicaLease is how long a replica not heard of is still taken as
+	// running; after it, another replica takes over the calls whose
+	// streams it was writing (for clients resuming them there).
+	ReplicaLease time.Duration `yaml:"replica_lease"`
 	// Upstreams are MCP servers Parley fronts (see Upstream); more may be
 	// registered through the admin API.
 	Upstreams []Upstream `yaml:"upstreams"`
@@ -115,6 +122,8 @@ const (
 	DefaultLogLevel            = "info"
 	DefaultLogFormat           = "text"
 	DefaultAgentHealthInterval = 30 * time.Second
+	DefaultSessionTimeout      = 30 * time.Minute
+	DefaultReplicaLease        = 10 * time.Second
 )
 
 // Default returns the configuration used when nothing is set.
@@ -128,7 +137,7 @@ func Default() Config {
 		LogLevel:        DefaultLogLevel,
 		LogFormat:       DefaultLogFormat,
 		HTTP:            defaultHTTP(),
-		MCP:             MCP{ConfirmRefundAbove: DefaultConfirmRefundAbove},
+		MCP:             MCP{ConfirmRefundAbove: DefaultConfirmRefundAbove, SessionTimeout: DefaultSessionTimeout, ReplicaLease: DefaultReplicaLease},
 		Agents:          Agents{HealthInterval: DefaultAgentHealthInterval},
 		Negotiation:     Negotiation{TurnTimeout: DefaultTurnTimeout, Lease: DefaultLease, RetryBackoff: DefaultRetryBackoff},
 		Auth: Auth{
@@ -194,6 +203,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("http.body_read_timeout", c.HTTP.BodyReadTimeout),
 		slog.Int("http.max_conns", c.HTTP.MaxConns),
 		slog.Int("http.max_conns_per_client", c.HTTP.MaxConnsPerClient),
+		slog.Duration("mcp.session_timeout", c.MCP.SessionTimeout),
+		slog.Duration("mcp.replica_lease", c.MCP.ReplicaLease),
 		slog.Int("mcp.upstreams", len(c.MCP.Upstreams)),
 		slog.Bool("allow_private_agent_urls", c.AllowPrivateAgentURLs),
 		slog.Duration("agents.health_interval", c.Agents.HealthInterval),
@@ -267,6 +278,12 @@ func (c Config) check() []*Error {
 	// person. Infinity is an obscure way to say never.
 	if v := c.MCP.ConfirmRefundAbove; math.IsNaN(v) || math.IsInf(v, 0) {
 		bad("mcp.confirm_refund_above", strconv.FormatFloat(v, 'g', -1, 64), "must be an amount such as 500, 0 to confirm every refund, or negative (-1) to confirm none")
+	}
+	if c.MCP.SessionTimeout <= 0 {
+		bad("mcp.session_timeout", c.MCP.SessionTimeout.String(), "must be a positive duration such as 30m")
+	}
+	if c.MCP.ReplicaLease < time.Second {
+		bad("mcp.replica_lease", c.MCP.ReplicaLease.String(), "must be a duration of at least 1s, such as 10s")
 	}
 	c.MCP.checkUpstreams(bad)
 	if c.Agents.HealthInterval == 0 {

@@ -76,7 +76,7 @@ log_format: json
 				ShutdownTimeout: 30 * time.Second,
 				LogLevel:        "debug",
 				LogFormat:       "json",
-				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove},
+				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove, SessionTimeout: config.DefaultSessionTimeout, ReplicaLease: config.DefaultReplicaLease},
 				Agents:          config.Agents{HealthInterval: config.DefaultAgentHealthInterval},
 				Negotiation:     config.Default().Negotiation,
 				HTTP:            config.Default().HTTP,
@@ -120,7 +120,7 @@ log_format: json
 				ShutdownTimeout: time.Minute,
 				LogLevel:        "warn",
 				LogFormat:       "text",
-				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove},
+				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove, SessionTimeout: config.DefaultSessionTimeout, ReplicaLease: config.DefaultReplicaLease},
 				Agents:          config.Agents{HealthInterval: config.DefaultAgentHealthInterval},
 				Negotiation:     config.Default().Negotiation,
 				HTTP:            config.Default().HTTP,
@@ -135,7 +135,7 @@ log_format: json
 			want: withDefaults(func(c *config.Config) {
 				*c = config.Config{Listen: "127.0.0.1:1111", GRPCListen: config.DefaultGRPCListen, Store: "sqlite:///var/lib/parley/a.db", MaxBodyBytes: 1000,
 					ShutdownTimeout: 30 * time.Second, LogLevel: "debug", LogFormat: "json", File: fileA,
-					MCP: config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove}, Agents: config.Agents{HealthInterval: config.DefaultAgentHealthInterval}, Negotiation: config.Default().Negotiation,
+					MCP: config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove, SessionTimeout: config.DefaultSessionTimeout, ReplicaLease: config.DefaultReplicaLease}, Agents: config.Agents{HealthInterval: config.DefaultAgentHealthInterval}, Negotiation: config.Default().Negotiation,
 					Auth: config.Default().Auth, HTTP: config.Default().HTTP}
 			}),
 		},
@@ -166,7 +166,7 @@ log_format: json
 				ShutdownTimeout: 2 * time.Second,
 				LogLevel:        "error",
 				LogFormat:       "json",
-				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove},
+				MCP:             config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove, SessionTimeout: config.DefaultSessionTimeout, ReplicaLease: config.DefaultReplicaLease},
 				Agents:          config.Agents{HealthInterval: config.DefaultAgentHealthInterval},
 				Negotiation:     config.Default().Negotiation,
 				HTTP:            config.Default().HTTP,
@@ -178,7 +178,7 @@ log_format: json
 			name: "mcp section from env and flag",
 			args: []string{"--mcp-confirm-refund-above", "-1"},
 			env:  map[string]string{"PARLEY_MCP_CONFIRM_REFUND_ABOVE": "100.5", "PARLEY_MCP_STATE_KEY": "0123456789abcdef"},
-			want: withDefaults(func(c *config.Config) { c.MCP = config.MCP{ConfirmRefundAbove: -1, StateKey: "0123456789abcdef"} }),
+			want: withDefaults(func(c *config.Config) { c.MCP.ConfirmRefundAbove, c.MCP.StateKey = -1, "0123456789abcdef" }),
 		},
 		{
 			name: "confirm threshold 0 stays 0 (every refund)",
@@ -286,6 +286,18 @@ func TestLoadInvalid(t *testing.T) {
 			env:       map[string]string{"PARLEY_ALLOW_PRIVATE_AGENT_URLS": "sometimes"},
 			wantField: "allow_private_agent_urls", wantValue: "sometimes", wantKind: config.SourceEnv, wantSource: "PARLEY_ALLOW_PRIVATE_AGENT_URLS",
 			wantMsg: []string{"must be true or false"},
+		},
+		{
+			name:      "session timeout zero",
+			file:      "mcp:\n  session_timeout: 0s\n",
+			wantField: "mcp.session_timeout", wantValue: "0s", wantKind: config.SourceFile, wantLine: 2,
+			wantMsg: []string{"positive duration"},
+		},
+		{
+			name:      "replica lease too short",
+			env:       map[string]string{"PARLEY_MCP_REPLICA_LEASE": "100ms"},
+			wantField: "mcp.replica_lease", wantValue: "100ms", wantKind: config.SourceEnv, wantSource: "PARLEY_MCP_REPLICA_LEASE",
+			wantMsg: []string{"at least 1s"},
 		},
 		{
 			name:      "agent health interval zero",

@@ -36,9 +36,13 @@ import (
 // process's writes reach the waiting replica only through the store's polled
 // change feed.
 //
+// Each client also answers a big refund's confirmation (elicitation, from
+// save_resolution) and writes a summary (sampling, from summarize_ticket):
+// nginx sends the answer's POST to the replica after the one running the
+// call, and the answer must still reach the call.
+//
 // Not covered, because it is not built yet (docs/design.md, "What is left"):
-// elicitation and sampling answers that land on the replica that did not ask,
-// and resource subscriptions, whose updates go out on the GET stream only if
+// resource subscriptions, whose updates go out on the GET stream only if
 // it is open on the replica the subscription was made on.
 //
 // It needs /usr/sbin/nginx (apt-get install nginx), and PostgreSQL
@@ -119,9 +123,23 @@ func goSessionThroughBalancer(t *testing.T, url string, logs func() string) stri
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	progress := make(chan string, 16)
+	var askedMu sync.Mutex
+	var asked []string // what the person and the model were asked
 	c := mcp.NewClient(&mcp.Implementation{Name: "e2e-nginx", Version: "1"}, &mcp.ClientOptions{
 		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
 			progress <- req.Params.Message
+		},
+		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			askedMu.Lock()
+			asked = append(asked, "confirm: "+req.Params.Message)
+			askedMu.Unlock()
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirm": true}}, nil
+		},
+		CreateMessageHandler: func(_ context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			askedMu.Lock()
+			asked = append(asked, "sample")
+			askedMu.Unlock()
+			return &mcp.CreateMessageResult{Model: "e2e-model", Role: "assistant", Content: &mcp.TextContent{Text: "Acme was charged twice."}}, nil
 		},
 	})
 	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
@@ -265,6 +283,27 @@ func goSessionThroughBalancer(t *testing.T, url string, logs func() string) stri
 	if n := field(status, "tickets", "escalated"); n != 1.0 {
 		t.Errorf("get_status: %v escalated tickets, want 1 (%v)", n, status)
 	}
+
+	// Server-to-client requests: the answer's POST goes to the replica
+	// after the one running the call. Twice each, so that neither replica's
+	// turn decides it.
+	for i := range 2 {
+		id := fmt.Sprintf("LB-R%d", i)
+		call("save_ticket", map[string]any{"ticket_id": id, "customer": "acme", "summary": "charged twice", "refund_amount": 5000})
+		resolved := call("save_resolution", map[string]any{"ticket_id": id, "resolution": "refunded"})
+		if diff := cmp.Diff([]any{true, "saved", "resolved"}, []any{resolved["saved"], resolved["outcome"], field(resolved, "ticket", "status")}); diff != "" {
+			t.Errorf("save_resolution confirmed through elicitation (saved, outcome, status) (-want +got):\n%s", diff)
+		}
+		sum := call("summarize_ticket", map[string]any{"ticket_id": id})
+		if diff := cmp.Diff([]any{"sampling", "e2e-model", "Acme was charged twice."}, []any{sum["source"], sum["model"], sum["summary"]}); diff != "" {
+			t.Errorf("summarize_ticket through sampling (source, model, summary) (-want +got):\n%s", diff)
+		}
+	}
+	askedMu.Lock()
+	defer askedMu.Unlock()
+	if len(asked) != 4 || !strings.HasPrefix(asked[0], "confirm: ") || !strings.Contains(asked[0], "LB-R0") || asked[1] != "sample" {
+		t.Errorf("the host was asked %q; want a confirmation naming the ticket, then a sample, twice", asked)
+	}
 	return sid
 }
 
@@ -347,6 +386,8 @@ http {
 			proxy_cache off;
 			proxy_read_timeout 1h;
 			proxy_send_timeout 1h;
+			# Which replica answered, for a test to stop that one.
+			add_header X-Upstream $upstream_addr always;
 		}
 	}
 }

@@ -46,6 +46,11 @@ type Options struct {
 	EventStore mcp.EventStore
 	// SessionTimeout closes idle sessions. Default 30m.
 	SessionTimeout time.Duration
+	// ReplicaLease is, with Sessions, how long a replica not heard of is
+	// still taken as running: after it, another replica takes over the
+	// calls whose streams it wrote (takeover.go). Replicas beat every
+	// ReplicaLease/4. Default 10s.
+	ReplicaLease time.Duration
 	// MaxWait caps wait_for_ticket's timeout. Default 10m.
 	MaxWait time.Duration
 	// Actor names the caller of a tool for the ticket history. Default: the
@@ -89,7 +94,10 @@ type Bridge struct {
 	negTickets negotiationTickets
 	fed        *federation      // nil without Options.Upstreams
 	sessions   *durableSessions // nil without Options.Sessions
-	args       toolArgs
+	// subs keeps sessions' subscriptions in the store and delivers their
+	// updates (subscriptions.go); nil without Options.Sessions.
+	subs *sessionSubscriptions
+	args toolArgs
 	// waitRead, if set (by tests), is called once a wait_for_ticket call
 	// has read the ticket it waits on: every change after that is one the
 	// call reports.
@@ -170,6 +178,12 @@ func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error
 	if opts.Sessions != nil {
 		b.sessions = newDurableSessions(b, opts.Sessions, ids)
 		b.server.AddReceivingMiddleware(b.sessions.sessionMiddleware)
+		if st, ok := opts.Sessions.(store.MCPSessionSubscriptions); ok {
+			b.subs = newSessionSubscriptions(b, st)
+			b.server.AddSendingMiddleware(b.subs.sendingMiddleware)
+			b.sessions.handlerEvents = subscribedEvents{b.sessions.handlerEvents, b.subs}
+			b.sessions.streamOpened = b.subs.streamOpened
+		}
 	}
 	b.addTools()
 	b.addAgentTools()
@@ -260,6 +274,11 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if b.sessions != nil {
+		if body != nil && r.Header.Get("Mcp-Session-Id") != "" {
+			// The call a stream of this POST answers is recorded with the
+			// stream, should it outlive its response (EventStore.Open).
+			r = r.WithContext(withPostBody(r.Context(), body))
+		}
 		b.sessions.serve(w, r, body)
 		return
 	}
@@ -335,11 +354,19 @@ func (b *Bridge) Run(ctx context.Context) error {
 			if b.sessions != nil {
 				b.sessions.ended(ctx, c.Key)
 			}
+		case store.KindMCPSessionResponse:
+			if b.sessions != nil {
+				b.sessions.responded(ctx, c.Key)
+			}
 		}
 		for _, u := range uris {
 			if err := b.server.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: u}); err != nil && ctx.Err() == nil {
 				b.log.Warn("notify resource subscribers", "uri", u, "error", err)
 			}
+		}
+		if b.subs != nil {
+			// Sessions' subscriptions: from one replica each.
+			b.subs.deliver(ctx, c.Seq, uris)
 		}
 	}
 	return ctx.Err()

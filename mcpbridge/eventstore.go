@@ -124,6 +124,18 @@ type EventStore struct {
 	applied   chan struct{} // closed, and replaced, when a batch is written
 	kick      chan struct{} // wakes the flusher; capacity 1
 	sessions  map[string]*sessionState
+	// owner, if set (sessions on any replica: setOwner), is this replica:
+	// a POST stream written to the store records its call and this owner
+	// (store.StreamCall), for another replica to follow or take it over.
+	owner string
+}
+
+// setOwner makes s record, for each POST stream it writes to the store,
+// the call and replica running it (see owner).
+func (s *EventStore) setOwner(replica string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.owner = replica
 }
 
 // sessionState is what the EventStore knows of a session's streams.
@@ -142,6 +154,9 @@ type streamState struct {
 	err     error     // why a write of it failed; it is not replayed then
 	// mem, while the stream is not written to the store, holds it.
 	mem *memStream
+	// discard: the stream of a call taken over from another replica, whose
+	// events the takeover writes to the original stream (takeover.go).
+	discard bool
 }
 
 // memStream is a stream not (yet) written to the store. Its events, as
@@ -153,6 +168,9 @@ type memStream struct {
 	// standalone GET stream): once it is done, the client may come back for
 	// the stream's response with Last-Event-ID.
 	post context.Context
+	// request is the POST's body (withPostBody), recorded with the stream
+	// when it is written to the store.
+	request []byte
 }
 
 // queuedWrite is a write waiting for the flusher.
@@ -234,12 +252,18 @@ func (s *EventStore) Open(ctx context.Context, sessionID, streamID string) error
 	s.mu.Lock()
 	at := s.now()
 	st := s.stream(sessionID, streamID)
+	if st == nil && streamID != "" && captured(ctx) {
+		s.session(sessionID).streams[streamID] = &streamState{discard: true}
+		s.mu.Unlock()
+		return nil
+	}
 	if st == nil {
 		// A stream of this process's session that it does not know is
 		// new: sessions live in this process only.
 		mem := &memStream{openedAt: at}
 		if streamID != "" {
 			mem.post = ctx
+			mem.request = postBody(ctx)
 		}
 		s.session(sessionID).streams[streamID] = &streamState{lastAt: at, mem: mem}
 		s.mu.Unlock()
@@ -277,6 +301,13 @@ func (s *EventStore) Open(ctx context.Context, sessionID, streamID string) error
 func (s *EventStore) Append(ctx context.Context, sessionID, streamID string, data []byte) error {
 	s.mu.Lock()
 	at := s.now()
+	if st := s.stream(sessionID, streamID); st != nil && st.discard {
+		if isResponse(data) {
+			delete(s.sessions[sessionID].streams, streamID)
+		}
+		s.mu.Unlock()
+		return nil
+	}
 	if st := s.stream(sessionID, streamID); st != nil && st.mem != nil && st.err == nil {
 		switch s.inMemory(st, streamID, data) {
 		case memKeep:
@@ -340,7 +371,11 @@ func (s *EventStore) Append(ctx context.Context, sessionID, streamID string, dat
 	w.Index = st.next
 	st.next++
 	st.lastAt = later(st.lastAt, at)
-	done := s.enqueue(w, st, false)
+	// With sessions on any replica (owner), an event is delivered only once
+	// it is stored: a client holding an event its replica never stored
+	// would skip, on resuming elsewhere, the event the replica that takes
+	// the call over stores under that index.
+	done := s.enqueue(w, st, s.owner != "")
 	if err := s.result(ctx, done); err != nil {
 		return fmt.Errorf("store event of stream %q: %w", streamID, err)
 	}
@@ -379,6 +414,9 @@ func (s *EventStore) store(sessionID, streamID string, st *streamState) {
 	st.mem = nil
 	s.session(sessionID).stored = true
 	s.push(store.StreamEventWrite{Op: store.StreamOpen, Session: sessionID, Stream: streamID, At: mem.openedAt}, st, false)
+	if s.owner != "" && mem.request != nil {
+		s.push(store.StreamEventWrite{Op: store.StreamCall, Session: sessionID, Stream: streamID, Owner: s.owner, Data: mem.request}, st, false)
+	}
 	for i := range st.next {
 		s.push(store.StreamEventWrite{Op: store.StreamAppend, Session: sessionID, Stream: streamID,
 			Index: i, Data: []byte{}, At: st.lastAt, Keep: s.keep}, st, false)

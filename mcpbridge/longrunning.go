@@ -51,6 +51,9 @@ type waitState struct {
 	Asking string   `json:"asking,omitempty"`
 	// Decided: the negotiations the person decided through this call.
 	Decided []string `json:"decided,omitempty"`
+	// Deadline is when the call times out, for a replica that takes the
+	// call over (takeover.go).
+	Deadline time.Time `json:"deadline,omitzero"`
 }
 
 // progressEvent is one progress message, in the order things happened.
@@ -87,7 +90,19 @@ func (b *Bridge) waitForTicket(ctx context.Context, req *mcp.CallToolRequest, in
 	seen := t.Version
 	var ws waitState
 	retry := req.Params.RequestState != ""
-	if retry {
+	resumed, err := b.resumedWait(req, in.TicketID)
+	if err != nil {
+		return nil, waitOut{}, err
+	}
+	if resumed != nil {
+		// Another replica ran this call until it stopped: go on from the
+		// state its last progress report carried (takeover.go).
+		if err := json.Unmarshal([]byte(resumed.state.Digest), &ws); err != nil || resumed.state.Version > t.Version {
+			return nil, waitOut{}, fmt.Errorf("%w: malformed", errBadState)
+		}
+		seen = resumed.state.Version
+		timeout = max(ws.Deadline.Sub(b.opts.Now()), 0)
+	} else if retry {
 		st, err := b.signer.verify(req.Params.RequestState, ToolWaitForTicket, in.TicketID)
 		if err != nil {
 			return nil, waitOut{}, err
@@ -112,6 +127,9 @@ func (b *Bridge) waitForTicket(ctx context.Context, req *mcp.CallToolRequest, in
 	if ws.Entries == nil {
 		ws.Entries = map[string]int{}
 	}
+	if ws.Deadline.IsZero() {
+		ws.Deadline = b.opts.Now().Add(timeout)
+	}
 	if b.waitRead != nil {
 		b.waitRead(in.TicketID)
 	}
@@ -129,12 +147,21 @@ func (b *Bridge) waitForTicket(ctx context.Context, req *mcp.CallToolRequest, in
 	}
 	out.Decided = ws.Decided
 	token := req.Params.GetProgressToken()
+	// In a session kept in the store, each progress report carries the
+	// state the call can go on from on another replica (resumeMeta): the
+	// state as it was before the report's batch, since the batch is read
+	// again there, and the reports it delivered are skipped by number.
+	var skip int
+	if resumed != nil {
+		skip = resumed.delivered
+	}
+	var meta mcp.Meta
 	notify := func(msg string) {
 		ws.Progress++
-		if token == nil {
+		if token == nil || ws.Progress <= skip {
 			return
 		}
-		err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: token, Progress: float64(ws.Progress), Message: msg})
+		err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{Meta: meta, ProgressToken: token, Progress: float64(ws.Progress), Message: msg})
 		if err != nil {
 			b.log.Debug("wait_for_ticket: progress not delivered", "ticket", in.TicketID, "error", err)
 		}
@@ -142,6 +169,11 @@ func (b *Bridge) waitForTicket(ctx context.Context, req *mcp.CallToolRequest, in
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
+		at := ws
+		at.Changes, at.Events = out.Changes, out.NegotiationEvents
+		if meta, err = b.resumeMeta(req, in.TicketID, seen, at); err != nil {
+			return nil, waitOut{}, err
+		}
 		var events []progressEvent
 		// Report the history up to the ticket as read: every change up to
 		// the state we judge is reported, none twice.

@@ -105,16 +105,26 @@ func jsonResource(uri string, v any) (*mcp.ReadResourceResult, error) {
 }
 
 // subscribe accepts subscriptions to resources that exist; the SDK keeps
-// the subscriber list and Run feeds it changes.
+// the subscriber list and Run feeds it changes. With sessions in the store,
+// a session's subscriptions to Parley's own resources are kept there too
+// (subscriptions.go).
 func (b *Bridge) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {
+	if b.fed != nil && req.Params.URI != statusURI {
+		if handled, err := b.fed.subscribe(ctx, req.Params.URI); handled {
+			return err
+		}
+	}
+	if err := b.subscribeOwn(ctx, req); err != nil || b.subs == nil {
+		return err
+	}
+	return b.subs.subscribed(ctx, req)
+}
+
+// subscribeOwn accepts subscriptions to Parley's own resources that exist.
+func (b *Bridge) subscribeOwn(ctx context.Context, req *mcp.SubscribeRequest) error {
 	uri := req.Params.URI
 	if uri == statusURI {
 		return nil
-	}
-	if b.fed != nil {
-		if handled, err := b.fed.subscribe(ctx, uri); handled {
-			return err
-		}
 	}
 	if id, ok := strings.CutPrefix(uri, negotiationScheme); ok && b.opts.Negotiations != nil {
 		if _, err := b.opts.Negotiations.Get(ctx, id); err != nil {
@@ -167,6 +177,9 @@ func (b *Bridge) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) e
 		if handled, err := b.fed.unsubscribe(ctx, req.Params.URI); handled {
 			return err
 		}
+	}
+	if b.subs != nil {
+		return b.subs.unsubscribed(ctx, req)
 	}
 	return nil
 }

@@ -109,16 +109,27 @@ type durableSessions struct {
 	// that ended, from the change feed to run.
 	server   *mcp.Server
 	endedIDs chan string
+	// responses routes clients' responses to the replica that asked
+	// (sessionresponses.go); respondedIDs takes the sessions with a stored
+	// response this replica awaits, from the change feed to run.
+	responses    *sessionResponses
+	respondedIDs chan string
 	// following is closed once the bridge follows the change feed (Run):
 	// a copy rebuilt before that could miss the change that ends it.
 	following chan struct{}
 	follow    func() // closes following
+	// streamOpened, if set, is called as a standalone GET stream of a
+	// session opens here (sessionSubscriptions.streamOpened).
+	streamOpened func(ctx context.Context, id string)
 	// handlerEvents is the event store the stateful handler gets: the
 	// bridge's, but for SessionClosed (replicaEvents).
 	handlerEvents mcp.EventStore
 	ids           *sessionIDs
-	log           *slog.Logger
-	now           func() time.Time
+	// tk follows and takes over durable streams (takeover.go); nil if the
+	// store cannot record replicas.
+	tk  *takeovers
+	log *slog.Logger
+	now func() time.Time
 	// ttl is how long a session may stay idle (Options.SessionTimeout);
 	// touchEvery is how often, at most, this replica records a session's
 	// activity: activity is coarse, so that a call costs no write.
@@ -144,8 +155,9 @@ type durableSessions struct {
 // once built.
 func newDurableSessions(b *Bridge, st store.MCPSessions, ids *sessionIDs) *durableSessions {
 	following := make(chan struct{})
-	return &durableSessions{
+	d := &durableSessions{
 		store: st, ids: ids, log: b.log, now: b.opts.Now, server: b.server, endedIDs: make(chan string),
+		respondedIDs:  make(chan string),
 		following:     following,
 		follow:        sync.OnceFunc(func() { close(following) }),
 		handlerEvents: replicaEvents{b.opts.EventStore},
@@ -155,6 +167,13 @@ func newDurableSessions(b *Bridge, st store.MCPSessions, ids *sessionIDs) *durab
 		rebuiltAt:  map[string]uint64{},
 		touched:    map[string]time.Time{},
 	}
+	if d.responses = newSessionResponses(d); d.responses != nil {
+		d.handlerEvents = outgoingEvents{d.handlerEvents, d.responses}
+	}
+	if rs, ok := st.(replicaStore); ok {
+		d.tk = newTakeovers(d, rs, b.opts.EventStore, b.opts.ReplicaLease)
+	}
+	return d
 }
 
 // storeTimeout bounds each store call made on a request's behalf.
@@ -172,6 +191,18 @@ func (d *durableSessions) serve(w http.ResponseWriter, r *http.Request, body []b
 		}
 		d.stateful.ServeHTTP(w, r)
 		return
+	}
+	// A client's responses to requests of the server: the ones another
+	// replica sent are passed on to it (sessionresponses.go).
+	if rw := d.responses.receive(w, r, id, body); rw != nil {
+		defer rw.finish()
+		w = rw
+	}
+	if d.tk != nil && d.tk.resume(w, r, id) {
+		return
+	}
+	if d.streamOpened != nil && standaloneGET(r) {
+		w = &streamWriter{ResponseWriter: w, open: func() { d.streamOpened(r.Context(), id) }}
 	}
 	// A request of a session whose copy is closing here is refused, as the
 	// copy will be: go-sdk ends the copy's streams before it forgets the
@@ -526,16 +557,22 @@ func (d *durableSessions) run(ctx context.Context) {
 	defer t.Stop()
 	var closing sync.WaitGroup
 	defer closing.Wait()
+	if d.tk != nil {
+		closing.Go(func() { d.tk.run(ctx) })
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case id := <-d.endedIDs:
 			closing.Go(func() { d.closeCopy(id) })
+		case id := <-d.respondedIDs:
+			closing.Go(func() { d.responses.deliver(ctx, id) })
 		case <-t.C:
 			if _, err := d.sweep(ctx); err != nil && ctx.Err() == nil {
 				d.log.Warn("sweep idle MCP sessions", "error", err)
 			}
+			d.responses.sweep(ctx)
 		}
 	}
 }

@@ -82,6 +82,9 @@ type replica struct {
 	url    string
 	// arrived, if set, is called as each request reaches the bridge.
 	arrived atomic.Pointer[func()]
+	// stop stops the replica's Run and its store's, as the app does on
+	// shutdown; its HTTP server stays up.
+	stop func()
 }
 
 const testSessionTimeout = 30 * time.Minute
@@ -141,6 +144,10 @@ func newReplica(t *testing.T, open func(t *testing.T) store.Store, clock *sessio
 		running.Go(func() { _ = b.Run(ctx) })
 		running.Go(func() { _ = st.Run(ctx) })
 	})
+	r.stop = func() {
+		cancel()
+		running.Wait()
+	}
 	return r, run
 }
 

@@ -77,6 +77,9 @@ type Store interface {
 	Negotiations
 	Upstreams
 	MCPSessions
+	MCPSessionSubscriptions
+	MCPReplicas
+	MCPSessionResponses
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// Run does the store's background work until ctx ends or the store is
@@ -312,6 +315,10 @@ const (
 	StreamAppend
 	// StreamCloseSession deletes Session's streams, as CloseSession.
 	StreamCloseSession
+	// StreamCall records the call Stream answers (Data: the request) and
+	// its Owner (MCPReplicas.GetMCPStreamCall), once: a later one for the
+	// same stream changes nothing. The stream must be open.
+	StreamCall
 )
 
 // StreamEventWrite is one write of WriteEvents.
@@ -325,6 +332,8 @@ type StreamEventWrite struct {
 	At    time.Time
 	// Keep caps the stream's events, as AppendEvent's keep.
 	Keep int
+	// Owner is, for StreamCall, the replica that runs the call.
+	Owner string
 }
 
 // StreamEventResult is the outcome of one StreamEventWrite: the index an

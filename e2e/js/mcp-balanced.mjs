@@ -10,11 +10,14 @@
 // per check ("ok   …" or "FAIL …"), and ends with "PASS <n> checks" or the
 // failures; exits 1 on any failure, 2 on bad usage.
 //
-// Left out, because Parley does not do it across replicas yet: elicitation
-// (the answer may land on a replica that did not ask) and subscriptions.
+// It answers elicitation (a big refund's confirmation) and sampling (a
+// ticket's summary): the answer's POST may land on a replica other than the
+// one running the call. Left out, because Parley does not do it across
+// replicas yet: subscriptions.
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { isDeepStrictEqual, inspect } from 'node:util';
 
 const url = process.argv[2] ?? process.env.PARLEY_MCP_URL;
@@ -54,7 +57,20 @@ function checkEqual(got, want, what) {
 	return check(isDeepStrictEqual(got, want), what, { got, want });
 }
 
-const client = new Client({ name: 'ts-e2e-balanced', version: '1.0.0' }, { capabilities: {} });
+const client = new Client(
+	{ name: 'ts-e2e-balanced', version: '1.0.0' },
+	{ capabilities: { elicitation: { form: {} }, sampling: {} } },
+);
+// What the person and the model were asked.
+const asked = [];
+client.setRequestHandler(ElicitRequestSchema, async (req) => {
+	asked.push(`confirm: ${req.params.message}`);
+	return { action: 'accept', content: { confirm: true } };
+});
+client.setRequestHandler(CreateMessageRequestSchema, async () => {
+	asked.push('sample');
+	return { model: 'ts-e2e-model', role: 'assistant', content: { type: 'text', text: 'Acme was charged twice.' } };
+});
 const transport = new StreamableHTTPClientTransport(new URL(url));
 try {
 	await client.connect(transport);
@@ -127,6 +143,22 @@ try {
 
 	const status = await call('get_status', {});
 	check((status.tickets?.escalated ?? 0) >= 1, 'get_status counts the escalated ticket', status);
+
+	// Server-to-client requests: the answer's POST may go to a replica other
+	// than the one running the call. Twice each, so that neither replica's
+	// turn decides it.
+	for (const i of [0, 1]) {
+		const rid = `${id}-R${i}`;
+		await call('save_ticket', { ticket_id: rid, customer: 'ACME-42', summary: 'charged twice', refund_amount: 5000 });
+		const resolved = await call('save_resolution', { ticket_id: rid, resolution: 'refunded' });
+		checkEqual([resolved.saved, resolved.outcome, resolved.ticket?.status], [true, 'saved', 'resolved'],
+			`save_resolution ${rid}: confirmed through elicitation and resolved`);
+		const sum = await call('summarize_ticket', { ticket_id: rid });
+		checkEqual([sum.source, sum.model, sum.summary], ['sampling', 'ts-e2e-model', 'Acme was charged twice.'],
+			`summarize_ticket ${rid}: written by the host's model through sampling`);
+	}
+	check(asked.length === 4 && asked[0].startsWith('confirm: ') && asked[0].includes(`${id}-R0`) && asked[1] === 'sample',
+		'the host was asked to confirm each refund (naming the ticket) and to write each summary', asked);
 
 	// DELETE ends the session on whichever replica it lands.
 	try {

@@ -193,6 +193,14 @@ func (db *DB) WriteEvents(ctx context.Context, writes []store.StreamEventWrite) 
 				if _, err := db.txExec(ctx, tx, closeSessionSQL, w.Session); err != nil {
 					return false, err
 				}
+			case store.StreamCall:
+				data := w.Data
+				if data == nil {
+					data = []byte{}
+				}
+				if _, err := db.txExec(ctx, tx, callSQL, w.Session, w.Stream, w.Owner, data); err != nil {
+					return false, err
+				}
 			case store.StreamAppend:
 				index, err := db.writeEvent(ctx, tx, w)
 				if err != nil {

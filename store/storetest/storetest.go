@@ -140,6 +140,9 @@ func Run(t *testing.T, newDB NewDB) {
 		{"MCPSessionSweep", testMCPSessionSweep},
 		{"MCPSessionStreamsGoWithIt", testMCPSessionStreamsGoWithIt},
 		{"MCPSessionDeleteFeed", testMCPSessionDeleteFeed},
+		{"MCPSessionSubscriptions", testMCPSessionSubscriptions},
+		{"MCPReplicas", testMCPReplicas},
+		{"MCPSessionResponses", testMCPSessionResponses},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.f(t, newDB) })

@@ -1,0 +1,203 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/parleyhq/parley/store/postgres/pgtest"
+)
+
+// TestSessionOutlivesItsReplica kills (SIGKILL) the replica running a
+// session's wait_for_ticket behind nginx. The go-sdk client resumes its
+// stream through nginx, which sends it to the other replica; that replica
+// follows the stream, takes the call over once the killed one is not
+// heard of for a lease, and goes on with it: the client hears every
+// progress report exactly once, in order, and the call's result. Two
+// processes on one PostgreSQL, and on one SQLite file (one host).
+func TestSessionOutlivesItsReplica(t *testing.T) {
+	nginx := nginxBinary(t)
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) string
+	}{
+		{"postgres", func(t *testing.T) string { return pgtest.NewSchema(t) }},
+		{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "parley.db") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sessionOutlivesItsReplica(t, nginx, tc.store(t))
+		})
+	}
+}
+
+func sessionOutlivesItsReplica(t *testing.T, nginx, storeURL string) {
+	byAddr := map[string]*process{}
+	var addrs []string
+	for range 2 {
+		// A short lease: the killed replica's call is taken over 3s after
+		// its last heartbeat.
+		p := start(t, t.TempDir(), cleanEnv("PARLEY_STORE="+storeURL, "PARLEY_MCP_STATE_KEY=shared-secret-for-replicas", "PARLEY_MCP_REPLICA_LEASE=3s"),
+			"--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0")
+		addr := p.addr(t)
+		addrs = append(addrs, addr)
+		byAddr[addr] = p
+	}
+	lb := startNginx(t, nginx, addrs)
+	logs := func() string {
+		var b strings.Builder
+		for addr, p := range byAddr {
+			fmt.Fprintf(&b, "gateway %s, end of log:\n%s\n", addr, tail(p.logs.String(), 40))
+		}
+		fmt.Fprintf(&b, "nginx error log (end):\n%s", tail(lb.logs.String(), 20))
+		return b.String()
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	type report struct {
+		progress float64
+		msg      string
+	}
+	progress := make(chan report, 16)
+	c := mcp.NewClient(&mcp.Implementation{Name: "e2e-kill", Version: "1"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+			progress <- report{req.Params.Progress, req.Params.Message}
+		},
+	})
+	waitedOn := &upstreamOf{match: []byte(`"wait_for_ticket"`)}
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{
+		Endpoint:   "http://" + lb.addr + "/mcp",
+		HTTPClient: &http.Client{Transport: waitedOn},
+		MaxRetries: 10,
+	}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatalf("connect through nginx: %v\n%s", err, logs())
+	}
+	defer cs.Close()
+	call := func(name string, args map[string]any) {
+		t.Helper()
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+		if err != nil || res.IsError {
+			t.Fatalf("%s: %v %v\n%s", name, err, res, logs())
+		}
+	}
+	call("save_ticket", map[string]any{"ticket_id": "KILL-1", "customer": "Ada", "summary": "refund"})
+
+	params := &mcp.CallToolParams{Name: "wait_for_ticket", Arguments: map[string]any{
+		"ticket_id": "KILL-1", "statuses": []string{"resolved"}, "timeout_seconds": 90, "since_version": 1}}
+	params.SetProgressToken("kill-wait")
+	type waitResult struct {
+		res *mcp.CallToolResult
+		err error
+	}
+	waited := make(chan waitResult, 1)
+	go func() {
+		res, err := cs.CallTool(ctx, params)
+		waited <- waitResult{res, err}
+	}()
+	var heard []report
+	hear := func() {
+		t.Helper()
+		select {
+		case r := <-progress:
+			heard = append(heard, r)
+		case <-ctx.Done():
+			t.Fatalf("progress heard: %v; want one more\n%s", heard, logs())
+		}
+	}
+	call("save_ticket", map[string]any{"ticket_id": "KILL-1", "status": "triaged"})
+	hear()
+
+	// The report reached the client, so its stream is in the store: kill
+	// the replica running the call, with no chance to say so.
+	victim := byAddr[waitedOn.get()]
+	if victim == nil {
+		t.Fatalf("nginx named no known replica for the wait_for_ticket call (%q)", waitedOn.get())
+	}
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-victim.exited
+
+	call("save_ticket", map[string]any{"ticket_id": "KILL-1", "category": "billing"})
+	call("save_ticket", map[string]any{"ticket_id": "KILL-1", "status": "resolved"})
+	var w waitResult
+	select {
+	case w = <-waited:
+	case <-ctx.Done():
+		t.Fatalf("wait_for_ticket did not return after its replica was killed\n%s", logs())
+	}
+	if w.err != nil || w.res.IsError {
+		t.Fatalf("wait_for_ticket: %v %v\n%s", w.err, w.res, logs())
+	}
+	for len(heard) < 3 {
+		hear()
+	}
+	var got []string
+	for _, r := range heard {
+		msg := r.msg
+		if strings.HasSuffix(msg, "updated category") {
+			msg = "… updated category" // by the client, named as the gateway names it
+		}
+		got = append(got, fmt.Sprintf("%g %s", r.progress, msg))
+	}
+	if diff := cmp.Diff([]string{"1 triaged", "2 … updated category", "3 resolved"}, got); diff != "" {
+		t.Errorf("progress heard across the kill (-want +got):\n%s", diff)
+	}
+	out := asMap(t, "wait_for_ticket", w.res.StructuredContent)
+	if diff := cmp.Diff([]any{true, "resolved", 3.0}, []any{out["reached"], asMap(t, "ticket", out["ticket"])["status"], out["changes"]}); diff != "" {
+		t.Errorf("wait_for_ticket (reached, status, changes) (-want +got):\n%s", diff)
+	}
+	select {
+	case r := <-progress:
+		t.Errorf("a progress report more than once: %v", r)
+	default:
+	}
+}
+
+// upstreamOf is the client's transport: it notes nginx's X-Upstream of the
+// first response to a request whose body holds match.
+type upstreamOf struct {
+	match []byte
+	mu    sync.Mutex
+	addr  string
+}
+
+func (u *upstreamOf) RoundTrip(req *http.Request) (*http.Response, error) {
+	var hit bool
+	if req.Body != nil {
+		body, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		hit = bytes.Contains(body, u.match)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err == nil && hit {
+		u.mu.Lock()
+		if u.addr == "" {
+			u.addr = resp.Header.Get("X-Upstream")
+		}
+		u.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (u *upstreamOf) get() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.addr
+}

@@ -1,0 +1,165 @@
+package mcpbridge
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/parleyhq/parley/workspace"
+)
+
+// updatesOn reads a standalone GET stream's events and returns the URIs of
+// its notifications/resources/updated, in order.
+func updatesOn(t *testing.T, resp *http.Response) <-chan string {
+	t.Helper()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET stream: HTTP %d: %s", resp.StatusCode, body)
+	}
+	out := make(chan string, 16)
+	go func() {
+		defer close(out)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data:")
+			if !ok {
+				continue
+			}
+			var msg struct {
+				Method string `json:"method"`
+				Params struct {
+					URI string `json:"uri"`
+				} `json:"params"`
+			}
+			if json.Unmarshal([]byte(strings.TrimSpace(data)), &msg) == nil && msg.Method == methodResourceUpdated {
+				out <- msg.Params.URI
+			}
+		}
+	}()
+	return out
+}
+
+// nextUpdate returns the next update on a stream.
+func nextUpdate(t *testing.T, updates <-chan string, on string) string {
+	t.Helper()
+	select {
+	case uri, ok := <-updates:
+		if !ok {
+			t.Fatalf("the GET stream on %s ended", on)
+		}
+		return uri
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no notifications/resources/updated on the GET stream on %s within 30s", on)
+	}
+	return ""
+}
+
+var saveCalls atomic.Int64
+
+// saveTicket changes a ticket with save_ticket, in the session, on r.
+func saveTicket(t *testing.T, r *replica, sessionID, ticketID string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"save_ticket","arguments":{"ticket_id":%q,"summary":"change %d"}}}`,
+		100+saveCalls.Add(1), ticketID, saveCalls.Load())
+	status, resp := sessionPost(t, r, "alice", sessionID, body)
+	if status != http.StatusOK || strings.Contains(resp, `"isError":true`) || strings.Contains(resp, `"error"`) {
+		t.Fatalf("save_ticket %s: HTTP %d: %s", ticketID, status, resp)
+	}
+}
+
+// A session's subscriptions deliver through whichever replica holds its
+// standalone GET stream, once: subscribed on A with the stream on B, the
+// update arrives on B's stream, once; unsubscribing on A stops it; the
+// stream moving to A takes delivery along. Each change is followed by one
+// to T-2, also subscribed, so that a second update of T-1 would show up
+// before T-2's.
+func TestSubscriptionsDeliverThroughTheStreamsReplica(t *testing.T) {
+	for _, be := range sessionBackends {
+		t.Run(be.name, func(t *testing.T) {
+			clock := &sessionClock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+			open := be.newOpen(t)
+			reps := startReplicas(t, open, clock, 2)
+			a, b := reps[0], reps[1]
+			ctx := t.Context()
+			for _, id := range []string{"T-1", "T-2"} {
+				if _, _, err := a.bridge.ws.SaveTicket(ctx, "setup", workspace.TicketInput{ID: id, Customer: ptr("acme")}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The session opens on A, and subscribes there.
+			cs := connectThrough(t, newRoundRobin(t, "alice", a))
+			id := cs.ID()
+			for _, uri := range []string{"ticket://T-1", "ticket://T-2"} {
+				if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: uri}); err != nil {
+					t.Fatalf("subscribe to %s on A: %v", uri, err)
+				}
+			}
+
+			// Its GET stream opens on B (rebuilt there).
+			streamB := sessionRequest(t, b, http.MethodGet, "alice", id)
+			onB := updatesOn(t, streamB)
+			if got, err := a.bridge.subs.store.GetMCPSessionDeliverer(ctx, id); err != nil || got != b.bridge.subs.replica {
+				t.Fatalf("deliverer with the GET stream open on B = %q, %v; want B (%q)", got, err, b.bridge.subs.replica)
+			}
+			steps := []struct {
+				name    string
+				on      *replica // where the ticket changes
+				ticket  string
+				updates <-chan string
+				want    string
+			}{
+				{"T-1 changed on A", a, "T-1", onB, "ticket://T-1"},
+				{"then T-2 changed on B", b, "T-2", onB, "ticket://T-2"},
+				{"T-1 changed on B", b, "T-1", onB, "ticket://T-1"},
+				{"then T-2 changed on A", a, "T-2", onB, "ticket://T-2"},
+			}
+			for _, s := range steps {
+				saveTicket(t, s.on, id, s.ticket)
+				if got := nextUpdate(t, s.updates, "B"); got != s.want {
+					t.Fatalf("%s: the next update on B's stream is %s, want %s", s.name, got, s.want)
+				}
+			}
+
+			// Unsubscribed on A: T-1's change is not delivered, T-2's is.
+			if err := cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: "ticket://T-1"}); err != nil {
+				t.Fatalf("unsubscribe on A: %v", err)
+			}
+			saveTicket(t, b, id, "T-1")
+			saveTicket(t, a, id, "T-2")
+			if got := nextUpdate(t, onB, "B"); got != "ticket://T-2" {
+				t.Fatalf("after unsubscribing from T-1, the next update on B's stream is %s, want ticket://T-2", got)
+			}
+			if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "ticket://T-1"}); err != nil {
+				t.Fatalf("subscribe again on A: %v", err)
+			}
+
+			// The GET stream moves to A: so does delivery.
+			streamB.Body.Close()
+			onA := updatesOn(t, sessionRequest(t, a, http.MethodGet, "alice", id))
+			if got, err := b.bridge.subs.store.GetMCPSessionDeliverer(ctx, id); err != nil || got != a.bridge.subs.replica {
+				t.Fatalf("deliverer with the GET stream moved to A = %q, %v; want A (%q)", got, err, a.bridge.subs.replica)
+			}
+			// The first update on A's new stream is the first change made
+			// after it opened (nothing older is replayed on it); then each
+			// change once.
+			for _, s := range []struct {
+				on     *replica
+				ticket string
+			}{{b, "T-2"}, {a, "T-1"}, {b, "T-2"}, {b, "T-1"}, {a, "T-2"}} {
+				saveTicket(t, s.on, id, s.ticket)
+				if got, want := nextUpdate(t, onA, "A"), "ticket://"+s.ticket; got != want {
+					t.Fatalf("%s changed: the next update on A's stream is %s, want %s", s.ticket, got, want)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,146 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/parleyhq/parley/store"
+)
+
+// MCP sessions' subscriptions and the replica that delivers their updates
+// (store.MCPSessionSubscriptions), in mcp_session_subscriptions and
+// mcp_session_deliverers. Both go with the session by ON DELETE CASCADE,
+// so a session's DELETE and the sweep of idle sessions take them along.
+// Nothing here is on the feed.
+
+// SubscribeMCPSession implements store.MCPSessionSubscriptions.
+func (db *DB) SubscribeMCPSession(ctx context.Context, sessionID, uri string) error {
+	res, err := db.writer.ExecContext(ctx, db.q(`INSERT INTO mcp_session_subscriptions (session_id, uri)
+		SELECT ?, ? WHERE EXISTS (SELECT 1 FROM mcp_sessions WHERE id = ?)
+		ON CONFLICT (session_id, uri) DO NOTHING`), sessionID, uri, sessionID)
+	if err != nil {
+		return db.fail("record MCP session subscription", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return db.fail("record MCP session subscription", err)
+	} else if n == 1 {
+		return nil
+	}
+	// Subscribed already, or no such session.
+	return db.mcpSessionExists(ctx, "record MCP session subscription", sessionID)
+}
+
+// UnsubscribeMCPSession implements store.MCPSessionSubscriptions.
+func (db *DB) UnsubscribeMCPSession(ctx context.Context, sessionID, uri string) error {
+	if _, err := db.writer.ExecContext(ctx, db.q(`DELETE FROM mcp_session_subscriptions WHERE session_id = ? AND uri = ?`),
+		sessionID, uri); err != nil {
+		return db.fail("delete MCP session subscription", err)
+	}
+	return nil
+}
+
+// SetMCPSessionDeliverer implements store.MCPSessionSubscriptions. The
+// feed's last sequence number is read in the transaction that hands over:
+// on PostgreSQL, changes become visible in sequence order (parley_emit), so
+// one committed later has a greater number.
+func (db *DB) SetMCPSessionDeliverer(ctx context.Context, sessionID, replica string, onlyIfNone bool) (bool, error) {
+	if replica == "" {
+		return false, errors.New("set MCP session deliverer: the replica is empty")
+	}
+	var named string
+	err := db.inTx(ctx, "set MCP session deliverer", func(tx *sql.Tx) (bool, error) {
+		var prev string
+		err := tx.QueryRowContext(ctx, db.q(`SELECT replica FROM mcp_session_deliverers WHERE session_id = ?`), sessionID).Scan(&prev)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return false, err
+		case prev == replica || onlyIfNone:
+			named = prev
+			return false, nil
+		}
+		var last int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT MAX(seq) FROM changes), (SELECT purged_through FROM feed_state))`).Scan(&last); err != nil {
+			return false, err
+		}
+		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO mcp_session_deliverers (session_id, replica, since_seq, prev_replica)
+			SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM mcp_sessions WHERE id = ?)
+			ON CONFLICT (session_id) DO UPDATE SET replica = excluded.replica, since_seq = excluded.since_seq,
+				prev_replica = excluded.prev_replica`), sessionID, replica, last, prev, sessionID)
+		if err != nil {
+			return false, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return false, err
+		} else if n == 0 {
+			return false, fmt.Errorf("MCP session: %w", store.ErrNotFound)
+		}
+		named = replica
+		return false, nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return named == replica, nil
+}
+
+// GetMCPSessionDeliverer implements store.MCPSessionSubscriptions.
+func (db *DB) GetMCPSessionDeliverer(ctx context.Context, sessionID string) (string, error) {
+	var replica sql.NullString
+	err := db.reader.QueryRowContext(ctx, db.q(`SELECT d.replica FROM mcp_sessions AS s
+		LEFT JOIN mcp_session_deliverers AS d ON d.session_id = s.id WHERE s.id = ?`), sessionID).Scan(&replica)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("MCP session: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return "", db.fail("get MCP session deliverer", err)
+	}
+	return replica.String, nil
+}
+
+// MCPSessionSubscribers implements store.MCPSessionSubscriptions.
+func (db *DB) MCPSessionSubscribers(ctx context.Context, replica string, seq int64, uris []string) ([]store.MCPSessionSubscription, error) {
+	if len(uris) == 0 {
+		return nil, nil
+	}
+	args := []any{replica, seq, replica, seq}
+	for _, u := range uris {
+		args = append(args, u)
+	}
+	rows, err := db.reader.QueryContext(ctx, db.q(`SELECT s.session_id, s.uri FROM mcp_session_subscriptions AS s
+		JOIN mcp_session_deliverers AS d ON d.session_id = s.session_id
+		WHERE ((d.replica = ? AND d.since_seq < ?) OR (d.prev_replica = ? AND d.since_seq >= ?))
+			AND s.uri IN (`+placeholders(len(uris))+`)
+		ORDER BY s.session_id, s.uri`), args...)
+	if err != nil {
+		return nil, db.fail("list MCP session subscribers", err)
+	}
+	defer rows.Close()
+	var out []store.MCPSessionSubscription
+	for rows.Next() {
+		var s store.MCPSessionSubscription
+		if err := rows.Scan(&s.SessionID, &s.URI); err != nil {
+			return nil, db.fail("list MCP session subscribers", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.fail("list MCP session subscribers", err)
+	}
+	return out, nil
+}
+
+// mcpSessionExists returns nil if the session exists, ErrNotFound if not.
+func (db *DB) mcpSessionExists(ctx context.Context, op, sessionID string) error {
+	var one int
+	err := db.reader.QueryRowContext(ctx, db.q(`SELECT 1 FROM mcp_sessions WHERE id = ?`), sessionID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("MCP session: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return db.fail(op, err)
+	}
+	return nil
+}
