@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,8 +14,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-
-	"github.com/parleyhq/parley/store/postgres/pgtest"
 )
 
 // TestSessionOutlivesItsReplica kills (SIGKILL) the replica running a
@@ -28,13 +25,7 @@ import (
 // processes on one PostgreSQL, and on one SQLite file (one host).
 func TestSessionOutlivesItsReplica(t *testing.T) {
 	nginx := nginxBinary(t)
-	for _, tc := range []struct {
-		name  string
-		store func(t *testing.T) string
-	}{
-		{"postgres", func(t *testing.T) string { return pgtest.NewSchema(t) }},
-		{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "parley.db") }},
-	} {
+	for _, tc := range sharedStores {
 		t.Run(tc.name, func(t *testing.T) {
 			sessionOutlivesItsReplica(t, nginx, tc.store(t))
 		})

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,8 +14,6 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-
-	"github.com/parleyhq/parley/store/postgres/pgtest"
 )
 
 // TestSubscriptionsThroughNginx: a go-sdk client in 2025-11-25 session mode,
@@ -31,13 +28,7 @@ import (
 // TestSessionsThroughNginx.
 func TestSubscriptionsThroughNginx(t *testing.T) {
 	nginx := nginxBinary(t)
-	for _, tc := range []struct {
-		name  string
-		store func(t *testing.T) string
-	}{
-		{"postgres", func(t *testing.T) string { return pgtest.NewSchema(t) }},
-		{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "parley.db") }},
-	} {
+	for _, tc := range sharedStores {
 		t.Run(tc.name, func(t *testing.T) {
 			storeURL := tc.store(t)
 			var addrs []string

@@ -24,6 +24,16 @@ import (
 	"github.com/parleyhq/parley/store/postgres/pgtest"
 )
 
+// sharedStores are the stores the replicas of the balancer tests share:
+// one PostgreSQL, and one SQLite file (two processes on one host).
+var sharedStores = []struct {
+	name  string
+	store func(t *testing.T) string
+}{
+	{"postgres", func(t *testing.T) string { return pgtest.NewSchema(t) }},
+	{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "parley.db") }},
+}
+
 // TestSessionsThroughNginx puts a real balancer, Debian's nginx, round robin
 // and without stickiness, in front of two gateway processes on one store
 // (issue 13): on one PostgreSQL, and on one host with both processes sharing
@@ -50,13 +60,7 @@ import (
 // skipped locally, but fails under CI (CI set), where .ci/run installs both.
 func TestSessionsThroughNginx(t *testing.T) {
 	nginx := nginxBinary(t)
-	for _, tc := range []struct {
-		name  string
-		store func(t *testing.T) string
-	}{
-		{"postgres", func(t *testing.T) string { return pgtest.NewSchema(t) }},
-		{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "parley.db") }},
-	} {
+	for _, tc := range sharedStores {
 		t.Run(tc.name, func(t *testing.T) {
 			sessionsThroughNginx(t, nginx, tc.store(t))
 		})
