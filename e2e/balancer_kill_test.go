@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,43 +20,74 @@ import (
 )
 
 // TestSessionOutlivesItsReplica kills (SIGKILL) the replica running a
-// session's wait_for_ticket behind nginx. The go-sdk client resumes its
-// stream through nginx, which sends it to the other replica; that replica
-// follows the stream, takes the call over once the killed one is not
-// heard of for a lease, and goes on with it: the client hears every
-// progress report exactly once, in order, and the call's result. Two
-// processes on one PostgreSQL, and on one SQLite file (one host).
+// session's wait_for_ticket behind nginx. The client resumes its stream
+// through nginx, which sends it to the other replica; that replica follows
+// the stream, takes the call over once the killed one is not heard of for a
+// lease, and goes on with it: the client hears every progress report
+// exactly once, in order, and the call's result. The go-sdk client and the
+// reference TypeScript client (e2e/js/mcp-kill.mjs), each on two processes on
+// one PostgreSQL and on one SQLite file (one host).
 func TestSessionOutlivesItsReplica(t *testing.T) {
 	nginx := nginxBinary(t)
 	for _, tc := range sharedStores {
 		t.Run(tc.name, func(t *testing.T) {
-			sessionOutlivesItsReplica(t, nginx, tc.store(t))
+			t.Run("go-sdk", func(t *testing.T) {
+				goOutlivesItsReplica(t, startDoomedPair(t, nginx, tc.store(t)))
+			})
+			t.Run("typescript", func(t *testing.T) {
+				tsOutlivesItsReplica(t, startDoomedPair(t, nginx, tc.store(t)))
+			})
 		})
 	}
 }
 
-func sessionOutlivesItsReplica(t *testing.T, nginx, storeURL string) {
-	byAddr := map[string]*process{}
+// doomedPair is two gateway processes on one store behind nginx, one of
+// which a test kills.
+type doomedPair struct {
+	byAddr map[string]*process
+	lb     *balancer
+}
+
+func startDoomedPair(t *testing.T, nginx, storeURL string) *doomedPair {
+	p := &doomedPair{byAddr: map[string]*process{}}
 	var addrs []string
 	for range 2 {
 		// A short lease: the killed replica's call is taken over 3s after
 		// its last heartbeat.
-		p := start(t, t.TempDir(), cleanEnv("PARLEY_STORE="+storeURL, "PARLEY_MCP_STATE_KEY=shared-secret-for-replicas", "PARLEY_MCP_REPLICA_LEASE=3s"),
+		g := start(t, t.TempDir(), cleanEnv("PARLEY_STORE="+storeURL, "PARLEY_MCP_STATE_KEY=shared-secret-for-replicas", "PARLEY_MCP_REPLICA_LEASE=3s"),
 			"--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0")
-		addr := p.addr(t)
+		addr := g.addr(t)
 		addrs = append(addrs, addr)
-		byAddr[addr] = p
+		p.byAddr[addr] = g
 	}
-	lb := startNginx(t, nginx, addrs)
-	logs := func() string {
-		var b strings.Builder
-		for addr, p := range byAddr {
-			fmt.Fprintf(&b, "gateway %s, end of log:\n%s\n", addr, tail(p.logs.String(), 40))
-		}
-		fmt.Fprintf(&b, "nginx error log (end):\n%s", tail(lb.logs.String(), 20))
-		return b.String()
-	}
+	p.lb = startNginx(t, nginx, addrs)
+	return p
+}
 
+func (p *doomedPair) logs() string {
+	var b strings.Builder
+	for addr, g := range p.byAddr {
+		fmt.Fprintf(&b, "gateway %s, end of log:\n%s\n", addr, tail(g.logs.String(), 40))
+	}
+	fmt.Fprintf(&b, "nginx error log (end):\n%s", tail(p.lb.logs.String(), 20))
+	return b.String()
+}
+
+// kill kills the replica at addr (nginx's X-Upstream) with SIGKILL.
+func (p *doomedPair) kill(t *testing.T, addr string) {
+	t.Helper()
+	victim := p.byAddr[addr]
+	if victim == nil {
+		t.Fatalf("nginx named no known replica for the call (%q)", addr)
+	}
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-victim.exited
+}
+
+func goOutlivesItsReplica(t *testing.T, pair *doomedPair) {
+	logs := pair.logs
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	type report struct {
@@ -68,7 +102,7 @@ func sessionOutlivesItsReplica(t *testing.T, nginx, storeURL string) {
 	})
 	waitedOn := &upstreamOf{match: []byte(`"wait_for_ticket"`)}
 	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{
-		Endpoint:   "http://" + lb.addr + "/mcp",
+		Endpoint:   "http://" + pair.lb.addr + "/mcp",
 		HTTPClient: &http.Client{Transport: waitedOn},
 		MaxRetries: 10,
 	}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
@@ -112,14 +146,7 @@ func sessionOutlivesItsReplica(t *testing.T, nginx, storeURL string) {
 
 	// The report reached the client, so its stream is in the store: kill
 	// the replica running the call, with no chance to say so.
-	victim := byAddr[waitedOn.get()]
-	if victim == nil {
-		t.Fatalf("nginx named no known replica for the wait_for_ticket call (%q)", waitedOn.get())
-	}
-	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-victim.exited
+	pair.kill(t, waitedOn.get())
 
 	call("save_ticket", map[string]any{"ticket_id": "KILL-1", "category": "billing"})
 	call("save_ticket", map[string]any{"ticket_id": "KILL-1", "status": "resolved"})
@@ -154,6 +181,53 @@ func sessionOutlivesItsReplica(t *testing.T, nginx, storeURL string) {
 	case r := <-progress:
 		t.Errorf("a progress report more than once: %v", r)
 	default:
+	}
+}
+
+func tsOutlivesItsReplica(t *testing.T, pair *doomedPair) {
+	node, script := nodeClient(t)
+	script = filepath.Join(filepath.Dir(script), "mcp-kill.mjs")
+	url := "http://" + pair.lb.addr + "/mcp"
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script, url)
+	cmd.Dir = filepath.Dir(script)
+	cmd.Env = cleanEnv()
+	cmd.WaitDelay = 5 * time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		out.WriteString(line + "\n")
+		if addr, ok := strings.CutPrefix(line, "KILL "); ok {
+			pair.kill(t, addr)
+			if _, err := io.WriteString(stdin, "killed\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	err = cmd.Wait()
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("node %s did not finish within its timeout:\n%s\n%s", filepath.Base(script), out.String(), pair.logs())
+	case err != nil:
+		t.Fatalf("node %s: %v\n%s\n%s", filepath.Base(script), err, out.String(), pair.logs())
+	}
+	t.Logf("node %s:\n%s", filepath.Base(script), out.String())
+	if !strings.Contains(out.String(), "PASS ") {
+		t.Fatalf("the script exited 0 without its PASS line:\n%s", out.String())
 	}
 }
 

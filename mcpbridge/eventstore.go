@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -369,6 +370,9 @@ func (s *EventStore) Append(ctx context.Context, sessionID, streamID string, dat
 		s.store(sessionID, streamID, st)
 	}
 	w.Index = st.next
+	if streamID == "" {
+		fmt.Fprintf(os.Stderr, "DBG append es=%p index=%d data=%.120s\n", s, st.next, data)
+	}
 	st.next++
 	st.lastAt = later(st.lastAt, at)
 	// With sessions on any replica (owner), an event is delivered only once
@@ -706,6 +710,9 @@ func (s *EventStore) flush() bool {
 		if r.Err == nil {
 			continue
 		}
+		if q.w.Stream == "" {
+			fmt.Fprintf(os.Stderr, "DBG write failed es=%p op=%d index=%d err=%v\n", s, q.w.Op, q.w.Index, r.Err)
+		}
 		if q.st != nil && q.st.err == nil {
 			q.st.err = fmt.Errorf("%w: %w", errNotStored, r.Err)
 		}
@@ -794,7 +801,11 @@ func (s *EventStore) replay(ctx context.Context, sessionID, streamID string, ind
 			return nil, fmt.Errorf("replay stream %q after event %d: %w: %w: %w", streamID, index, mcp.ErrEventsPurged, store.ErrEventsPurged, err)
 		}
 	}
-	return s.after(ctx, sessionID, streamID, index)
+	evs, err := s.after(ctx, sessionID, streamID, index)
+	if streamID == "" {
+		fmt.Fprintf(os.Stderr, "DBG replay es=%p after=%d n=%d err=%v\n", s, index, len(evs), err)
+	}
+	return evs, err
 }
 
 func (s *EventStore) after(ctx context.Context, sessionID, streamID string, index int64) ([]store.StreamEvent, error) {

@@ -43,6 +43,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"os"
 	"net/http"
 	"strings"
 	"sync"
@@ -136,6 +137,7 @@ func (s *sessionSubscriptions) unsubscribed(ctx context.Context, req *mcp.Unsubs
 // no replica is named).
 func (s *sessionSubscriptions) take(ctx context.Context, id string, onlyIfNone bool) error {
 	ours, err := s.store.SetMCPSessionDeliverer(ctx, id, s.replica, onlyIfNone)
+	fmt.Fprintf(os.Stderr, "DBG take replica=%s onlyIfNone=%v ours=%v err=%v\n", s.replica[:4], onlyIfNone, ours, err)
 	if err != nil {
 		return err
 	}
@@ -210,6 +212,7 @@ func (s *sessionSubscriptions) deliver(ctx context.Context, seq int64, uris []st
 		// Not the feed's context: the notification goes to the standalone
 		// stream, as go-sdk's own ResourceUpdated does.
 		nctx, cancel := context.WithTimeout(context.WithValue(context.Background(), deliverKey{}, sub.URI), storeTimeout)
+		fmt.Fprintf(os.Stderr, "DBG deliver replica=%s seq=%d uri=%s\n", s.replica[:4], seq, sub.URI)
 		if err := ss.NotifyProgress(nctx, &mcp.ProgressNotificationParams{}); err != nil {
 			s.log.Debug("notify resource subscriber", "session", sub.SessionID, "uri", sub.URI, "error", err)
 		}
