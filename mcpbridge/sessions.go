@@ -494,6 +494,15 @@ func (d *durableSessions) sessionMiddleware(next mcp.MethodHandler) mcp.MethodHa
 		if !ok || ss.ID() == "" {
 			return res, err // not a session of the stateful handler
 		}
+		if d.running.Load() > 0 {
+			// A rebuild's replay: the record is where it came from.
+			d.mu.Lock()
+			_, replayed := d.rebuilding[ss.ID()]
+			d.mu.Unlock()
+			if replayed {
+				return res, err
+			}
+		}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 		defer cancel()
 		switch method {

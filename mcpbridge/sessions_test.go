@@ -1,10 +1,12 @@
 package mcpbridge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -113,7 +115,15 @@ func newReplica(t *testing.T, open func(t *testing.T) store.Store, clock *sessio
 	st := open(t)
 	ws := workspace.New(st, workspace.Options{})
 	events := NewEventStore(st, EventStoreOptions{})
+	// The replica's log, shown if the test fails.
+	var logs syncBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("replica log:\n%s", logs.String())
+		}
+	})
 	b, err := New(ws, st, Options{
+		Logger:         slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		EventStore:     events,
 		Sessions:       st,
 		SessionTimeout: testSessionTimeout,
@@ -149,6 +159,24 @@ func newReplica(t *testing.T, open func(t *testing.T) store.Store, clock *sessio
 		running.Wait()
 	}
 	return r, run
+}
+
+// syncBuffer is a bytes.Buffer for several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // roundRobin is a load balancer without stickiness: each request goes to

@@ -276,9 +276,15 @@ func (t *takeovers) follow(w http.ResponseWriter, r *http.Request, rec store.MCP
 			t.d.log.Debug("follow a stream", "session", call.Session, "error", err)
 			return
 		} else if call.Owner == t.replica {
-			// Taken over here, and ended without its response (a failed
-			// append): the client starts over from the last event sent.
-			return
+			// Taken over here, and ended since the last read: its last
+			// appends are read once more. If there are none, it ended
+			// without its response (a failed append): the client starts
+			// over from the last event sent.
+			if events, err = t.store.EventsAfter(ctx, call.Session, call.Stream, last, 0); err != nil || len(events) == 0 {
+				t.d.log.Debug("a taken-over call ended without its response", "session", call.Session, "error", err)
+				return
+			}
+			continue
 		} else if !t.alive(call) {
 			wake = t.takeOver(r, rec, call, last)
 		}
@@ -395,6 +401,7 @@ func (t *takeovers) carryOn(ctx context.Context, r *http.Request, rec store.MCPS
 	sreq.Header.Set("Mcp-Session-Id", rec.ID)
 	sreq.Header.Set("Mcp-Protocol-Version", rec.ProtocolVersion)
 	t.d.serve(w, sreq, body)
+	t.d.log.Debug("a taken-over call ended", "session", call.Session, "status", w.status, "answered", w.answered, "appended", w.next-last-1)
 	if !w.answered && ctx.Err() == nil {
 		w.appendEvent(stoppedError(req.ID))
 	}
