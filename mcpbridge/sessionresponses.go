@@ -229,7 +229,16 @@ func (s *sessionResponses) receive(w http.ResponseWriter, r *http.Request, id st
 	if resps == nil {
 		return nil
 	}
-	return &responseWriter{ResponseWriter: w, s: s, r: r, session: id, resps: resps}
+	// Which of them this replica awaits is read now: once go-sdk has one,
+	// the request it answers ends and is forgotten (sendingMiddleware),
+	// maybe before finish looks.
+	local := make([]bool, len(resps))
+	s.mu.Lock()
+	for i, resp := range resps {
+		_, local[i] = s.sent[id][resp.id]
+	}
+	s.mu.Unlock()
+	return &responseWriter{ResponseWriter: w, s: s, r: r, session: id, resps: resps, local: local}
 }
 
 // responseWriter passes a response through, except go-sdk's 202 for a POST
@@ -241,6 +250,7 @@ type responseWriter struct {
 	r       *http.Request
 	session string
 	resps   []clientResponse
+	local   []bool // by resps: this replica awaited it when the POST arrived
 
 	status int
 	held   bool // the 202 is held back
@@ -293,8 +303,8 @@ func (w *responseWriter) finish() {
 	s := w.s
 	var foreign []clientResponse
 	s.mu.Lock()
-	for _, resp := range w.resps {
-		if _, ok := s.sent[w.session][resp.id]; ok {
+	for i, resp := range w.resps {
+		if w.local[i] {
 			s.forgetLocked(w.session, resp.id) // go-sdk has it now
 		} else {
 			foreign = append(foreign, resp)
