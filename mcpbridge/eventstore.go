@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -370,9 +369,6 @@ func (s *EventStore) Append(ctx context.Context, sessionID, streamID string, dat
 		s.store(sessionID, streamID, st)
 	}
 	w.Index = st.next
-	if streamID == "" {
-		fmt.Fprintf(os.Stderr, "DBG append es=%p index=%d data=%.120s\n", s, st.next, data)
-	}
 	st.next++
 	st.lastAt = later(st.lastAt, at)
 	// With sessions on any replica (owner), an event is delivered only once
@@ -420,6 +416,12 @@ func (s *EventStore) store(sessionID, streamID string, st *streamState) {
 	s.push(store.StreamEventWrite{Op: store.StreamOpen, Session: sessionID, Stream: streamID, At: mem.openedAt}, st, false)
 	if s.owner != "" && mem.request != nil {
 		s.push(store.StreamEventWrite{Op: store.StreamCall, Session: sessionID, Stream: streamID, Owner: s.owner, Data: mem.request}, st, false)
+	}
+	if streamID == "" {
+		// The standalone stream has no priming event: its next index is
+		// where go-sdk's count stands (alignStandalone), after events
+		// another replica's copy of the session stored.
+		return
 	}
 	for i := range st.next {
 		s.push(store.StreamEventWrite{Op: store.StreamAppend, Session: sessionID, Stream: streamID,
@@ -710,9 +712,6 @@ func (s *EventStore) flush() bool {
 		if r.Err == nil {
 			continue
 		}
-		if q.w.Stream == "" {
-			fmt.Fprintf(os.Stderr, "DBG write failed es=%p op=%d index=%d err=%v\n", s, q.w.Op, q.w.Index, r.Err)
-		}
 		if q.st != nil && q.st.err == nil {
 			q.st.err = fmt.Errorf("%w: %w", errNotStored, r.Err)
 		}
@@ -771,17 +770,26 @@ func (s *EventStore) After(ctx context.Context, sessionID, streamID string, inde
 }
 
 // replay waits for the stream's queued writes, then reads it; a stream
-// held in memory is replayed from there.
+// held in memory is replayed from there (but for resumeShared).
 func (s *EventStore) replay(ctx context.Context, sessionID, streamID string, index int64) ([]store.StreamEvent, error) {
 	s.mu.Lock()
 	st := s.stream(sessionID, streamID)
 	var seq uint64
+	// resumeShared: a client resumes the standalone stream on this copy of
+	// its session, which never wrote it; with sessions on any replica
+	// another copy may have stored events the client has not seen yet, so
+	// the store is read (a stream it does not know has no events). A GET
+	// without Last-Event-ID replays only what this copy stored.
+	resumeShared := st != nil && st.mem != nil && streamID == "" && index >= 0
 	if st != nil {
 		seq = st.lastSeq
-		if st.mem != nil {
+		if st.mem != nil && !resumeShared {
 			var out []store.StreamEvent
 			for i := max(index+1, 0); i < st.next; i++ {
 				out = append(out, store.StreamEvent{Index: i, Data: []byte{}})
+			}
+			if streamID == "" {
+				s.alignStandalone(st, index, out)
 			}
 			s.mu.Unlock()
 			return out, nil
@@ -801,11 +809,43 @@ func (s *EventStore) replay(ctx context.Context, sessionID, streamID string, ind
 			return nil, fmt.Errorf("replay stream %q after event %d: %w: %w: %w", streamID, index, mcp.ErrEventsPurged, store.ErrEventsPurged, err)
 		}
 	}
-	evs, err := s.after(ctx, sessionID, streamID, index)
-	if streamID == "" {
-		fmt.Fprintf(os.Stderr, "DBG replay es=%p after=%d n=%d err=%v\n", s, index, len(evs), err)
+	events, err := s.after(ctx, sessionID, streamID, index)
+	if resumeShared && errors.Is(err, store.ErrNotFound) {
+		events, err = nil, nil
 	}
-	return evs, err
+	if err == nil && st != nil && streamID == "" {
+		s.mu.Lock()
+		if s.stream(sessionID, streamID) == st && st.err == nil {
+			s.alignStandalone(st, index, events)
+		}
+		s.mu.Unlock()
+	}
+	return events, err
+}
+
+// alignStandalone sets, with s.mu held, the next index of a session's
+// standalone stream "" to the one go-sdk gives its next event after
+// replaying events after index to a GET: go-sdk numbers the stream's events
+// by its own count, from the GET's Last-Event-ID (-1 without) plus the
+// non-empty events replayed. With one replica the two always agree. With
+// sessions on any replica the stream moves between copies of the session:
+// the client resuming it on this copy with the ID another copy gave holds
+// a count this copy's EventStore never saw, and this copy's appends must
+// continue from it, or the store refuses them (the stream is marked broken
+// and can no longer be resumed) or, worse, takes them under indices the
+// client's IDs do not match. go-sdk holds the stream's lock through the
+// replay, so no append of this copy runs in between. If another copy
+// stored events the client has not seen, the store refuses this copy's
+// next append under the client's count: the stream is marked broken, a
+// clear failure rather than a skipped event.
+func (s *EventStore) alignStandalone(st *streamState, index int64, replayed []store.StreamEvent) {
+	next := max(index, -1) + 1
+	for _, e := range replayed {
+		if len(e.Data) > 0 {
+			next++
+		}
+	}
+	st.next = next
 }
 
 func (s *EventStore) after(ctx context.Context, sessionID, streamID string, index int64) ([]store.StreamEvent, error) {

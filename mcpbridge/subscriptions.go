@@ -24,8 +24,9 @@ package mcpbridge
 // over. A deliverer that died delivers nothing until the client's next GET
 // stream opens somewhere. Each replica's feed reaches a change at its own
 // time, so a handover splits the feed at the last change committed then:
-// the previous deliverer delivers the changes up to it, the new one the
-// later ones (store.MCPSessionSubscriptions.SetMCPSessionDeliverer). So
+// the previous deliverer delivers the changes from its own split up to it,
+// the new one the later ones
+// (store.MCPSessionSubscriptions.SetMCPSessionDeliverer). So
 // each update goes to the client once, through one copy, and the
 // standalone stream has one writer at a time.
 //
@@ -43,7 +44,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"os"
 	"net/http"
 	"strings"
 	"sync"
@@ -137,7 +137,6 @@ func (s *sessionSubscriptions) unsubscribed(ctx context.Context, req *mcp.Unsubs
 // no replica is named).
 func (s *sessionSubscriptions) take(ctx context.Context, id string, onlyIfNone bool) error {
 	ours, err := s.store.SetMCPSessionDeliverer(ctx, id, s.replica, onlyIfNone)
-	fmt.Fprintf(os.Stderr, "DBG take replica=%s onlyIfNone=%v ours=%v err=%v\n", s.replica[:4], onlyIfNone, ours, err)
 	if err != nil {
 		return err
 	}
@@ -212,7 +211,6 @@ func (s *sessionSubscriptions) deliver(ctx context.Context, seq int64, uris []st
 		// Not the feed's context: the notification goes to the standalone
 		// stream, as go-sdk's own ResourceUpdated does.
 		nctx, cancel := context.WithTimeout(context.WithValue(context.Background(), deliverKey{}, sub.URI), storeTimeout)
-		fmt.Fprintf(os.Stderr, "DBG deliver replica=%s seq=%d uri=%s\n", s.replica[:4], seq, sub.URI)
 		if err := ss.NotifyProgress(nctx, &mcp.ProgressNotificationParams{}); err != nil {
 			s.log.Debug("notify resource subscriber", "session", sub.SessionID, "uri", sub.URI, "error", err)
 		}

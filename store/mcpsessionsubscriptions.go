@@ -27,9 +27,11 @@ type MCPSessionSubscriptions interface {
 	// SetMCPSessionDeliverer names the replica that delivers a session's
 	// updates. With onlyIfNone, a replica already named stays. A handover
 	// splits the change feed at the last change committed then: the
-	// previous replica delivers the changes up to it, the new one the later
-	// ones (MCPSessionSubscribers), so that a change the replicas' feeds
-	// reach at different times is delivered once. Naming the replica named
+	// previous replica delivers the changes after the split that began its
+	// own period up to it, the new one the later ones
+	// (MCPSessionSubscribers), so that a change the replicas' feeds reach at
+	// different times is delivered once, and none from before the session
+	// had a deliverer. Naming the replica named
 	// already changes nothing. It reports whether replica is the one named
 	// now. ErrNotFound if the session does not exist.
 	SetMCPSessionDeliverer(ctx context.Context, sessionID, replica string, onlyIfNone bool) (bool, error)

@@ -12,12 +12,12 @@
 //
 // It answers elicitation (a big refund's confirmation) and sampling (a
 // ticket's summary): the answer's POST may land on a replica other than the
-// one running the call. Left out, because Parley does not do it across
-// replicas yet: subscriptions.
+// one running the call. It subscribes to a ticket, whose updates come on its
+// standalone GET stream, wherever that stream landed.
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { isDeepStrictEqual, inspect } from 'node:util';
 
 const url = process.argv[2] ?? process.env.PARLEY_MCP_URL;
@@ -71,6 +71,21 @@ client.setRequestHandler(CreateMessageRequestSchema, async () => {
 	asked.push('sample');
 	return { model: 'ts-e2e-model', role: 'assistant', content: { type: 'text', text: 'Acme was charged twice.' } };
 });
+// The resources/updated notifications heard, and who waits for the next.
+const updates = [];
+let onUpdate = () => {};
+client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+	updates.push(n.params.uri);
+	onUpdate();
+});
+function updated(count, ms) {
+	return new Promise((resolve) => {
+		const done = () => { if (updates.length >= count) { clearTimeout(timer); resolve(true); } };
+		const timer = setTimeout(() => resolve(false), ms);
+		onUpdate = done;
+		done();
+	});
+}
 const transport = new StreamableHTTPClientTransport(new URL(url));
 try {
 	await client.connect(transport);
@@ -140,6 +155,26 @@ try {
 	checkEqual([w.reached, w.timed_out, w.ticket?.status, w.changes], [true, false, 'escalated', 2], 'wait_for_ticket returns once escalated, after 2 changes');
 	checkEqual(progress.map((p) => p.message), ['triaged', `escalated: ${reason}`], 'wait_for_ticket reports both changes as progress, in order');
 	check(progress.every((p, i) => i === 0 || p.progress > progress[i - 1].progress), 'progress values increase', progress);
+
+	// Subscriptions: the subscribes and the changes land on either replica;
+	// each change's update comes once, on the GET stream, in order. A change
+	// of a second ticket, made last, marks the end: a duplicate of an
+	// earlier update would come before its update.
+	const uri = `ticket://${id}`;
+	const marker = `${id}-M`;
+	await call('save_ticket', { ticket_id: marker, customer: 'ACME-42', summary: 'marker' });
+	for (const u of [uri, `ticket://${marker}`]) {
+		await client.subscribeResource({ uri: u }).catch((err) => fail(`resources/subscribe ${u}: ${err?.message ?? err}`, err));
+	}
+	for (const summary of ['first', 'second', 'third']) {
+		await call('save_ticket', { ticket_id: id, summary });
+	}
+	await call('save_ticket', { ticket_id: marker, summary: 'changed last' });
+	check(await updated(4, 15_000), 'an update for each change of the subscribed tickets', updates);
+	checkEqual(updates, [uri, uri, uri, `ticket://${marker}`], 'each update once, in order');
+	for (const u of [uri, `ticket://${marker}`]) {
+		await client.unsubscribeResource({ uri: u }).catch((err) => fail(`resources/unsubscribe ${u}: ${err?.message ?? err}`, err));
+	}
 
 	const status = await call('get_status', {});
 	check((status.tickets?.escalated ?? 0) >= 1, 'get_status counts the escalated ticket', status);

@@ -51,8 +51,11 @@ func (db *DB) SetMCPSessionDeliverer(ctx context.Context, sessionID, replica str
 	}
 	var named string
 	err := db.inTx(ctx, "set MCP session deliverer", func(tx *sql.Tx) (bool, error) {
+		// prevSince is where the previous deliverer's period began: it
+		// delivers the changes after it up to the handover.
 		var prev string
-		err := tx.QueryRowContext(ctx, db.q(`SELECT replica FROM mcp_session_deliverers WHERE session_id = ?`), sessionID).Scan(&prev)
+		var prevSince int64
+		err := tx.QueryRowContext(ctx, db.q(`SELECT replica, since_seq FROM mcp_session_deliverers WHERE session_id = ?`), sessionID).Scan(&prev, &prevSince)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -65,10 +68,10 @@ func (db *DB) SetMCPSessionDeliverer(ctx context.Context, sessionID, replica str
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT MAX(seq) FROM changes), (SELECT purged_through FROM feed_state))`).Scan(&last); err != nil {
 			return false, err
 		}
-		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO mcp_session_deliverers (session_id, replica, since_seq, prev_replica)
-			SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM mcp_sessions WHERE id = ?)
+		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO mcp_session_deliverers (session_id, replica, since_seq, prev_replica, prev_since_seq)
+			SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM mcp_sessions WHERE id = ?)
 			ON CONFLICT (session_id) DO UPDATE SET replica = excluded.replica, since_seq = excluded.since_seq,
-				prev_replica = excluded.prev_replica`), sessionID, replica, last, prev, sessionID)
+				prev_replica = excluded.prev_replica, prev_since_seq = excluded.prev_since_seq`), sessionID, replica, last, prev, prevSince, sessionID)
 		if err != nil {
 			return false, err
 		}
@@ -105,13 +108,15 @@ func (db *DB) MCPSessionSubscribers(ctx context.Context, replica string, seq int
 	if len(uris) == 0 {
 		return nil, nil
 	}
-	args := []any{replica, seq, replica, seq}
+	// The previous deliverer's share is bounded below too: its feed may
+	// reach, after the handover, changes from before its own period.
+	args := []any{replica, seq, replica, seq, seq}
 	for _, u := range uris {
 		args = append(args, u)
 	}
 	rows, err := db.reader.QueryContext(ctx, db.q(`SELECT s.session_id, s.uri FROM mcp_session_subscriptions AS s
 		JOIN mcp_session_deliverers AS d ON d.session_id = s.session_id
-		WHERE ((d.replica = ? AND d.since_seq < ?) OR (d.prev_replica = ? AND d.since_seq >= ?))
+		WHERE ((d.replica = ? AND d.since_seq < ?) OR (d.prev_replica = ? AND d.since_seq >= ? AND d.prev_since_seq < ?))
 			AND s.uri IN (`+placeholders(len(uris))+`)
 		ORDER BY s.session_id, s.uri`), args...)
 	if err != nil {

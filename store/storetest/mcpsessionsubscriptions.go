@@ -116,6 +116,11 @@ func testMCPSessionSubscriptions(t *testing.T, newDB NewDB) {
 		seq     int64
 		want    []store.MCPSessionSubscription
 	}{
+		// C-0 came before any deliverer was named: no one delivers it, also
+		// not r-b, s-3's previous deliverer, whose feed may reach C-0 only
+		// after s-3 moved to r-a (its period began after C-0).
+		{"r-a", c0, nil},
+		{"r-b", c0, nil},
 		// s-3 moved from r-b to r-a between C-1 and C-2: C-1 is r-b's, C-2 r-a's.
 		{"r-a", c1, []store.MCPSessionSubscription{{SessionID: "s-1", URI: "ticket://T-1"}, {SessionID: "s-1", URI: "ticket://T-2"}}},
 		{"r-b", c1, []store.MCPSessionSubscription{{SessionID: "s-2", URI: "ticket://T-1"}, {SessionID: "s-3", URI: "ticket://T-1"}}},
