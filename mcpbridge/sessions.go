@@ -125,6 +125,10 @@ type durableSessions struct {
 	// bridge's, but for SessionClosed (replicaEvents).
 	handlerEvents mcp.EventStore
 	ids           *sessionIDs
+	// replica names this process among the replicas: the owner of the
+	// calls it streams (takeover.go), the deliverer of subscriptions
+	// (subscriptions.go).
+	replica string
 	// tk follows and takes over durable streams (takeover.go); nil if the
 	// store cannot record replicas.
 	tk  *takeovers
@@ -158,6 +162,7 @@ func newDurableSessions(b *Bridge, st store.MCPSessions, ids *sessionIDs) *durab
 	d := &durableSessions{
 		store: st, ids: ids, log: b.log, now: b.opts.Now, server: b.server, endedIDs: make(chan string),
 		respondedIDs:  make(chan string),
+		replica:       rand.Text(),
 		following:     following,
 		follow:        sync.OnceFunc(func() { close(following) }),
 		handlerEvents: replicaEvents{b.opts.EventStore},

@@ -41,7 +41,6 @@ package mcpbridge
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -72,7 +71,7 @@ type sessionSubscriptions struct {
 
 func newSessionSubscriptions(b *Bridge, st store.MCPSessionSubscriptions) *sessionSubscriptions {
 	return &sessionSubscriptions{
-		store: st, replica: rand.Text(), server: b.server, log: b.log,
+		store: st, replica: b.sessions.replica, server: b.server, log: b.log,
 		mine: map[string]struct{}{},
 	}
 }

@@ -30,7 +30,6 @@ package mcpbridge
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,7 +124,7 @@ func newTakeovers(d *durableSessions, st replicaStore, events mcp.EventStore, le
 		lease = defaultReplicaLease
 	}
 	return &takeovers{
-		d: d, store: st, events: es, replica: rand.Text(), lease: lease,
+		d: d, store: st, events: es, replica: d.replica, lease: lease,
 		conts: map[streamKey]*takenCall{}, owning: make(chan struct{}),
 	}
 }
