@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,8 +18,10 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// TestSessionOutlivesItsReplica kills (SIGKILL) the replica running a
-// session's wait_for_ticket behind nginx. The client resumes its stream
+// TestSessionOutlivesItsReplica kills (SIGKILL) the replica that opened a
+// session and runs its wait_for_ticket, behind nginx: the client sends
+// those two requests to that replica directly, and the rest through nginx,
+// round robin over both. The client resumes its stream
 // through nginx, which sends it to the other replica; that replica follows
 // the stream, takes the call over once the killed one is not heard of for a
 // lease, and goes on with it: the client hears every progress report
@@ -41,10 +42,11 @@ func TestSessionOutlivesItsReplica(t *testing.T) {
 	}
 }
 
-// doomedPair is two gateway processes on one store behind nginx, one of
-// which a test kills.
+// doomedPair is two gateway processes on one store behind nginx; the
+// test kills the first, the doomed one.
 type doomedPair struct {
 	byAddr map[string]*process
+	doomed string // the first's address
 	lb     *balancer
 }
 
@@ -60,6 +62,7 @@ func startDoomedPair(t *testing.T, nginx, storeURL string) *doomedPair {
 		addrs = append(addrs, addr)
 		p.byAddr[addr] = g
 	}
+	p.doomed = addrs[0]
 	p.lb = startNginx(t, nginx, addrs)
 	return p
 }
@@ -73,13 +76,10 @@ func (p *doomedPair) logs() string {
 	return b.String()
 }
 
-// kill kills the replica at addr (nginx's X-Upstream) with SIGKILL.
-func (p *doomedPair) kill(t *testing.T, addr string) {
+// kill kills the doomed replica with SIGKILL.
+func (p *doomedPair) kill(t *testing.T) {
 	t.Helper()
-	victim := p.byAddr[addr]
-	if victim == nil {
-		t.Fatalf("nginx named no known replica for the call (%q)", addr)
-	}
+	victim := p.byAddr[p.doomed]
 	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func goOutlivesItsReplica(t *testing.T, pair *doomedPair) {
 			progress <- report{req.Params.Progress, req.Params.Message}
 		},
 	})
-	waitedOn := &upstreamOf{match: []byte(`"wait_for_ticket"`)}
+	waitedOn := &opensAndWaitsOn{addr: pair.doomed}
 	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{
 		Endpoint:   "http://" + pair.lb.addr + "/mcp",
 		HTTPClient: &http.Client{Transport: waitedOn},
@@ -146,7 +146,7 @@ func goOutlivesItsReplica(t *testing.T, pair *doomedPair) {
 
 	// The report reached the client, so its stream is in the store: kill
 	// the replica running the call, with no chance to say so.
-	pair.kill(t, waitedOn.get())
+	pair.kill(t)
 
 	call("save_ticket", map[string]any{"ticket_id": "KILL-1", "category": "billing"})
 	call("save_ticket", map[string]any{"ticket_id": "KILL-1", "status": "resolved"})
@@ -190,7 +190,7 @@ func tsOutlivesItsReplica(t *testing.T, pair *doomedPair) {
 	url := "http://" + pair.lb.addr + "/mcp"
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script, url)
+	cmd := exec.CommandContext(ctx, node, script, url, "http://"+pair.doomed+"/mcp")
 	cmd.Dir = filepath.Dir(script)
 	cmd.Env = cleanEnv()
 	cmd.WaitDelay = 5 * time.Second
@@ -211,8 +211,8 @@ func tsOutlivesItsReplica(t *testing.T, pair *doomedPair) {
 	for sc.Scan() {
 		line := sc.Text()
 		out.WriteString(line + "\n")
-		if addr, ok := strings.CutPrefix(line, "KILL "); ok {
-			pair.kill(t, addr)
+		if line == "KILL" {
+			pair.kill(t)
 			if _, err := io.WriteString(stdin, "killed\n"); err != nil {
 				t.Fatal(err)
 			}
@@ -231,38 +231,22 @@ func tsOutlivesItsReplica(t *testing.T, pair *doomedPair) {
 	}
 }
 
-// upstreamOf is the client's transport: it notes nginx's X-Upstream of the
-// first response to a request whose body holds match.
-type upstreamOf struct {
-	match []byte
-	mu    sync.Mutex
-	addr  string
-}
+// opensAndWaitsOn is the go-sdk client's transport: initialize and
+// wait_for_ticket go to the replica at addr directly, the rest to nginx.
+type opensAndWaitsOn struct{ addr string }
 
-func (u *upstreamOf) RoundTrip(req *http.Request) (*http.Response, error) {
-	var hit bool
+func (o *opensAndWaitsOn) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil {
 		body, err := io.ReadAll(req.Body)
 		req.Body.Close()
 		if err != nil {
 			return nil, err
 		}
-		hit = bytes.Contains(body, u.match)
+		if bytes.Contains(body, []byte(`"method":"initialize"`)) || bytes.Contains(body, []byte(`"wait_for_ticket"`)) {
+			req = req.Clone(req.Context())
+			req.URL.Host, req.Host = o.addr, o.addr
+		}
 		req.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err == nil && hit {
-		u.mu.Lock()
-		if u.addr == "" {
-			u.addr = resp.Header.Get("X-Upstream")
-		}
-		u.mu.Unlock()
-	}
-	return resp, err
-}
-
-func (u *upstreamOf) get() string {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.addr
+	return http.DefaultTransport.RoundTrip(req)
 }

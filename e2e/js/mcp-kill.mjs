@@ -3,12 +3,13 @@
 // balancer, across the death of the replica running its call (issue 13;
 // e2e/balancer_kill_test.go drives it):
 //
-//   node mcp-kill.mjs <mcp-url>
+//   node mcp-kill.mjs <mcp-url> <doomed-replica-mcp-url>
 //
-// It starts wait_for_ticket and, once the first progress report arrived,
-// prints "KILL <upstream>" (nginx's X-Upstream of the call's POST: the
-// replica running it) and waits for a line on stdin, which the test writes
-// once it has killed that replica. It then changes the ticket through the
+// Its initialize and its wait_for_ticket go to the doomed replica directly,
+// everything else to <mcp-url> (the balancer), so that the replica that
+// opened the session runs the call. Once the first progress report
+// arrived, it prints "KILL" and waits for a line on stdin, which the test
+// writes once it has killed the doomed replica. It then changes the ticket through the
 // balancer; the SDK resumes the call's stream by itself (GET with
 // Last-Event-ID), landing on the other replica, which takes the call over.
 // Every report must arrive exactly once, in order, and then the result.
@@ -19,9 +20,9 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { createInterface } from 'node:readline';
 import { isDeepStrictEqual, inspect } from 'node:util';
 
-const url = process.argv[2];
-if (!url) {
-	console.error('usage: node mcp-kill.mjs <mcp-url>');
+const [url, doomed] = process.argv.slice(2);
+if (!url || !doomed) {
+	console.error('usage: node mcp-kill.mjs <mcp-url> <doomed-replica-mcp-url>');
 	process.exit(2);
 }
 const overall = setTimeout(() => fail('the run did not finish within 90s'), 90_000);
@@ -45,15 +46,11 @@ function checkEqual(got, want, what) {
 	failures.push(what);
 }
 
-// Which replica nginx sent the wait_for_ticket POST to.
-let upstream;
 const transport = new StreamableHTTPClientTransport(new URL(url), {
-	fetch: async (input, init) => {
-		const res = await fetch(input, init);
-		if (upstream === undefined && typeof init?.body === 'string' && init.body.includes('"wait_for_ticket"')) {
-			upstream = res.headers.get('x-upstream') ?? '';
-		}
-		return res;
+	fetch: (input, init) => {
+		const body = typeof init?.body === 'string' ? init.body : '';
+		const direct = body.includes('"method":"initialize"') || body.includes('"wait_for_ticket"');
+		return fetch(direct ? doomed : input, init);
 	},
 	// A few tries a second apart: the other replica answers the first.
 	reconnectionOptions: { initialReconnectionDelay: 200, maxReconnectionDelay: 2000, reconnectionDelayGrowFactor: 1.5, maxRetries: 10 },
@@ -83,7 +80,7 @@ try {
 	);
 	await call('save_ticket', { ticket_id: id, status: 'triaged' });
 	await firstReport;
-	console.log(`KILL ${upstream}`);
+	console.log('KILL');
 	await told;
 
 	await call('save_ticket', { ticket_id: id, category: 'billing' });
