@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -70,7 +68,7 @@ func openIdle(ctx context.Context, cfg *Config, hc *http.Client, url string, i i
 	cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
 	defer cancel()
 	init := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":%q,"capabilities":{},"clientInfo":{"name":"mcpload-idle-%d","version":"1"}}}`, mcpclient.SessionVersion, i)
-	resp, err := post(cctx, hc, url, "", init)
+	resp, err := mcpclient.Post(cctx, hc, url, "", init)
 	if err != nil {
 		return fmt.Errorf("initialize: %w", err)
 	}
@@ -78,7 +76,7 @@ func openIdle(ctx context.Context, cfg *Config, hc *http.Client, url string, i i
 	if id == "" {
 		return fmt.Errorf("initialize: %s without a session ID", resp.Status)
 	}
-	resp, err = post(cctx, hc, url, id, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	resp, err = mcpclient.Post(cctx, hc, url, id, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 	if err != nil {
 		return fmt.Errorf("initialized: %w", err)
 	}
@@ -86,28 +84,4 @@ func openIdle(ctx context.Context, cfg *Config, hc *http.Client, url string, i i
 		return fmt.Errorf("initialized: %s", resp.Status)
 	}
 	return nil
-}
-
-// post sends one JSON-RPC message and reads the whole answer.
-func post(ctx context.Context, hc *http.Client, url, session, body string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	if session != "" {
-		req.Header.Set("Mcp-Session-Id", session)
-		req.Header.Set("Mcp-Protocol-Version", mcpclient.SessionVersion)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err == nil && resp.StatusCode >= 300 {
-		err = fmt.Errorf("%s", resp.Status)
-	}
-	return resp, err
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,7 +145,7 @@ func openIdle(ctx context.Context, cfg *Config, hc *http.Client, url string, hos
 		return -1
 	}
 	init := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":%q,"capabilities":{},"clientInfo":{"name":"replicas-idle-%d","version":"1"}}}`, mcpclient.SessionVersion, i)
-	resp, err := post(cctx, hc, url, "", init)
+	resp, err := mcpclient.Post(cctx, hc, url, "", init)
 	if err != nil {
 		return -1, fmt.Errorf("initialize: %w", err)
 	}
@@ -156,7 +154,7 @@ func openIdle(ctx context.Context, cfg *Config, hc *http.Client, url string, hos
 	if id == "" {
 		return opener, fmt.Errorf("initialize: %s without a session ID", resp.Status)
 	}
-	if resp, err = post(cctx, hc, url, id, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); err != nil {
+	if resp, err = mcpclient.Post(cctx, hc, url, id, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); err != nil {
 		return opener, fmt.Errorf("initialized: %w", err)
 	}
 	note(resp)
@@ -164,7 +162,7 @@ func openIdle(ctx context.Context, cfg *Config, hc *http.Client, url string, hos
 		if n == maxPings {
 			return opener, fmt.Errorf("%d pings did not reach both replicas (served: %v)", maxPings, served)
 		}
-		if resp, err = post(cctx, hc, url, id, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"ping"}`, n+2)); err != nil {
+		if resp, err = mcpclient.Post(cctx, hc, url, id, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"ping"}`, n+2)); err != nil {
 			return opener, fmt.Errorf("ping: %w", err)
 		}
 		note(resp)
@@ -179,28 +177,4 @@ func allTrue(bs []bool) bool {
 		}
 	}
 	return true
-}
-
-// post sends one JSON-RPC message and reads the whole answer.
-func post(ctx context.Context, hc *http.Client, url, session, body string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	if session != "" {
-		req.Header.Set("Mcp-Session-Id", session)
-		req.Header.Set("Mcp-Protocol-Version", mcpclient.SessionVersion)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err == nil && resp.StatusCode >= 300 {
-		err = fmt.Errorf("%s", resp.Status)
-	}
-	return resp, err
 }

@@ -74,7 +74,7 @@ func measureRebuilds(ctx context.Context, cfg *Config, e *env, n int) (*Rebuilds
 			cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
 			defer cancel()
 			t0 := time.Now()
-			if _, err := post(cctx, hc, b.url, ids[i], `{"jsonrpc":"2.0","id":9,"method":"ping"}`); err != nil {
+			if _, err := mcpclient.Post(cctx, hc, b.url, ids[i], `{"jsonrpc":"2.0","id":9,"method":"ping"}`); err != nil {
 				fail(fmt.Errorf("ping on b: %w", err))
 			}
 			lat[i] = time.Since(t0)
@@ -110,7 +110,7 @@ func openOn(ctx context.Context, cfg *Config, hc *http.Client, url string, i int
 	cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
 	defer cancel()
 	init := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":%q,"capabilities":{},"clientInfo":{"name":"replicas-rebuild-%d","version":"1"}}}`, mcpclient.SessionVersion, i)
-	resp, err := post(cctx, hc, url, "", init)
+	resp, err := mcpclient.Post(cctx, hc, url, "", init)
 	if err != nil {
 		return "", fmt.Errorf("initialize: %w", err)
 	}
@@ -118,7 +118,7 @@ func openOn(ctx context.Context, cfg *Config, hc *http.Client, url string, i int
 	if id == "" {
 		return "", fmt.Errorf("initialize: %s without a session ID", resp.Status)
 	}
-	if _, err := post(cctx, hc, url, id, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); err != nil {
+	if _, err := mcpclient.Post(cctx, hc, url, id, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); err != nil {
 		return "", fmt.Errorf("initialized: %w", err)
 	}
 	return id, nil
