@@ -21,6 +21,7 @@ import (
 
 	"github.com/parleyhq/parley/a2a"
 	"github.com/parleyhq/parley/audit"
+	"github.com/parleyhq/parley/audit/auditgrpc"
 	"github.com/parleyhq/parley/mcpbridge"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/store/sqlite"
@@ -72,7 +73,7 @@ func auditedGateway(t *testing.T) (*gateway, *audit.Log, *appendCounter) {
 			return h(srv, ctxStream{ss, grpcUser(ss.Context())})
 		}),
 	}
-	grpcOpts = append(grpcOpts, audit.GRPCServerOptions(log, func(full string) (audit.Entry, string, bool) {
+	grpcOpts = append(grpcOpts, auditgrpc.ServerOptions(log, func(full string) (audit.Entry, string, bool) {
 		m := a2a.GRPCMethod(full)
 		return describe(m), m, m != ""
 	})...)

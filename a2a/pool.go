@@ -11,6 +11,7 @@ import (
 	a2ago "github.com/a2aproject/a2a-go/a2a"
 	"github.com/a2aproject/a2a-go/a2aclient"
 
+	"github.com/parleyhq/parley/a2a/a2aext"
 	"github.com/parleyhq/parley/a2a/compat"
 	"github.com/parleyhq/parley/agentcards"
 )
@@ -90,7 +91,7 @@ func (p *ClientPool) Client(ctx context.Context, name string) (*a2aclient.Client
 	}
 	// No total timeout: a streamed answer may last as long as the task.
 	client, err := a2aclient.NewFromCard(ctx, card, a2aclient.WithJSONRPCTransport(&http.Client{Transport: transport}),
-		a2aclient.WithInterceptors(extensionsInterceptor{}))
+		a2aclient.WithInterceptors(a2aext.Interceptor{}))
 	if err != nil {
 		return nil, agent, fmt.Errorf("agent %q: %w: %w", agent.Name, ErrAgentUnreachable, err)
 	}
@@ -157,28 +158,4 @@ func speaks03(c *agentcards.Card) bool {
 		}
 	}
 	return compat.ParseVersion(c.ProtocolVersion) == compat.V03
-}
-
-type extensionsKey struct{}
-
-// WithExtensions asks for the extensions with these URIs on calls made
-// with ctx through a pooled client: their URIs go in the request's
-// extensions header (X-A2A-Extensions, or A2A-Extensions to an A2A 1.0
-// agent, translated by compat).
-func WithExtensions(ctx context.Context, uris ...string) context.Context {
-	return context.WithValue(ctx, extensionsKey{}, uris)
-}
-
-type extensionsInterceptor struct {
-	a2aclient.PassthroughInterceptor
-}
-
-func (extensionsInterceptor) Before(ctx context.Context, req *a2aclient.Request) (context.Context, error) {
-	if uris, _ := ctx.Value(extensionsKey{}).([]string); len(uris) > 0 {
-		if req.Meta == nil {
-			req.Meta = a2aclient.CallMeta{}
-		}
-		req.Meta[compat.HeaderExtensions03] = append(req.Meta[compat.HeaderExtensions03], strings.Join(uris, ", "))
-	}
-	return ctx, nil
 }

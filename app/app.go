@@ -27,6 +27,7 @@ import (
 	"github.com/parleyhq/parley/adminapi"
 	"github.com/parleyhq/parley/agentcards"
 	"github.com/parleyhq/parley/audit"
+	"github.com/parleyhq/parley/audit/auditgrpc"
 	"github.com/parleyhq/parley/auth"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/gateway"
@@ -282,7 +283,7 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		IsAdmin:           auth.IsAdmin,
 		SecuritySchemes:   schemes,
 		Security:          security,
-		GRPCServerOptions: append(authn.GRPCServerOptions(), audit.GRPCServerOptions(auditLog, describeA2AGRPC)...), // audit after auth: records name the caller
+		GRPCServerOptions: append(authn.GRPCServerOptions(), auditgrpc.ServerOptions(auditLog, describeA2AGRPC)...), // audit after auth: records name the caller
 	})
 	if err == nil {
 		a.onClose(a.A2A.Close)

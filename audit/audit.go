@@ -115,7 +115,7 @@ type Entry struct {
 	// Links override those carried by the context, field by field.
 	Links Links
 	// Read says the operation changed nothing (a read, a refusal): the
-	// middlewares (Middleware, GRPCServerOptions) then queue its record
+	// middlewares (Middleware, auditgrpc.ServerOptions) then queue its record
 	// with Record instead of waiting for it with Append. Not stored.
 	Read bool
 	// WithWrite asks Middleware to commit the record in the transaction

@@ -55,58 +55,28 @@ func Middleware(log *Log, describe Describe) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			ctx, note := WithNote(r.Context())
-			var intent *Intent
-			if entry.WithWrite && !entry.Read {
-				ctx, intent = log.Intend(ctx, func() Entry {
-					e := entry
-					e.Outcome = OK
-					reason := note.apply(&e)
-					detail := map[string]string{"committed_write": "true"}
-					if method != "" {
-						detail["method"] = method
-					}
-					if reason != "" {
-						detail["reason"] = reason
-					}
-					if e.Detail == nil {
-						e.Detail = detail
-					}
-					return e
-				})
+			var detail map[string]string
+			if method != "" {
+				detail = map[string]string{"method": method}
 			}
+			ctx, call := log.BeginCall(r.Context(), entry, detail)
 			sw := &statusWriter{ResponseWriter: w}
 			next.ServeHTTP(sw, r.WithContext(ctx))
-			committed := intent.Close()
+			outcome := Error
 			switch {
 			case sw.status == 0 || sw.status < 300:
-				entry.Outcome = OK
+				outcome = OK
 			case sw.status == http.StatusUnauthorized || sw.status == http.StatusForbidden:
-				entry.Outcome = Denied
-			default:
-				entry.Outcome = Error
+				outcome = Denied
 			}
-			reason := note.apply(&entry)
-			detail := map[string]string{"http_status": strconv.Itoa(max(sw.status, http.StatusOK))}
+			detail = map[string]string{"http_status": strconv.Itoa(max(sw.status, http.StatusOK))}
 			if method != "" {
 				detail["method"] = method
-			}
-			if reason != "" {
-				detail["reason"] = reason
-			}
-			if committed {
-				if entry.Outcome == OK {
-					return // recorded with the write, and chained by Run
-				}
-				detail["after_committed_write"] = "true"
-			}
-			if entry.Detail == nil {
-				entry.Detail = detail
 			}
 			// Logs its own failures. An answer the handler did not flush
 			// (one that fits the server's buffer) reaches the client only
 			// after this returns: a write's record is committed by then.
-			log.appendAs(r.Context(), entry)
+			call.End(r.Context(), outcome, detail)
 		})
 	}
 }

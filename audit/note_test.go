@@ -5,14 +5,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 func TestBoundID(t *testing.T) {
@@ -102,77 +97,3 @@ func TestMiddlewareReadsTheNote(t *testing.T) {
 	NoteTask(context.Background(), "t")
 	NoteDenied(context.Background(), "r")
 }
-
-// TestGRPCInterceptorOutcomes: the record of a gRPC call, by its status
-// and what the handler noted.
-func TestGRPCInterceptorOutcomes(t *testing.T) {
-	describe := func(full string) (Entry, string, bool) {
-		if !strings.HasPrefix(full, "/a2a.v1.A2AService/") {
-			return Entry{}, "", false
-		}
-		return Entry{Action: "a2a.call", Target: "parley"}, "tasks/get", true
-	}
-	type result struct {
-		Outcome, TaskID string
-		Detail          map[string]string
-	}
-	const get = "/a2a.v1.A2AService/GetTask"
-	tests := []struct {
-		name    string
-		method  string
-		handler func(ctx context.Context) error
-		want    *result // nil: no record
-	}{
-		{"ok", get, func(ctx context.Context) error { NoteTask(ctx, "t-1"); return nil },
-			&result{OK, "t-1", map[string]string{"grpc_code": "OK", "grpc_method": get, "method": "tasks/get"}}},
-		{"noted denial", get, func(ctx context.Context) error {
-			NoteTask(ctx, "t-1")
-			NoteDenied(ctx, "the task belongs to another caller")
-			return status.Error(codes.NotFound, "task not found")
-		}, &result{Denied, "t-1", map[string]string{"grpc_code": "NotFound", "grpc_method": get, "method": "tasks/get", "reason": "the task belongs to another caller"}}},
-		{"error status", get, func(ctx context.Context) error { return status.Error(codes.Internal, "boom") },
-			&result{Error, "", map[string]string{"grpc_code": "Internal", "grpc_method": get, "method": "tasks/get"}}},
-		{"permission denied", get, func(ctx context.Context) error { return status.Error(codes.PermissionDenied, "no") },
-			&result{Denied, "", map[string]string{"grpc_code": "PermissionDenied", "grpc_method": get, "method": "tasks/get"}}},
-		{"another service", "/grpc.health.v1.Health/Check", func(ctx context.Context) error { return nil }, nil},
-	}
-	for _, tt := range tests {
-		for _, kind := range []string{"unary", "stream"} {
-			t.Run(tt.name+"/"+kind, func(t *testing.T) {
-				st := &memStore{}
-				log := New(st, Options{})
-				var err error
-				switch kind {
-				case "unary":
-					_, err = UnaryServerInterceptor(log, describe)(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: tt.method},
-						func(ctx context.Context, _ any) (any, error) { return nil, tt.handler(ctx) })
-				case "stream":
-					err = StreamServerInterceptor(log, describe)(nil, fakeStream{}, &grpc.StreamServerInfo{FullMethod: tt.method},
-						func(_ any, ss grpc.ServerStream) error { return tt.handler(ss.Context()) })
-				}
-				_ = err
-				if tt.want == nil {
-					if len(st.recs) != 0 {
-						t.Fatalf("%d records, want none", len(st.recs))
-					}
-					return
-				}
-				if len(st.recs) != 1 {
-					t.Fatalf("%d records", len(st.recs))
-				}
-				r := st.recs[0]
-				got := result{Outcome: r.Outcome, TaskID: r.TaskID}
-				if err := json.Unmarshal(r.Detail, &got.Detail); err != nil {
-					t.Fatal(err)
-				}
-				if !reflect.DeepEqual(got, *tt.want) {
-					t.Errorf("record %+v, want %+v", got, *tt.want)
-				}
-			})
-		}
-	}
-}
-
-type fakeStream struct{ grpc.ServerStream }
-
-func (fakeStream) Context() context.Context { return context.Background() }

@@ -10,7 +10,7 @@ import (
 	a2ago "github.com/a2aproject/a2a-go/a2a"
 	"github.com/a2aproject/a2a-go/a2aclient"
 
-	"github.com/parleyhq/parley/a2a"
+	"github.com/parleyhq/parley/a2a/a2aext"
 	"github.com/parleyhq/parley/agentcards"
 )
 
@@ -67,7 +67,7 @@ func (s *A2ASender) Send(ctx context.Context, agent string, out Outgoing) (Reply
 	msg := a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.TextPart{Text: out.Text}, a2ago.DataPart{Data: turn})
 	msg.ID, msg.ContextID, msg.Extensions, msg.Metadata = out.MessageID, out.ContextID, []string{ExtensionURI}, out.Metadata
 	blocking := true
-	ctx = a2a.WithExtensions(ctx, ExtensionURI)
+	ctx = a2aext.WithExtensions(ctx, ExtensionURI)
 	res, err := client.SendMessage(ctx, &a2ago.MessageSendParams{Message: msg, Config: &a2ago.MessageSendConfig{Blocking: &blocking}})
 	if err != nil {
 		if isAnswer(err) {
@@ -110,7 +110,7 @@ func (s *A2ASender) awaitTask(ctx context.Context, client *a2aclient.Client, tas
 			return Reply{}, ctx.Err()
 		case <-t.C:
 		}
-		next, err := client.GetTask(a2a.WithExtensions(ctx, ExtensionURI), &a2ago.TaskQueryParams{ID: task.ID})
+		next, err := client.GetTask(a2aext.WithExtensions(ctx, ExtensionURI), &a2ago.TaskQueryParams{ID: task.ID})
 		if err != nil {
 			if isAnswer(err) {
 				return Reply{TaskID: string(task.ID), Problem: "tasks/get answered with an error: " + err.Error()}, nil

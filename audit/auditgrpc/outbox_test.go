@@ -1,9 +1,11 @@
-package audit_test
+package auditgrpc_test
 
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
@@ -11,15 +13,17 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/parleyhq/parley/audit"
+	"github.com/parleyhq/parley/audit/auditgrpc"
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/sqlite"
 )
 
-// The gRPC interceptors commit a WithWrite entry's record with the call's
+// The interceptors commit a WithWrite entry's record with the call's
 // first write (the Log here never runs: the record waits in the outbox),
 // record a call that failed after its write a second time, and one that
 // wrote nothing after it, as any other: as the HTTP middleware does
-// (TestMiddlewareCommitsWithTheWrite), for unary and streaming calls.
-func TestGRPCInterceptorsCommitWithTheWrite(t *testing.T) {
+// (audit's TestMiddlewareCommitsWithTheWrite), for unary and streaming calls.
+func TestInterceptorsCommitWithTheWrite(t *testing.T) {
 	const full = "/a2a.v1.A2AService/SendMessage"
 	type rec struct {
 		Action, Target, Outcome, TaskID string
@@ -93,10 +97,10 @@ func TestGRPCInterceptorsCommitWithTheWrite(t *testing.T) {
 				ctx := t.Context()
 				switch kind {
 				case "unary":
-					_, _ = audit.UnaryServerInterceptor(l, describe)(ctx, nil, &grpc.UnaryServerInfo{FullMethod: full},
+					_, _ = auditgrpc.UnaryServerInterceptor(l, describe)(ctx, nil, &grpc.UnaryServerInfo{FullMethod: full},
 						func(ctx context.Context, _ any) (any, error) { return nil, tt.handler(ctx, st) })
 				case "stream":
-					_ = audit.StreamServerInterceptor(l, describe)(nil, ctxStream{ctx: ctx}, &grpc.StreamServerInfo{FullMethod: full},
+					_ = auditgrpc.StreamServerInterceptor(l, describe)(nil, ctxStream{ctx: ctx}, &grpc.StreamServerInfo{FullMethod: full},
 						func(_ any, ss grpc.ServerStream) error { return tt.handler(ss.Context(), st) })
 				}
 
@@ -139,3 +143,36 @@ type ctxStream struct {
 }
 
 func (s ctxStream) Context() context.Context { return s.ctx }
+
+var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+
+func openSQLite(t *testing.T) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func createTicket(ctx context.Context, st store.Store, id string) error {
+	_, err := st.CreateTicket(ctx, store.Ticket{ID: id, Status: "new", Data: json.RawMessage(`{}`), CreatedAt: t0, UpdatedAt: t0},
+		store.HistoryEntry{Actor: "test", At: t0, Action: "create"})
+	return err
+}
+
+// counts returns how many records are chained and how many wait in the
+// outbox.
+func counts(t *testing.T, st store.Store) (chained, pending int64) {
+	t.Helper()
+	head, err := st.AuditHead(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending, err = st.AuditOutboxLen(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return head.Seq, pending
+}
