@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,42 +12,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/parleyhq/parley/audit"
+	"github.com/parleyhq/parley/audit/audittest"
 	"github.com/parleyhq/parley/store"
-	"github.com/parleyhq/parley/store/sqlite"
 )
-
-var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-
-func openSQLite(t *testing.T) *sqlite.Store {
-	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
-func createTicket(ctx context.Context, st store.Store, id string) error {
-	_, err := st.CreateTicket(ctx, store.Ticket{ID: id, Status: "new", Data: json.RawMessage(`{}`), CreatedAt: t0, UpdatedAt: t0},
-		store.HistoryEntry{Actor: "test", At: t0, Action: "create"})
-	return err
-}
-
-// counts returns how many records are chained and how many wait in the
-// outbox.
-func counts(t *testing.T, st store.Store) (chained, pending int64) {
-	t.Helper()
-	head, err := st.AuditHead(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pending, err = st.AuditOutboxLen(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return head.Seq, pending
-}
 
 // The HTTP middleware commits a WithWrite entry's record with the
 // request's first write (the Log here never runs: the record waits in
@@ -71,7 +37,7 @@ func TestMiddlewareCommitsWithTheWrite(t *testing.T) {
 		{
 			name: "written", withWrite: true,
 			handler: func(ctx context.Context, st store.Store, w http.ResponseWriter) {
-				if err := createTicket(ctx, st, "T-1"); err != nil {
+				if err := audittest.CreateTicket(ctx, st, "T-1"); err != nil {
 					http.Error(w, err.Error(), http.StatusInternalServerError)
 					return
 				}
@@ -83,7 +49,7 @@ func TestMiddlewareCommitsWithTheWrite(t *testing.T) {
 		{
 			name: "written, then failed", withWrite: true,
 			handler: func(ctx context.Context, st store.Store, w http.ResponseWriter) {
-				_ = createTicket(ctx, st, "T-1")
+				_ = audittest.CreateTicket(ctx, st, "T-1")
 				audit.NoteFailed(ctx, "the answer could not be built")
 				w.WriteHeader(http.StatusInternalServerError)
 			},
@@ -104,21 +70,21 @@ func TestMiddlewareCommitsWithTheWrite(t *testing.T) {
 		{
 			name: "written, entry not WithWrite",
 			handler: func(ctx context.Context, st store.Store, w http.ResponseWriter) {
-				_ = createTicket(ctx, st, "T-1")
+				_ = audittest.CreateTicket(ctx, st, "T-1")
 			},
 			wantChained: 1,
 			want:        []rec{{"agent.register", "billing", audit.OK, map[string]string{"http_status": "200"}}},
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			st := openSQLite(t)
+			st := audittest.OpenSQLite(t)
 			l := audit.New(st, audit.Options{})
 			h := audit.Middleware(l, func(*http.Request, string) (audit.Entry, bool) {
 				return audit.Entry{Action: audit.ActionAgentRegister, Target: "billing", WithWrite: tt.withWrite}, true
 			})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tt.handler(r.Context(), st, w) }))
 			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/api/v1/agents", nil))
 
-			if chained, pending := counts(t, st); chained != tt.wantChained || pending != tt.wantPending {
+			if chained, pending := audittest.Counts(t, st); chained != tt.wantChained || pending != tt.wantPending {
 				t.Errorf("after the request: %d records chained, %d in the outbox; want %d and %d", chained, pending, tt.wantChained, tt.wantPending)
 			}
 			fresh := audit.New(st, audit.Options{})
@@ -154,7 +120,7 @@ func TestMiddlewareCommitsWithTheWrite(t *testing.T) {
 // or flushes.
 func TestRunChainsWhatWritesCommitted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st := openSQLite(t)
+		st := audittest.OpenSQLite(t)
 		const window = time.Minute
 		l := audit.New(st, audit.Options{ReadWindow: window})
 		ctx, stop := context.WithCancel(t.Context())
@@ -169,19 +135,19 @@ func TestRunChainsWhatWritesCommitted(t *testing.T) {
 		synctest.Wait() // Run has started, and chained the empty outbox
 
 		wctx, in := l.Intend(t.Context(), func() audit.Entry { return audit.Entry{Action: "test.write", Target: "T-1"} })
-		if err := createTicket(wctx, st, "T-1"); err != nil {
+		if err := audittest.CreateTicket(wctx, st, "T-1"); err != nil {
 			t.Fatal(err)
 		}
 		if !in.Close() {
 			t.Fatal("the write did not commit the record")
 		}
 		synctest.Wait()
-		if chained, pending := counts(t, st); chained != 0 || pending != 1 {
+		if chained, pending := audittest.Counts(t, st); chained != 0 || pending != 1 {
 			t.Errorf("within the window: %d records chained, %d in the outbox; want 0 and 1", chained, pending)
 		}
 		time.Sleep(window)
 		synctest.Wait()
-		if chained, pending := counts(t, st); chained != 1 || pending != 0 {
+		if chained, pending := audittest.Counts(t, st); chained != 1 || pending != 0 {
 			t.Errorf("after the window: %d records chained, %d in the outbox; want 1 and 0", chained, pending)
 		}
 		res, err := audit.Verify(t.Context(), st, 0)

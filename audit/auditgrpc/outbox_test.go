@@ -3,9 +3,7 @@ package auditgrpc_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
@@ -14,8 +12,8 @@ import (
 
 	"github.com/parleyhq/parley/audit"
 	"github.com/parleyhq/parley/audit/auditgrpc"
+	"github.com/parleyhq/parley/audit/audittest"
 	"github.com/parleyhq/parley/store"
-	"github.com/parleyhq/parley/store/sqlite"
 )
 
 // The interceptors commit a WithWrite entry's record with the call's
@@ -42,7 +40,7 @@ func TestInterceptorsCommitWithTheWrite(t *testing.T) {
 			name: "written", withWrite: true,
 			handler: func(ctx context.Context, st store.Store) error {
 				audit.NoteTask(ctx, "task-1")
-				return createTicket(ctx, st, "T-1")
+				return audittest.CreateTicket(ctx, st, "T-1")
 			},
 			wantPending: 1,
 			want: []rec{{audit.ActionA2AMessage, "parley", audit.OK, "task-1",
@@ -51,7 +49,7 @@ func TestInterceptorsCommitWithTheWrite(t *testing.T) {
 		{
 			name: "written, then failed", withWrite: true,
 			handler: func(ctx context.Context, st store.Store) error {
-				if err := createTicket(ctx, st, "T-1"); err != nil {
+				if err := audittest.CreateTicket(ctx, st, "T-1"); err != nil {
 					return err
 				}
 				audit.NoteTask(ctx, "task-1")
@@ -80,7 +78,7 @@ func TestInterceptorsCommitWithTheWrite(t *testing.T) {
 		{
 			name: "written, entry not WithWrite",
 			handler: func(ctx context.Context, st store.Store) error {
-				return createTicket(ctx, st, "T-1")
+				return audittest.CreateTicket(ctx, st, "T-1")
 			},
 			wantChained: 1,
 			want: []rec{{audit.ActionA2AMessage, "parley", audit.OK, "",
@@ -89,7 +87,7 @@ func TestInterceptorsCommitWithTheWrite(t *testing.T) {
 	} {
 		for _, kind := range []string{"unary", "stream"} {
 			t.Run(tt.name+"/"+kind, func(t *testing.T) {
-				st := openSQLite(t)
+				st := audittest.OpenSQLite(t)
 				l := audit.New(st, audit.Options{})
 				describe := func(string) (audit.Entry, string, bool) {
 					return audit.Entry{Action: audit.ActionA2AMessage, Target: "parley", WithWrite: tt.withWrite}, "message/send", true
@@ -104,7 +102,7 @@ func TestInterceptorsCommitWithTheWrite(t *testing.T) {
 						func(_ any, ss grpc.ServerStream) error { return tt.handler(ss.Context(), st) })
 				}
 
-				if chained, pending := counts(t, st); chained != tt.wantChained || pending != tt.wantPending {
+				if chained, pending := audittest.Counts(t, st); chained != tt.wantChained || pending != tt.wantPending {
 					t.Errorf("after the call: %d records chained, %d in the outbox; want %d and %d", chained, pending, tt.wantChained, tt.wantPending)
 				}
 				fresh := audit.New(st, audit.Options{})
@@ -143,36 +141,3 @@ type ctxStream struct {
 }
 
 func (s ctxStream) Context() context.Context { return s.ctx }
-
-var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-
-func openSQLite(t *testing.T) *sqlite.Store {
-	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
-func createTicket(ctx context.Context, st store.Store, id string) error {
-	_, err := st.CreateTicket(ctx, store.Ticket{ID: id, Status: "new", Data: json.RawMessage(`{}`), CreatedAt: t0, UpdatedAt: t0},
-		store.HistoryEntry{Actor: "test", At: t0, Action: "create"})
-	return err
-}
-
-// counts returns how many records are chained and how many wait in the
-// outbox.
-func counts(t *testing.T, st store.Store) (chained, pending int64) {
-	t.Helper()
-	head, err := st.AuditHead(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pending, err = st.AuditOutboxLen(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return head.Seq, pending
-}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parleyhq/parley/audit"
 	"github.com/parleyhq/parley/audit/auditgrpc"
+	"github.com/parleyhq/parley/audit/audittest"
 )
 
 // TestInterceptorOutcomes: the record of a gRPC call, by its status and
@@ -53,7 +54,7 @@ func TestInterceptorOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		for _, kind := range []string{"unary", "stream"} {
 			t.Run(tt.name+"/"+kind, func(t *testing.T) {
-				st := openSQLite(t)
+				st := audittest.OpenSQLite(t)
 				log := audit.New(st, audit.Options{}) // not run: each record is appended at once
 				ctx := t.Context()
 				var err error
