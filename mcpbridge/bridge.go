@@ -354,6 +354,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 			if b.sessions != nil {
 				b.sessions.ended(ctx, c.Key)
 			}
+		case store.KindMCPSessionLevel:
+			if b.sessions != nil {
+				b.sessions.leveled(ctx, c.Key)
+			}
 		case store.KindMCPSessionResponse:
 			if b.sessions != nil {
 				b.sessions.responded(ctx, c.Key)

@@ -109,6 +109,9 @@ type durableSessions struct {
 	// that ended, from the change feed to run.
 	server   *mcp.Server
 	endedIDs chan string
+	// levelIDs takes the sessions whose client set a new log level, from
+	// the change feed to run (applyLevel).
+	levelIDs chan string
 	// responses routes clients' responses to the replica that asked
 	// (sessionresponses.go); respondedIDs takes the sessions with a stored
 	// response this replica awaits, from the change feed to run.
@@ -162,6 +165,7 @@ func newDurableSessions(b *Bridge, st store.MCPSessions, ids *sessionIDs) *durab
 	d := &durableSessions{
 		store: st, ids: ids, log: b.log, now: b.opts.Now, server: b.server, endedIDs: make(chan string),
 		respondedIDs:  make(chan string),
+		levelIDs:      make(chan string),
 		replica:       rand.Text(),
 		following:     following,
 		follow:        sync.OnceFunc(func() { close(following) }),
@@ -295,6 +299,49 @@ func (d *durableSessions) ended(ctx context.Context, id string) {
 	select {
 	case d.endedIDs <- id:
 	case <-ctx.Done():
+	}
+}
+
+// leveled tells run that the client of session id set a new log level (on
+// this replica or another: the store's KindMCPSessionLevel change), for it
+// to apply it to this replica's copy, if it holds one.
+func (d *durableSessions) leveled(ctx context.Context, id string) {
+	select {
+	case d.levelIDs <- id:
+	case <-ctx.Done():
+	}
+}
+
+// applyLevel sets the stored log level of session id on this replica's
+// copy, if it holds one, by replaying the client's logging/setLevel: go-sdk
+// filters a session's log messages (those of upstream calls) by the level
+// its copy holds. Recording the same level again changes nothing in the
+// store, so the replay emits no change of its own.
+func (d *durableSessions) applyLevel(ctx context.Context, id string) {
+	held := false
+	for ss := range d.server.Sessions() {
+		if ss.ID() == id {
+			held = true
+			break
+		}
+	}
+	if !held {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	rec, err := d.store.GetMCPSession(ctx, id)
+	if err != nil || rec.LogLevel == "" {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			d.log.Warn("apply an MCP session's log level: read the session", "session", id, "error", err)
+		}
+		return
+	}
+	level, _ := json.Marshal(rec.LogLevel)
+	rw := newReplayWriter()
+	d.stateful.ServeHTTP(rw, asUser(ctx, rec, []byte(`{"jsonrpc":"2.0","id":"parley-level","method":"logging/setLevel","params":{"level":`+string(level)+`}}`)))
+	if rw.status != http.StatusOK {
+		d.log.Debug("apply an MCP session's log level", "session", id, "status", rw.status, "response", firstLine(rw.body.Bytes()))
 	}
 }
 
@@ -580,6 +627,8 @@ func (d *durableSessions) run(ctx context.Context) {
 			return
 		case id := <-d.endedIDs:
 			closing.Go(func() { d.closeCopy(id) })
+		case id := <-d.levelIDs:
+			closing.Go(func() { d.applyLevel(ctx, id) })
 		case id := <-d.respondedIDs:
 			closing.Go(func() { d.responses.deliver(ctx, id) })
 		case <-t.C:

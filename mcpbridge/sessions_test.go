@@ -1,8 +1,10 @@
 package mcpbridge
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -693,5 +695,88 @@ func TestSessionRebuildWaitsToFollowTheFeed(t *testing.T) {
 	run()
 	if status := <-answered; status != http.StatusNotFound {
 		t.Fatalf("a request of a session that ended while its replica was starting: HTTP %d, want 404", status)
+	}
+}
+
+// A log level the client sets on one replica reaches the other replicas'
+// copies of its session (go-sdk filters a copy's log messages by it), not
+// only the ones rebuilt later.
+func TestSessionLevelReachesEveryCopy(t *testing.T) {
+	for _, be := range sessionBackends {
+		t.Run(be.name, func(t *testing.T) {
+			clock := &sessionClock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+			reps := startReplicas(t, be.newOpen(t), clock, 2)
+			id := connectThrough(t, newRoundRobin(t, "alice", reps[0])).ID()
+			if status, body := sessionPost(t, reps[1], "alice", id, listTools); status != http.StatusOK {
+				t.Fatalf("the session on replica 1 (rebuilt): HTTP %d: %s", status, body)
+			}
+			stream := sessionRequest(t, reps[1], http.MethodGet, "alice", id)
+			if stream.StatusCode != http.StatusOK {
+				t.Fatalf("GET stream on replica 1: HTTP %d", stream.StatusCode)
+			}
+			logged := make(chan string, 16)
+			go func() {
+				sc := bufio.NewScanner(stream.Body)
+				for sc.Scan() {
+					var msg struct {
+						Method string `json:"method"`
+						Params struct {
+							Level string `json:"level"`
+							Data  string `json:"data"`
+						} `json:"params"`
+					}
+					if data, ok := strings.CutPrefix(sc.Text(), "data:"); ok && json.Unmarshal([]byte(data), &msg) == nil && msg.Method == "notifications/message" {
+						logged <- msg.Params.Level + " " + msg.Params.Data
+					}
+				}
+			}()
+			copyOnB := func() *mcp.ServerSession {
+				for ss := range reps[1].bridge.server.Sessions() {
+					if ss.ID() == id {
+						return ss
+					}
+				}
+				t.Fatal("replica 1 holds no copy of the session")
+				return nil
+			}()
+
+			if status, body := sessionPost(t, reps[0], "alice", id, `{"jsonrpc":"2.0","id":5,"method":"logging/setLevel","params":{"level":"info"}}`); status != http.StatusOK {
+				t.Fatalf("logging/setLevel on replica 0: HTTP %d: %s", status, body)
+			}
+			// Until the level reaches replica 1's copy, it sends no log
+			// message at all (no level set).
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				if err := copyOnB.Log(t.Context(), &mcp.LoggingMessageParams{Level: "info", Data: "probe"}); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case got := <-logged:
+					if got != "info probe" {
+						t.Fatalf("log message on replica 1 = %q, want the info probe", got)
+					}
+				case <-time.After(50 * time.Millisecond):
+					if time.Now().After(deadline) {
+						t.Fatal("the level set on replica 0 did not reach replica 1's copy within 10s")
+					}
+					continue
+				}
+				break
+			}
+			// At info: a debug message is dropped, an error one sent.
+			for _, level := range []mcp.LoggingLevel{"debug", "error"} {
+				if err := copyOnB.Log(t.Context(), &mcp.LoggingMessageParams{Level: level, Data: "after"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for got := range logged {
+				if got == "info probe" {
+					continue // a probe sent before the first one arrived
+				}
+				if got != "error after" {
+					t.Errorf("the next log message on replica 1 = %q, want the error one (debug is below info)", got)
+				}
+				break
+			}
+		})
 	}
 }

@@ -38,8 +38,14 @@ type MCPSession struct {
 // session ID. Nothing else about sessions is on the feed.
 const KindMCPSession = "mcp_session"
 
-// MCPSessions keeps MCP sessions. Only their deletion is on the change feed
-// (KindMCPSession): a replica reads a session when a request of it arrives.
+// KindMCPSessionLevel is the feed kind of a session's new log level: every
+// replica holding a copy of the session applies it (the key is the
+// session ID).
+const KindMCPSessionLevel = "mcp_session_level"
+
+// MCPSessions keeps MCP sessions. Only their deletion (KindMCPSession) and
+// a new log level (KindMCPSessionLevel) are on the change feed: a replica
+// reads a session when a request of it arrives.
 type MCPSessions interface {
 	// CreateMCPSession stores a new session. ErrExists if the ID is taken.
 	CreateMCPSession(ctx context.Context, s MCPSession) error
@@ -47,7 +53,8 @@ type MCPSessions interface {
 	// never did, was deleted, or expired and was swept).
 	GetMCPSession(ctx context.Context, id string) (MCPSession, error)
 	// SetMCPSessionLogLevel records the session's log level and counts as
-	// activity at at. ErrNotFound if the session does not exist.
+	// activity at at; if the level is new, it emits a KindMCPSessionLevel
+	// change. ErrNotFound if the session does not exist.
 	SetMCPSessionLogLevel(ctx context.Context, id, level string, at time.Time) error
 	// TouchMCPSession records activity at at; a time earlier than the one
 	// recorded changes nothing. ErrNotFound if the session does not exist.

@@ -60,9 +60,36 @@ func (db *DB) GetMCPSession(ctx context.Context, id string) (store.MCPSession, e
 
 // SetMCPSessionLogLevel implements store.MCPSessions.
 func (db *DB) SetMCPSessionLogLevel(ctx context.Context, id, level string, at time.Time) error {
-	return db.updateMCPSession(ctx, "set MCP session log level",
-		`UPDATE mcp_sessions SET log_level = ?, last_active = CASE WHEN last_active < ? THEN ? ELSE last_active END WHERE id = ?`,
-		level, micros(at), micros(at), id)
+	found := true
+	err := db.inTx(ctx, "set MCP session log level", func(tx *sql.Tx) (bool, error) {
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE mcp_sessions SET log_level = ?,
+			last_active = CASE WHEN last_active < ? THEN ? ELSE last_active END WHERE id = ? AND log_level <> ?`),
+			level, micros(at), micros(at), id, level)
+		if err != nil {
+			return false, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			if err != nil {
+				return false, err
+			}
+			// A new level: the replicas holding a copy apply it.
+			return true, db.emit(ctx, tx, store.KindMCPSessionLevel, id, 0, db.now())
+		}
+		// The same level again (a replica applying it replays it), or no
+		// such session: activity only.
+		res, err = tx.ExecContext(ctx, db.q(`UPDATE mcp_sessions SET
+			last_active = CASE WHEN last_active < ? THEN ? ELSE last_active END WHERE id = ?`), micros(at), micros(at), id)
+		if err != nil {
+			return false, err
+		}
+		n, err := res.RowsAffected()
+		found = n == 1
+		return false, err
+	})
+	if err == nil && !found {
+		return fmt.Errorf("MCP session: %w", store.ErrNotFound)
+	}
+	return err
 }
 
 // TouchMCPSession implements store.MCPSessions.

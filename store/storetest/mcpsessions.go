@@ -160,6 +160,50 @@ func testMCPSessionStreamsGoWithIt(t *testing.T, newDB NewDB) {
 	}
 }
 
+// testMCPSessionLevelFeed: a new log level emits a change keyed by the
+// session's ID, for the replicas holding a copy to apply it; the same level
+// again (a replica replaying it) emits nothing, and still counts as
+// activity; an unknown session is ErrNotFound.
+func testMCPSessionLevelFeed(t *testing.T, newDB NewDB) {
+	ctx := t.Context()
+	s := openOne(t, newDB)
+	ch, err := s.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateMCPSession(ctx, mcpSession("s-1", "alice", t0)); err != nil {
+		t.Fatal(err)
+	}
+	for i, level := range []string{"debug", "debug", "error"} {
+		if err := s.SetMCPSessionLogLevel(ctx, "s-1", level, t0.Add(time.Duration(i+1)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetMCPSessionLogLevel(ctx, "nobody", "debug", t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SetMCPSessionLogLevel of an unknown session: %v, want ErrNotFound", err)
+	}
+	got, err := s.GetMCPSession(ctx, "s-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.LogLevel != "error" || !got.LastActive.Equal(t0.Add(3*time.Minute)) {
+		t.Errorf("session = level %q, last active %v; want error, %v", got.LogLevel, got.LastActive, t0.Add(3*time.Minute))
+	}
+	// Two changes, for the two new levels; a marker ends the wait.
+	if err := s.DeleteMCPSession(ctx, "s-1"); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for range 3 {
+		c := next(t, ch)
+		kinds = append(kinds, c.Kind+" "+c.Key)
+	}
+	want := []string{store.KindMCPSessionLevel + " s-1", store.KindMCPSessionLevel + " s-1", store.KindMCPSession + " s-1"}
+	if diff := cmp.Diff(want, kinds); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+}
+
 // testMCPSessionDeleteFeed: deleting a session emits a change keyed by its
 // ID, so that every replica closes its copy; deleting an unknown session,
 // creating, touching and sweeping emit nothing (an idle session's copies

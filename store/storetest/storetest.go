@@ -140,6 +140,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"MCPSessionSweep", testMCPSessionSweep},
 		{"MCPSessionStreamsGoWithIt", testMCPSessionStreamsGoWithIt},
 		{"MCPSessionDeleteFeed", testMCPSessionDeleteFeed},
+		{"MCPSessionLevelFeed", testMCPSessionLevelFeed},
 		{"MCPSessionSubscriptions", testMCPSessionSubscriptions},
 		{"MCPReplicas", testMCPReplicas},
 		{"MCPSessionResponses", testMCPSessionResponses},
