@@ -81,31 +81,6 @@ func TestPolicyResources(t *testing.T) {
 	}
 }
 
-func TestPolicyResourcePatterns(t *testing.T) {
-	tests := []struct {
-		perm    string
-		wantErr string
-	}{
-		{"resource:github", ""},
-		{"resource:*", ""},
-		{"resource:git*", ""},
-		{"resource:file:///etc/passwd", "must be resource:UPSTREAM"},
-		{"resource:", "must be"},
-		{"resources:github", "unknown kind"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.perm, func(t *testing.T) {
-			_, err := auth.NewPolicy([]config.PolicyRule{{Name: "r", Match: config.PolicyMatch{Role: "x"}, Allow: []string{tt.perm}}}, auth.PolicyOptions{})
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Errorf("NewPolicy(allow %s): %v", tt.perm, err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Errorf("NewPolicy(allow %s) = %v, want an error containing %q", tt.perm, err, tt.wantErr)
-			}
-		})
-	}
-}
-
 // Upstream resources are listed, read, subscribed to and completed per
 // caller, through a real go-sdk server and client of both generations
 // (2026-07-28 subscribes with subscriptions/listen); Parley's own

@@ -89,6 +89,7 @@ func TestPolicyWholeUpstream(t *testing.T) {
 	}
 }
 
+// The upstream, prompt and resource permissions' patterns.
 func TestPolicyUpstreamPatterns(t *testing.T) {
 	tests := []struct {
 		perm    string
@@ -101,6 +102,12 @@ func TestPolicyUpstreamPatterns(t *testing.T) {
 		{"prompt:*", ""},
 		{"upstream:github:tool", "must be upstream:NAME"},
 		{"upstream:", "must be"},
+		{"resource:github", ""},
+		{"resource:*", ""},
+		{"resource:git*", ""},
+		{"resource:file:///etc/passwd", "must be resource:UPSTREAM"},
+		{"resource:", "must be"},
+		{"resources:github", "unknown kind"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.perm, func(t *testing.T) {

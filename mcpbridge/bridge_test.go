@@ -37,13 +37,21 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, Options{})
+}
+
+// newFixtureWith is newFixture with opts (such as Upstreams); the body
+// limit and the event store are the fixture's.
+func newFixtureWith(t *testing.T, opts Options) *fixture {
+	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ws := workspace.New(st, workspace.Options{ConfirmRefundAbove: ptr(200.0)})
 	// Session streams go to the SQLite file, as in the gateway.
-	b, err := New(ws, st, Options{MaxBodyBytes: 64 << 10, EventStore: NewEventStore(st, EventStoreOptions{})})
+	opts.MaxBodyBytes, opts.EventStore = 64<<10, NewEventStore(st, EventStoreOptions{})
+	b, err := New(ws, st, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -21,9 +20,7 @@ import (
 
 	"github.com/parleyhq/parley/auth"
 	"github.com/parleyhq/parley/config"
-	"github.com/parleyhq/parley/store/sqlite"
 	"github.com/parleyhq/parley/upstream"
-	"github.com/parleyhq/parley/workspace"
 )
 
 // testUpstream is an MCP server of either generation over a real
@@ -300,33 +297,6 @@ func TestStateSealer(t *testing.T) {
 	if err != nil || strings.Contains(string(raw), "secret") {
 		t.Errorf("the sealed state shows the upstream's (%v)", err)
 	}
-}
-
-// newFixtureWith is newFixture with opts (Upstreams).
-func newFixtureWith(t *testing.T, opts Options) *fixture {
-	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws := workspace.New(st, workspace.Options{ConfirmRefundAbove: ptr(200.0)})
-	opts.MaxBodyBytes, opts.EventStore = 64<<10, NewEventStore(st, EventStoreOptions{})
-	b, err := New(ws, st, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = b.Run(ctx) }()
-	srv := httptest.NewServer(b)
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		cancel()
-		<-done
-		st.Close()
-	})
-	return &fixture{bridge: b, ws: ws, url: srv.URL}
 }
 
 // The bridge tells the policy which upstream serves a tool (UpstreamOf),
