@@ -1,21 +1,27 @@
 package a2a
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
-	a2ago "github.com/a2aproject/a2a-go/a2a"
+	a2ago "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
+	"github.com/a2aproject/a2a-go/v2/a2asrv"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // Wire constants of the gateway's own A2A face.
 const (
-	// JSONRPCPath is where the A2A JSON-RPC endpoint is mounted.
+	// JSONRPCPath is where the A2A JSON-RPC endpoint is mounted, for both
+	// protocol versions.
 	JSONRPCPath = "/a2a"
-	// ProtocolVersion is the A2A version a2a-go v0.3 speaks.
-	ProtocolVersion = "0.3.0"
+	// RESTPath is where the A2A HTTP+JSON (REST) binding is mounted: A2A
+	// 1.0 at its root (RESTPath + "/message:send"), 0.3 under "/v1" as 0.3
+	// clients expect (RESTPath + "/v1/message:send").
+	RESTPath = "/a2a/rest"
 	// AgentName is the gateway's name in its card.
 	AgentName = "parley"
 	// WorkspaceSkillID names the workspace skill.
@@ -26,7 +32,7 @@ const (
 type CardOptions struct {
 	// PublicURL is the base URL clients reach the gateway's HTTP server
 	// at, such as https://parley.example.com; the JSON-RPC interface is
-	// PublicURL + JSONRPCPath.
+	// PublicURL + JSONRPCPath, the REST one PublicURL + RESTPath.
 	PublicURL string
 	// GRPCTarget is the gRPC interface as a dial target (host:port); empty
 	// when gRPC is off.
@@ -38,38 +44,106 @@ type CardOptions struct {
 	// SecuritySchemes and Security say how to authenticate; empty while
 	// the gateway runs without authentication.
 	SecuritySchemes a2ago.NamedSecuritySchemes
-	Security        []a2ago.SecurityRequirements
+	Security        a2ago.SecurityRequirementsOptions
+	// PushNotifications: the card says the gateway sends them.
+	PushNotifications bool
 }
 
-// Card is the gateway's own A2A agent card (A2A 0.3 fields): one skill,
-// the shared workspace, reachable over JSON-RPC (preferred) and gRPC, with
-// streaming.
-func Card(o CardOptions) a2ago.AgentCard {
+// Card is the gateway's own A2A agent card: one skill, the shared
+// workspace, reachable over JSON-RPC (preferred), REST and gRPC, each in
+// A2A 1.0 and 0.3, with streaming. Serve it through a2av0's card producer,
+// which adds the 0.3 fields (url, preferredTransport,
+// additionalInterfaces) beside supportedInterfaces.
+func Card(o CardOptions) *a2ago.AgentCard {
 	version := o.Version
 	if version == "" {
 		version = "0.1.0"
 	}
-	jsonrpcURL := strings.TrimSuffix(o.PublicURL, "/") + JSONRPCPath
-	interfaces := []a2ago.AgentInterface{{Transport: a2ago.TransportProtocolJSONRPC, URL: jsonrpcURL}}
-	if o.GRPCTarget != "" {
-		interfaces = append(interfaces, a2ago.AgentInterface{Transport: a2ago.TransportProtocolGRPC, URL: o.GRPCTarget})
+	base := strings.TrimSuffix(o.PublicURL, "/")
+	var ifaces []*a2ago.AgentInterface
+	for _, v := range []a2ago.ProtocolVersion{a2ago.Version, a2av0.Version} {
+		ifaces = append(ifaces,
+			&a2ago.AgentInterface{URL: base + JSONRPCPath, ProtocolBinding: a2ago.TransportProtocolJSONRPC, ProtocolVersion: v},
+			&a2ago.AgentInterface{URL: base + RESTPath, ProtocolBinding: a2ago.TransportProtocolHTTPJSON, ProtocolVersion: v})
+		if o.GRPCTarget != "" {
+			ifaces = append(ifaces, &a2ago.AgentInterface{URL: o.GRPCTarget, ProtocolBinding: a2ago.TransportProtocolGRPC, ProtocolVersion: v})
+		}
 	}
-	return a2ago.AgentCard{
+	return &a2ago.AgentCard{
 		Name: AgentName,
 		Description: "Parley, the MCP and A2A gateway of a support pipeline. Its skill is the shared workspace the " +
 			"pipeline's agents coordinate through: tickets, per-agent analyses and a task queue, the same tools MCP hosts call.",
-		URL:                  jsonrpcURL,
-		PreferredTransport:   a2ago.TransportProtocolJSONRPC,
-		AdditionalInterfaces: interfaces,
-		ProtocolVersion:      ProtocolVersion,
+		SupportedInterfaces:  ifaces,
 		Version:              version,
-		Capabilities:         a2ago.AgentCapabilities{Streaming: true},
+		Capabilities:         a2ago.AgentCapabilities{Streaming: true, PushNotifications: o.PushNotifications},
 		DefaultInputModes:    []string{"application/json", "text/plain"},
 		DefaultOutputModes:   []string{"application/json", "text/plain"},
 		Skills:               []a2ago.AgentSkill{WorkspaceSkill(o.Tools)},
 		SecuritySchemes:      o.SecuritySchemes,
-		Security:             o.Security,
+		SecurityRequirements: o.Security,
 	}
+}
+
+// bothVersionsCard is a2av0's card producer with its security schemes
+// readable in both versions. a2av0 (v2.4.0) writes each scheme in A2A 0.3's
+// form ({"type": "openIdConnect", "openIdConnectUrl": …}) with the 1.0
+// scheme under "openIdConnect", where A2A 1.0 readers (a2a-go v2's own
+// card parser, @a2a-js/sdk 1.x) look for "openIdConnectSecurityScheme":
+// they refuse the card. Each scheme gets its 1.0 member beside the 0.3
+// fields, which each version's readers ignore in the other's.
+type bothVersionsCard struct {
+	producer cardProducer
+}
+
+type cardProducer interface {
+	a2asrv.AgentCardProducer
+	a2asrv.AgentCardJSONProducer
+}
+
+func (b bothVersionsCard) Card(ctx context.Context) (*a2ago.AgentCard, error) {
+	return b.producer.Card(ctx)
+}
+
+func (b bothVersionsCard) CardJSON(ctx context.Context) ([]byte, error) {
+	doc, err := b.producer.CardJSON(ctx)
+	if err != nil {
+		return nil, err
+	}
+	card, err := b.producer.Card(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(card.SecuritySchemes) == 0 {
+		return doc, nil
+	}
+	v10, err := json.Marshal(card.SecuritySchemes)
+	if err != nil {
+		return nil, err
+	}
+	var schemes10 map[string]map[string]json.RawMessage
+	var out map[string]json.RawMessage
+	if err := json.Unmarshal(v10, &schemes10); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(doc, &out); err != nil {
+		return nil, err
+	}
+	var schemes03 map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(out["securitySchemes"], &schemes03); err != nil {
+		return nil, err
+	}
+	for name, members := range schemes10 {
+		if schemes03[name] == nil {
+			schemes03[name] = map[string]json.RawMessage{}
+		}
+		for k, v := range members {
+			schemes03[name][k] = v
+		}
+	}
+	if out["securitySchemes"], err = json.Marshal(schemes03); err != nil {
+		return nil, err
+	}
+	return json.Marshal(out)
 }
 
 // WorkspaceSkill describes the workspace skill: how to call a tool, and

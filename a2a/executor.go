@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"slices"
 	"strings"
 
-	a2ago "github.com/a2aproject/a2a-go/a2a"
-	"github.com/a2aproject/a2a-go/a2asrv"
-	"github.com/a2aproject/a2a-go/a2asrv/eventqueue"
+	a2ago "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2asrv"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -26,27 +26,34 @@ type ToolRequest struct {
 var errNoToolRequest = errors.New(`the message has no tool call: send a data part {"tool": "<name>", "arguments": {...}}`)
 
 // ParseToolRequest finds the tool call in a message: the first data part
-// with a "tool" key, or else the first text part that is such a JSON
-// object (for clients that can only send text). "arguments" may be
-// omitted (no arguments) but must otherwise be a JSON object.
+// whose data is an object with a "tool" key, or else the first text part
+// that is such a JSON object (for clients that can only send text).
+// "arguments" may be omitted (no arguments) but must otherwise be a JSON
+// object.
 func ParseToolRequest(msg *a2ago.Message) (ToolRequest, error) {
 	if msg == nil {
 		return ToolRequest{}, errNoToolRequest
 	}
 	for _, p := range msg.Parts {
-		if d, ok := asDataPart(p); ok {
-			if _, has := d.Data["tool"]; has {
-				return toolRequest(d.Data)
+		if p == nil {
+			continue
+		}
+		if d, ok := p.Data().(map[string]any); ok {
+			if _, has := d["tool"]; has {
+				return toolRequest(d)
 			}
 		}
 	}
 	for _, p := range msg.Parts {
-		t, ok := asTextPart(p)
-		if !ok || !strings.HasPrefix(strings.TrimSpace(t.Text), "{") {
+		if p == nil {
+			continue
+		}
+		text := strings.TrimSpace(p.Text())
+		if !strings.HasPrefix(text, "{") {
 			continue
 		}
 		var data map[string]any
-		if json.Unmarshal([]byte(t.Text), &data) == nil {
+		if json.Unmarshal([]byte(text), &data) == nil {
 			if _, has := data["tool"]; has {
 				return toolRequest(data)
 			}
@@ -66,36 +73,30 @@ func toolRequest(data map[string]any) (ToolRequest, error) {
 	case map[string]any:
 		req.Arguments = args
 	default:
-		return ToolRequest{}, fmt.Errorf(`"arguments" of tool %q must be a JSON object, not %T`, name, args)
+		return ToolRequest{}, fmt.Errorf(`"arguments" of tool %q must be a JSON object, not %s`, name, jsonKind(args))
 	}
 	return req, nil
 }
 
-// Parts arrive as values (a2a-go unmarshals them so); accept pointers too,
-// for messages built in process.
-func asDataPart(p a2ago.Part) (a2ago.DataPart, bool) {
-	switch v := p.(type) {
-	case a2ago.DataPart:
-		return v, true
-	case *a2ago.DataPart:
-		if v != nil {
-			return *v, true
-		}
+// jsonKind names a decoded JSON value's kind in JSON's terms.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case float64, json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
 	}
-	return a2ago.DataPart{}, false
+	return "null"
 }
 
-func asTextPart(p a2ago.Part) (a2ago.TextPart, bool) {
-	switch v := p.(type) {
-	case a2ago.TextPart:
-		return v, true
-	case *a2ago.TextPart:
-		if v != nil {
-			return *v, true
-		}
-	}
-	return a2ago.TextPart{}, false
-}
+// interruptedTask is the status message of a task whose replica stopped
+// while it ran.
+const interruptedTask = "the gateway replica running this task stopped before it finished, so the tool may or may not " +
+	"have run: check (get_ticket, get_status) and send the message again"
 
 // Executor is the workspace skill: an a2asrv.AgentExecutor that runs the
 // tool a message names and returns its result as an artifact.
@@ -123,32 +124,53 @@ func NewExecutor(tools ToolCaller, logger *slog.Logger) *Executor {
 }
 
 // Execute implements a2asrv.AgentExecutor.
-func (e *Executor) Execute(ctx context.Context, reqCtx *a2asrv.RequestContext, q eventqueue.Queue) error {
-	if reqCtx.StoredTask == nil {
+func (e *Executor) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2ago.Event, error] {
+	return func(yield func(a2ago.Event, error) bool) {
+		ctx = withExecutorPrincipal(ctx, ec)
+		if ec.StoredTask != nil {
+			// Every message starts a task of its own and ends it (the SDK
+			// refuses messages to ended tasks), so a stored task that has
+			// not ended is one whose replica stopped running it: the work
+			// queue handed it on when the lease ran out. Its tool may have
+			// run; running it again could write twice.
+			yield(e.finish(ec, a2ago.TaskStateFailed, interruptedTask, nil), nil)
+			return
+		}
 		// Streaming clients get the task first, as the protocol expects.
-		if err := q.Write(ctx, a2ago.NewSubmittedTask(reqCtx, reqCtx.Message)); err != nil {
-			return err
+		if !yield(a2ago.NewSubmittedTask(ec, ec.Message), nil) {
+			return
+		}
+		for _, ev := range e.run(ctx, ec, yield) {
+			if !yield(ev, nil) {
+				return
+			}
 		}
 	}
-	req, err := ParseToolRequest(reqCtx.Message)
+}
+
+// run calls the tool and returns the events that end the task: the
+// artifact and completed, or a final status. The working status goes out
+// through yield before the tool runs, so that a streaming client sees it
+// while it does; run returns nil once yield declines.
+func (e *Executor) run(ctx context.Context, ec *a2asrv.ExecutorContext, yield func(a2ago.Event, error) bool) []a2ago.Event {
+	req, err := ParseToolRequest(ec.Message)
 	if err != nil {
-		return e.finish(ctx, reqCtx, q, a2ago.TaskStateRejected, e.withToolList(ctx, err.Error()), nil)
+		return []a2ago.Event{e.finish(ec, a2ago.TaskStateRejected, e.withToolList(ctx, err.Error()), nil)}
 	}
-	working := a2ago.NewStatusUpdateEvent(reqCtx, a2ago.TaskStateWorking,
-		agentMessage(reqCtx, a2ago.TextPart{Text: "calling tool " + req.Tool}))
-	if err := q.Write(ctx, working); err != nil {
-		return err
+	if !yield(a2ago.NewStatusUpdateEvent(ec, a2ago.TaskStateWorking,
+		agentMessage(ec, a2ago.NewTextPart("calling tool "+req.Tool))), nil) {
+		return nil
 	}
 
 	res, err := e.tools.CallTool(ctx, req.Tool, req.Arguments)
 	if err != nil {
 		if known, listErr := e.knownTool(ctx, req.Tool); listErr == nil && !known {
-			return e.finish(ctx, reqCtx, q, a2ago.TaskStateRejected,
-				e.withToolList(ctx, fmt.Sprintf("there is no tool %q", req.Tool)), nil)
+			return []a2ago.Event{e.finish(ec, a2ago.TaskStateRejected,
+				e.withToolList(ctx, fmt.Sprintf("there is no tool %q", req.Tool)), nil)}
 		}
 		e.log.WarnContext(ctx, "a2a workspace skill: tool call failed", "tool", req.Tool, "caller", CallerFrom(ctx), "err", err)
-		return e.finish(ctx, reqCtx, q, a2ago.TaskStateFailed, fmt.Sprintf("tool %s could not be called: %v", req.Tool, err),
-			map[string]any{"tool": req.Tool, "error": err.Error()})
+		return []a2ago.Event{e.finish(ec, a2ago.TaskStateFailed, fmt.Sprintf("tool %s could not be called: %v", req.Tool, err),
+			map[string]any{"tool": req.Tool, "error": err.Error()})}
 	}
 	text := resultText(res)
 	if len(res.InputRequests) > 0 {
@@ -161,61 +183,54 @@ func (e *Executor) Execute(ctx context.Context, reqCtx *a2asrv.RequestContext, q
 		slices.Sort(keys)
 		msg := fmt.Sprintf("tool %s needs input from a person or a model (%s) before it can finish; "+
 			"the A2A workspace skill cannot ask for it: call the tool through MCP instead", req.Tool, strings.Join(keys, ", "))
-		return e.finish(ctx, reqCtx, q, a2ago.TaskStateFailed, msg, map[string]any{"tool": req.Tool, "error": msg})
+		return []a2ago.Event{e.finish(ec, a2ago.TaskStateFailed, msg, map[string]any{"tool": req.Tool, "error": msg})}
 	}
 	if res.IsError {
 		if text == "" {
 			text = "the tool reported an error without saying what"
 		}
-		return e.finish(ctx, reqCtx, q, a2ago.TaskStateFailed, fmt.Sprintf("tool %s failed: %s", req.Tool, text),
-			map[string]any{"tool": req.Tool, "error": text})
+		return []a2ago.Event{e.finish(ec, a2ago.TaskStateFailed, fmt.Sprintf("tool %s failed: %s", req.Tool, text),
+			map[string]any{"tool": req.Tool, "error": text})}
 	}
 
-	var parts []a2ago.Part
+	var parts []*a2ago.Part
 	if data := structured(res); data != nil {
-		parts = append(parts, a2ago.DataPart{Data: data})
+		parts = append(parts, a2ago.NewDataPart(data))
 	}
 	if text != "" {
-		parts = append(parts, a2ago.TextPart{Text: text})
+		parts = append(parts, a2ago.NewTextPart(text))
 	}
 	if len(parts) == 0 {
-		parts = append(parts, a2ago.TextPart{Text: "tool " + req.Tool + " returned nothing"})
+		parts = append(parts, a2ago.NewTextPart("tool "+req.Tool+" returned nothing"))
 	}
-	artifact := a2ago.NewArtifactEvent(reqCtx, parts...)
+	artifact := a2ago.NewArtifactEvent(ec, parts...)
 	artifact.Artifact.Name = req.Tool
 	artifact.Artifact.Description = "result of tool " + req.Tool
 	artifact.LastChunk = true
-	if err := q.Write(ctx, artifact); err != nil {
-		return err
-	}
-	done := a2ago.NewStatusUpdateEvent(reqCtx, a2ago.TaskStateCompleted, nil)
-	done.Final = true
-	return q.Write(ctx, done)
+	return []a2ago.Event{artifact, a2ago.NewStatusUpdateEvent(ec, a2ago.TaskStateCompleted, nil)}
 }
 
 // Cancel implements a2asrv.AgentExecutor. A tool call is short and not
 // interruptible halfway (its write is one transaction), so cancelling
 // marks the task cancelled.
-func (e *Executor) Cancel(ctx context.Context, reqCtx *a2asrv.RequestContext, q eventqueue.Queue) error {
-	ev := a2ago.NewStatusUpdateEvent(reqCtx, a2ago.TaskStateCanceled, nil)
-	ev.Final = true
-	return q.Write(ctx, ev)
-}
-
-// finish ends the task in state with msg (and data, if any) as the status
-// message.
-func (e *Executor) finish(ctx context.Context, reqCtx *a2asrv.RequestContext, q eventqueue.Queue, state a2ago.TaskState, msg string, data map[string]any) error {
-	parts := []a2ago.Part{a2ago.TextPart{Text: msg}}
-	if data != nil {
-		parts = append(parts, a2ago.DataPart{Data: data})
+func (e *Executor) Cancel(ctx context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2ago.Event, error] {
+	return func(yield func(a2ago.Event, error) bool) {
+		yield(a2ago.NewStatusUpdateEvent(ec, a2ago.TaskStateCanceled, nil), nil)
 	}
-	ev := a2ago.NewStatusUpdateEvent(reqCtx, state, agentMessage(reqCtx, parts...))
-	ev.Final = true
-	return q.Write(ctx, ev)
 }
 
-func agentMessage(reqCtx *a2asrv.RequestContext, parts ...a2ago.Part) *a2ago.Message {
-	return a2ago.NewMessageForTask(a2ago.MessageRoleAgent, reqCtx, parts...)
+// finish is the final status event: the task ends in state with msg (and
+// data, if any) as the status message.
+func (e *Executor) finish(ec *a2asrv.ExecutorContext, state a2ago.TaskState, msg string, data map[string]any) *a2ago.TaskStatusUpdateEvent {
+	parts := []*a2ago.Part{a2ago.NewTextPart(msg)}
+	if data != nil {
+		parts = append(parts, a2ago.NewDataPart(data))
+	}
+	return a2ago.NewStatusUpdateEvent(ec, state, agentMessage(ec, parts...))
+}
+
+func agentMessage(ec *a2asrv.ExecutorContext, parts ...*a2ago.Part) *a2ago.Message {
+	return a2ago.NewMessageForTask(a2ago.MessageRoleAgent, ec, parts...)
 }
 
 // knownTool reports whether a tool of that name exists.

@@ -1,7 +1,11 @@
 // Package a2a is Parley's A2A protocol adapter: the gateway's own A2A
-// server (a2a-go's a2asrv, over JSON-RPC at /a2a and over gRPC on a port
-// of its own), whose one skill is the shared workspace; its agent card;
-// and its durable task store.
+// server on a2a-go v2 (A2A 1.0 over JSON-RPC at /a2a, REST at /a2a/rest
+// and gRPC on a port of its own; A2A 0.3 on the same three through the
+// SDK's a2av0 compatibility layer), whose one skill is the shared
+// workspace; and its agent card. Tasks are kept durably behind the SDK's
+// task-store interface (package a2a/a2astore), and with a work queue and
+// event queue over the store any replica can run, fetch, cancel and
+// follow any task.
 //
 // The workspace skill runs the very MCP tools MCP hosts call, through the
 // MCP server in process (MCPTools), so the two protocols share one
@@ -10,7 +14,6 @@ package a2a
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,16 +23,19 @@ import (
 	"sync"
 	"time"
 
-	a2ago "github.com/a2aproject/a2a-go/a2a"
-	"github.com/a2aproject/a2a-go/a2agrpc"
-	"github.com/a2aproject/a2a-go/a2apb"
-	"github.com/a2aproject/a2a-go/a2asrv"
-
-	"github.com/parleyhq/parley/a2a/compat"
-	"github.com/parleyhq/parley/internal/connlimit"
+	a2ago "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
+	grpcv0 "github.com/a2aproject/a2a-go/v2/a2agrpc/v0"
+	grpcv1 "github.com/a2aproject/a2a-go/v2/a2agrpc/v1"
+	"github.com/a2aproject/a2a-go/v2/a2asrv"
+	"github.com/a2aproject/a2a-go/v2/a2asrv/eventqueue"
+	"github.com/a2aproject/a2a-go/v2/a2asrv/push"
+	"github.com/a2aproject/a2a-go/v2/a2asrv/taskstore"
+	"github.com/a2aproject/a2a-go/v2/a2asrv/workqueue"
 	"google.golang.org/grpc"
 
-	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/audit"
+	"github.com/parleyhq/parley/internal/connlimit"
 )
 
 // Options configure a Server.
@@ -37,11 +43,31 @@ type Options struct {
 	// Tools runs the workspace skill's tools: NewMCPTools over the MCP
 	// bridge's server. Required.
 	Tools ToolCaller
-	// Tasks keeps the A2A tasks: the store. Required.
-	Tasks store.A2ATasks
+	// Tasks keeps the A2A tasks durably (a2astore.TaskStore). Required.
+	Tasks taskstore.Store
+	// Owner names who started a task, for the ownership checks: a caller
+	// reaches only its own tasks. Required.
+	Owner Owner
+	// Cluster, when set, runs tasks through a work queue and follows them
+	// through an event queue, both over the store, so that every replica
+	// sharing the store can run, cancel and subscribe to any task. Nil:
+	// tasks run in this process, and a subscription reaches only a task
+	// running here.
+	Cluster *Cluster
+	// PushConfigs keeps push-notification configs; nil: the gateway does
+	// not offer push notifications.
+	PushConfigs push.ConfigStore
+	// PushClient delivers push notifications; it must refuse addresses the
+	// gateway may not reach (the registry guard's client). Required with
+	// PushConfigs.
+	PushClient *http.Client
+	// CheckCallback vets a push-notification callback URL when a config is
+	// set, so that a refused one is answered at once; nil: not checked
+	// (PushClient still refuses it on delivery).
+	CheckCallback func(ctx context.Context, url string) error
 	// PublicURL is the base URL clients reach the gateway's HTTP server
-	// at (config's PublicBaseURL); the card points at PublicURL + /a2a.
-	// Required.
+	// at (config's PublicBaseURL); the card points at PublicURL + /a2a and
+	// PublicURL + /a2a/rest. Required.
 	PublicURL string
 	// GRPCListen is the address the gRPC binding listens on, host:port
 	// (port 0 picks a free one). Empty: no gRPC.
@@ -51,14 +77,11 @@ type Options struct {
 	Principal Principal
 	// SecuritySchemes and Security go into the card as they are.
 	SecuritySchemes a2ago.NamedSecuritySchemes
-	Security        []a2ago.SecurityRequirements
+	Security        a2ago.SecurityRequirementsOptions
 	// Version is the gateway's version, for the card.
 	Version string
-	// MaxBodyBytes bounds a JSON-RPC request body (config's
-	// max_body_bytes), and an A2A 1.0 request is refused over it in the
-	// caller's version, naming the limit. Default 8 MiB (compat's). The
-	// gateway's JSON-RPC edge reads bodies within the same limit first;
-	// this one holds where the server is mounted without it.
+	// MaxBodyBytes bounds a request body on the HTTP bindings (config's
+	// max_body_bytes). Default 8 MiB.
 	MaxBodyBytes int64
 	// MaxConns and MaxConnsPerClient bound the gRPC listener's open
 	// connections, in total and per client address, as the HTTP server's
@@ -76,22 +99,53 @@ type Options struct {
 	// GRPCServerOptions are added to the gRPC server's, such as the
 	// authentication interceptors.
 	GRPCServerOptions []grpc.ServerOption
+	// GRPCHandler, when set, wraps the request handler the gRPC A2A 1.0
+	// service calls: the relay's tenant router (relay.Relay.TenantHandler),
+	// which serves calls naming a registered agent as their tenant and
+	// hands the rest to the gateway's own handler. Nil: the own handler.
+	GRPCHandler func(own a2asrv.RequestHandler) a2asrv.RequestHandler
 	// HandlerOptions are added to the a2asrv request handler's.
 	HandlerOptions []a2asrv.RequestHandlerOption
 	Logger         *slog.Logger
-	// Now reads the clock for task save times. Default time.Now.
-	Now func() time.Time
 }
 
-// Server is the gateway's own A2A server. Mount Handler at JSONRPCPath and
-// CardHandler at a2asrv.WellKnownAgentCardPath on the HTTP server, and run
-// Run beside it for gRPC.
+// Cluster is what runs tasks across replicas (a2asrv.ClusterConfig
+// without the task store, which is Options.Tasks).
+type Cluster struct {
+	// WorkQueue hands each message and cancellation to one replica
+	// (a2astore's work queue under workqueue.NewPullQueue).
+	WorkQueue workqueue.Queue
+	// Events carries a task's events from the replica running it to its
+	// subscribers on any replica (eventqueue.NewPullQueueManager over
+	// a2astore's puller).
+	Events eventqueue.Manager
+}
+
+const defaultMaxBodyBytes = 8 << 20
+
+// notingQueue notes the task of each message or cancellation it queues
+// for the call's audit record (audit.NoteTask) before the item is written:
+// a message's record commits with that write (audit.Entry.WithWrite), the
+// first the call makes, and so names the task it started.
+type notingQueue struct{ workqueue.Queue }
+
+func (q notingQueue) Write(ctx context.Context, p *workqueue.Payload) (a2ago.TaskID, error) {
+	if p != nil && p.TaskID != "" {
+		audit.NoteTask(ctx, string(p.TaskID))
+	}
+	return q.Queue.Write(ctx, p)
+}
+
+// Server is the gateway's own A2A server. Mount JSONRPCHandler at
+// JSONRPCPath, RESTHandler at RESTPath and CardHandler at
+// a2asrv.WellKnownAgentCardPath on the HTTP server, and run Run beside it
+// for gRPC.
 type Server struct {
 	opts    Options
 	log     *slog.Logger
-	tasks   *TaskStore
 	handler a2asrv.RequestHandler
 	jsonrpc http.Handler
+	rest    http.Handler
 
 	mu  sync.Mutex
 	lis net.Listener
@@ -100,11 +154,17 @@ type Server struct {
 // NewServer builds the server. It does not listen yet: see ListenGRPC and
 // Run.
 func NewServer(opts Options) (*Server, error) {
-	if opts.Tools == nil {
+	switch {
+	case opts.Tools == nil:
 		return nil, errors.New("a2a: Options.Tools is required")
-	}
-	if opts.Tasks == nil {
+	case opts.Tasks == nil:
 		return nil, errors.New("a2a: Options.Tasks is required")
+	case opts.Owner == nil:
+		return nil, errors.New("a2a: Options.Owner is required")
+	case opts.PushConfigs != nil && opts.PushClient == nil:
+		return nil, errors.New("a2a: Options.PushClient is required with PushConfigs")
+	case opts.Cluster != nil && (opts.Cluster.WorkQueue == nil || opts.Cluster.Events == nil):
+		return nil, errors.New("a2a: Options.Cluster needs a WorkQueue and Events")
 	}
 	if u, err := url.Parse(opts.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("a2a: Options.PublicURL %q must be an absolute http(s) URL", opts.PublicURL)
@@ -115,107 +175,86 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 15 * time.Second
 	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = defaultMaxBodyBytes
+	}
 	if opts.MaxConns == 0 {
 		opts.MaxConns = connlimit.DefaultMaxConns
 	}
 	if opts.MaxConnsPerClient == 0 {
 		opts.MaxConnsPerClient = connlimit.DefaultMaxConnsPerClient
 	}
-	s := &Server{opts: opts, log: opts.Logger, tasks: NewTaskStore(opts.Tasks, opts.Now)}
+	s := &Server{opts: opts, log: opts.Logger}
 	handlerOpts := []a2asrv.RequestHandlerOption{
-		a2asrv.WithTaskStore(s.tasks),
+		a2asrv.WithTaskStore(opts.Tasks),
 		a2asrv.WithLogger(opts.Logger),
-		// Identity first, so that the error log names the caller.
-		a2asrv.WithCallInterceptor(IdentityInterceptor(opts.Principal)),
-		a2asrv.WithCallInterceptor(errorInterceptor{log: opts.Logger}),
-		// After identity: a caller reaches only its own tasks.
-		a2asrv.WithCallInterceptor(ownershipInterceptor{tasks: s.tasks, isAdmin: opts.IsAdmin, log: opts.Logger}),
-		// Last, so that its After sees the answer before errorInterceptor
-		// maps it: the call's audit record learns its task and failure.
-		a2asrv.WithCallInterceptor(auditInterceptor{}),
+		a2asrv.WithCapabilityChecks(&a2ago.AgentCapabilities{Streaming: true, PushNotifications: opts.PushConfigs != nil}),
+		a2asrv.WithCallInterceptors(
+			// Identity first, so that the error log names the caller.
+			identityInterceptor{principal: opts.Principal},
+			errorInterceptor{log: opts.Logger},
+			// After identity: a caller reaches only its own tasks, and
+			// sets only callbacks the gateway may call.
+			ownershipInterceptor{owner: opts.Owner, isAdmin: opts.IsAdmin, log: opts.Logger},
+			callbackInterceptor{check: opts.CheckCallback, log: opts.Logger},
+			endedTaskInterceptor{tasks: opts.Tasks},
+			// Last, so that its After sees the answer before
+			// errorInterceptor maps it: the call's audit record learns its
+			// task and failure.
+			auditInterceptor{},
+		),
+	}
+	if opts.PushConfigs != nil {
+		handlerOpts = append(handlerOpts, a2asrv.WithPushNotifications(opts.PushConfigs, &pushSender{client: opts.PushClient, log: opts.Logger}))
+	}
+	if opts.Cluster != nil {
+		handlerOpts = append(handlerOpts, a2asrv.WithClusterMode(a2asrv.ClusterConfig{
+			TaskStore:    opts.Tasks,
+			WorkQueue:    notingQueue{opts.Cluster.WorkQueue},
+			QueueManager: opts.Cluster.Events,
+		}))
 	}
 	s.handler = a2asrv.NewHandler(NewExecutor(opts.Tools, opts.Logger), append(handlerOpts, opts.HandlerOptions...)...)
-	// compat goes outside the call context, so that the extensions header
-	// it copies from 1.0 requests is seen (a2a/compat.MiddlewareWith).
-	s.jsonrpc = compat.MiddlewareWith(CallContextMiddleware(a2asrv.NewJSONRPCHandler(s.handler)), compat.Options{MaxBodyBytes: opts.MaxBodyBytes})
+	s.jsonrpc = limitBody(opts.MaxBodyBytes, true, cleanAnswers(opts.MaxBodyBytes, newJSONRPCHandler(s.handler, opts.MaxBodyBytes)))
+	s.rest = limitBody(opts.MaxBodyBytes, false, cleanAnswers(opts.MaxBodyBytes, holdStreamStart(newRESTHandler(s.handler))))
 	return s, nil
 }
 
-// grpcMethods are the JSON-RPC twins of the A2A 0.3 gRPC methods.
-var grpcMethods = map[string]string{
-	a2apb.A2AService_SendMessage_FullMethodName:                      "message/send",
-	a2apb.A2AService_SendStreamingMessage_FullMethodName:             "message/stream",
-	a2apb.A2AService_GetTask_FullMethodName:                          "tasks/get",
-	a2apb.A2AService_ListTasks_FullMethodName:                        "tasks/list",
-	a2apb.A2AService_CancelTask_FullMethodName:                       "tasks/cancel",
-	a2apb.A2AService_TaskSubscription_FullMethodName:                 "tasks/resubscribe",
-	a2apb.A2AService_CreateTaskPushNotificationConfig_FullMethodName: "tasks/pushNotificationConfig/set",
-	a2apb.A2AService_GetTaskPushNotificationConfig_FullMethodName:    "tasks/pushNotificationConfig/get",
-	a2apb.A2AService_ListTaskPushNotificationConfig_FullMethodName:   "tasks/pushNotificationConfig/list",
-	a2apb.A2AService_DeleteTaskPushNotificationConfig_FullMethodName: "tasks/pushNotificationConfig/delete",
-	a2apb.A2AService_GetAgentCard_FullMethodName:                     "agent/getAuthenticatedExtendedCard",
-}
-
-// GRPCMethod names the A2A JSON-RPC method a gRPC call of the A2A service
-// is the twin of (fullMethod is the gRPC method's full name, as
-// interceptors see it), so that what is said about calls (the audit log)
-// reads the same on both bindings; "" for a method of another service.
-func GRPCMethod(fullMethod string) string { return grpcMethods[fullMethod] }
-
-// RequestHandler is the transport-independent A2A handler, for wrapping
-// (the A2A 1.0 translation).
+// RequestHandler is the transport-independent A2A handler.
 func (s *Server) RequestHandler() a2asrv.RequestHandler { return s.handler }
 
-// Handler serves A2A JSON-RPC (message/send, message/stream, tasks/get,
-// tasks/cancel, tasks/resubscribe): mount it at JSONRPCPath.
-func (s *Server) Handler() http.Handler { return s.jsonrpc }
+// JSONRPCHandler serves A2A JSON-RPC in both versions: mount it at
+// JSONRPCPath.
+func (s *Server) JSONRPCHandler() http.Handler { return s.jsonrpc }
 
-// Tasks is the durable task store.
-func (s *Server) Tasks() *TaskStore { return s.tasks }
+// RESTHandler serves the A2A HTTP+JSON binding in both versions, paths
+// relative to RESTPath: mount it there, with the prefix stripped.
+func (s *Server) RESTHandler() http.Handler { return s.rest }
 
 // Card is the gateway's agent card as of now (the tools are listed afresh).
-func (s *Server) Card(ctx context.Context) (a2ago.AgentCard, error) {
+func (s *Server) Card(ctx context.Context) (*a2ago.AgentCard, error) {
 	tools, err := s.opts.Tools.ListTools(ctx)
 	if err != nil {
-		return a2ago.AgentCard{}, fmt.Errorf("a2a: agent card: %w", err)
+		return nil, fmt.Errorf("a2a: agent card: %w", err)
 	}
 	return Card(CardOptions{
-		PublicURL:       s.opts.PublicURL,
-		GRPCTarget:      s.GRPCTarget(),
-		Tools:           tools,
-		Version:         s.opts.Version,
-		SecuritySchemes: s.opts.SecuritySchemes,
-		Security:        s.opts.Security,
+		PublicURL:         s.opts.PublicURL,
+		GRPCTarget:        s.GRPCTarget(),
+		Tools:             tools,
+		Version:           s.opts.Version,
+		SecuritySchemes:   s.opts.SecuritySchemes,
+		Security:          s.opts.Security,
+		PushNotifications: s.opts.PushConfigs != nil,
 	}), nil
 }
 
-// CardHandler serves Card, with A2A 1.0's supportedInterfaces beside the
-// 0.3 fields: mount it at a2asrv.WellKnownAgentCardPath. JSON-RPC is offered
-// in both versions (compat translates); gRPC speaks 0.3 only.
+// CardHandler serves Card with both versions' fields (A2A 1.0's
+// supportedInterfaces, and 0.3's url, preferredTransport and
+// additionalInterfaces): mount it at a2asrv.WellKnownAgentCardPath.
 func (s *Server) CardHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		card, err := s.Card(r.Context())
-		if err != nil {
-			s.log.ErrorContext(r.Context(), "a2a agent card", "err", err)
-			http.Error(w, "agent card unavailable", http.StatusInternalServerError)
-			return
-		}
-		doc, err := json.Marshal(card)
-		if err == nil {
-			ifaces := compat.InterfacesFor(card.URL, compat.BindingJSONRPC, compat.V10, compat.V03)
-			if target := s.GRPCTarget(); target != "" {
-				ifaces = append(ifaces, compat.InterfacesFor(target, compat.BindingGRPC, compat.V03)...)
-			}
-			doc, err = compat.CardWith10(doc, ifaces)
-		}
-		if err != nil {
-			s.log.ErrorContext(r.Context(), "a2a agent card", "err", err)
-			http.Error(w, "agent card unavailable", http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(doc)
-	})
+	// a2av0's producer writes the 0.3 fields beside 1.0's.
+	compat := a2av0.NewAgentCardProducer(a2asrv.AgentCardProducerFn(s.Card)).(cardProducer)
+	return a2asrv.NewAgentCardHandler(bothVersionsCard{compat})
 }
 
 // ListenGRPC binds the gRPC listener, if gRPC is on and it is not bound
@@ -286,10 +325,11 @@ func (s *Server) GRPCTarget() string {
 	return net.JoinHostPort(host, port)
 }
 
-// Run serves the gRPC binding until ctx ends, then stops gracefully:
-// in-flight calls get up to ShutdownTimeout to finish before they are
-// cut (and Run returns an error saying so). With gRPC off it returns nil
-// at once. Run may be called once.
+// Run serves the gRPC binding (A2A 1.0's lf.a2a.v1.A2AService and 0.3's
+// a2a.v1.A2AService on one port) until ctx ends, then stops gracefully:
+// in-flight calls get up to ShutdownTimeout to finish before they are cut
+// (and Run returns an error saying so). With gRPC off it returns nil at
+// once. Run may be called once.
 func (s *Server) Run(ctx context.Context) error {
 	if s.opts.GRPCListen == "" {
 		s.log.Info("a2a gRPC is off (grpc_listen is empty)")
@@ -303,7 +343,12 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 
 	srv := grpc.NewServer(s.opts.GRPCServerOptions...)
-	a2agrpc.NewHandler(s.handler).RegisterWith(srv)
+	v1 := s.handler
+	if s.opts.GRPCHandler != nil {
+		v1 = s.opts.GRPCHandler(v1)
+	}
+	grpcv1.NewHandler(v1).RegisterWith(srv)
+	grpcv0.NewHandler(s.handler).RegisterWith(srv)
 	s.log.Info("a2a gRPC listening", "addr", lis.Addr().String(), "target", s.GRPCTarget())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()

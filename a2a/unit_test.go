@@ -1,75 +1,55 @@
-package a2a_test
+package a2a
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
-	"slices"
+	"io"
+	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	a2ago "github.com/a2aproject/a2a-go/a2a"
-	"github.com/a2aproject/a2a-go/a2aclient"
+	a2ago "github.com/a2aproject/a2a-go/v2/a2a"
+	grpcv1 "github.com/a2aproject/a2a-go/v2/a2agrpc/v1"
+	"github.com/google/go-cmp/cmp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
-
-	"github.com/parleyhq/parley/a2a"
-	"github.com/parleyhq/parley/store"
-	"github.com/parleyhq/parley/store/sqlite"
 )
 
-// fakeTools is a ToolCaller with one tool, for tests that need no MCP.
-type fakeTools struct{}
-
-func (fakeTools) CallTool(_ context.Context, name string, _ map[string]any) (*mcp.CallToolResult, error) {
-	if name != "echo" {
-		return nil, fmt.Errorf("unknown tool %q", name)
-	}
-	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "echo"}}}, nil
-}
-
-func (fakeTools) ListTools(context.Context) ([]*mcp.Tool, error) {
-	return []*mcp.Tool{{Name: "echo", Description: "Echo. Says it back."}}, nil
-}
-
 func TestParseToolRequest(t *testing.T) {
-	msg := func(parts ...a2ago.Part) *a2ago.Message { return a2ago.NewMessage(a2ago.MessageRoleUser, parts...) }
+	msg := func(parts ...*a2ago.Part) *a2ago.Message { return a2ago.NewMessage(a2ago.MessageRoleUser, parts...) }
+	data := func(d map[string]any) *a2ago.Part { return a2ago.NewDataPart(d) }
+	text := a2ago.NewTextPart
 	tests := []struct {
-		name     string
-		msg      *a2ago.Message
-		wantTool string
-		wantArgs map[string]any
-		wantErr  string
+		name    string
+		msg     *a2ago.Message
+		want    ToolRequest
+		wantErr string
 	}{
-		{"data part", msg(a2ago.DataPart{Data: map[string]any{"tool": "get_ticket", "arguments": map[string]any{"ticket_id": "T-1"}}}),
-			"get_ticket", map[string]any{"ticket_id": "T-1"}, ""},
-		{"no arguments", msg(a2ago.DataPart{Data: map[string]any{"tool": "get_status"}}), "get_status", map[string]any{}, ""},
-		{"null arguments", msg(a2ago.DataPart{Data: map[string]any{"tool": "get_status", "arguments": nil}}), "get_status", map[string]any{}, ""},
-		{"pointer part", msg(&a2ago.DataPart{Data: map[string]any{"tool": "get_status"}}), "get_status", map[string]any{}, ""},
-		{"first data part with a tool", msg(a2ago.TextPart{Text: "please"}, a2ago.DataPart{Data: map[string]any{"x": 1}},
-			a2ago.DataPart{Data: map[string]any{"tool": "a"}}, a2ago.DataPart{Data: map[string]any{"tool": "b"}}), "a", map[string]any{}, ""},
-		{"JSON text", msg(a2ago.TextPart{Text: ` {"tool":"get_ticket","arguments":{"ticket_id":"T-2"}}`}), "get_ticket", map[string]any{"ticket_id": "T-2"}, ""},
-		{"data wins over text", msg(a2ago.TextPart{Text: `{"tool":"a"}`}, a2ago.DataPart{Data: map[string]any{"tool": "b"}}), "b", map[string]any{}, ""},
-		{"plain text", msg(a2ago.TextPart{Text: "get me ticket T-1"}), "", nil, "no tool call"},
-		{"no parts", msg(), "", nil, "no tool call"},
-		{"nil message", nil, "", nil, "no tool call"},
-		{"tool not a string", msg(a2ago.DataPart{Data: map[string]any{"tool": 7}}), "", nil, "non-empty string"},
-		{"empty tool", msg(a2ago.DataPart{Data: map[string]any{"tool": ""}}), "", nil, "non-empty string"},
-		{"arguments a list", msg(a2ago.DataPart{Data: map[string]any{"tool": "x", "arguments": []any{1}}}), "", nil, "must be a JSON object"},
+		{"data part", msg(data(map[string]any{"tool": "get_ticket", "arguments": map[string]any{"ticket_id": "T-1"}})),
+			ToolRequest{"get_ticket", map[string]any{"ticket_id": "T-1"}}, ""},
+		{"no arguments", msg(data(map[string]any{"tool": "get_status"})), ToolRequest{"get_status", map[string]any{}}, ""},
+		{"null arguments", msg(data(map[string]any{"tool": "get_status", "arguments": nil})), ToolRequest{"get_status", map[string]any{}}, ""},
+		{"first data part with a tool", msg(text("please"), data(map[string]any{"x": 1.0}),
+			data(map[string]any{"tool": "a"}), data(map[string]any{"tool": "b"})), ToolRequest{"a", map[string]any{}}, ""},
+		{"JSON text", msg(text(` {"tool":"get_ticket","arguments":{"ticket_id":"T-2"}}`)), ToolRequest{"get_ticket", map[string]any{"ticket_id": "T-2"}}, ""},
+		{"data wins over text", msg(text(`{"tool":"a"}`), data(map[string]any{"tool": "b"})), ToolRequest{"b", map[string]any{}}, ""},
+		{"nil part skipped", msg(nil, data(map[string]any{"tool": "a"})), ToolRequest{"a", map[string]any{}}, ""},
+		{"plain text", msg(text("get me ticket T-1")), ToolRequest{}, "no tool call"},
+		{"JSON text without a tool", msg(text(`{"x": 1}`)), ToolRequest{}, "no tool call"},
+		{"no parts", msg(), ToolRequest{}, "no tool call"},
+		{"nil message", nil, ToolRequest{}, "no tool call"},
+		{"tool not a string", msg(data(map[string]any{"tool": 7.0})), ToolRequest{}, "non-empty string"},
+		{"empty tool", msg(data(map[string]any{"tool": ""})), ToolRequest{}, "non-empty string"},
+		{"arguments a list", msg(data(map[string]any{"tool": "x", "arguments": []any{1.0}})), ToolRequest{}, "must be a JSON object, not an array"},
+		{"arguments a string", msg(data(map[string]any{"tool": "x", "arguments": "T-1"})), ToolRequest{}, "must be a JSON object, not a string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := a2a.ParseToolRequest(tt.msg)
+			got, err := ParseToolRequest(tt.msg)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -79,142 +59,178 @@ func TestParseToolRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if req.Tool != tt.wantTool || fmt.Sprint(req.Arguments) != fmt.Sprint(tt.wantArgs) {
-				t.Errorf("got %+v, want %s %v", req, tt.wantTool, tt.wantArgs)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ParseToolRequest (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
-func TestMapError(t *testing.T) {
-	grpcErr := status.Error(codes.PermissionDenied, "no")
-	tests := []struct {
-		name    string
-		err     error
-		is      error
-		keep    bool // passed through unchanged
-		message string
-	}{
-		{"nil", nil, nil, true, ""},
-		{"a2a error", fmt.Errorf("task x: %w", a2ago.ErrTaskNotFound), a2ago.ErrTaskNotFound, false, "task x: task not found"},
-		{"grpc status", grpcErr, nil, true, "no"},
-		{"store not found", fmt.Errorf("get: %w", store.ErrNotFound), a2ago.ErrTaskNotFound, false, "task not found"},
-		{"store unavailable", fmt.Errorf("sqlite: %w", store.ErrUnavailable), a2ago.ErrServerError, false, "store is unavailable"},
-		{"cancelled", fmt.Errorf("save: %w", context.Canceled), a2ago.ErrInternalError, false, "ended before it finished"},
-		{"anything else", errors.New("disk on fire"), a2ago.ErrInternalError, false, "the gateway failed to handle the request"},
+func TestGRPCMethod(t *testing.T) {
+	tests := []struct{ full, want string }{
+		{"/lf.a2a.v1.A2AService/SendMessage", "SendMessage"},
+		{"/lf.a2a.v1.A2AService/SendStreamingMessage", "SendStreamingMessage"},
+		{"/lf.a2a.v1.A2AService/ListTasks", "ListTasks"},
+		{"/lf.a2a.v1.A2AService/SubscribeToTask", "SubscribeToTask"},
+		{"/a2a.v1.A2AService/SendMessage", "message/send"},
+		{"/a2a.v1.A2AService/SendStreamingMessage", "message/stream"},
+		{"/a2a.v1.A2AService/GetTask", "tasks/get"},
+		{"/a2a.v1.A2AService/ListTasks", "tasks/list"},
+		{"/a2a.v1.A2AService/CancelTask", "tasks/cancel"},
+		{"/a2a.v1.A2AService/TaskSubscription", "tasks/resubscribe"},
+		{"/a2a.v1.A2AService/CreateTaskPushNotificationConfig", "tasks/pushNotificationConfig/set"},
+		{"/a2a.v1.A2AService/GetTaskPushNotificationConfig", "tasks/pushNotificationConfig/get"},
+		{"/a2a.v1.A2AService/ListTaskPushNotificationConfig", "tasks/pushNotificationConfig/list"},
+		{"/a2a.v1.A2AService/DeleteTaskPushNotificationConfig", "tasks/pushNotificationConfig/delete"},
+		{"/a2a.v1.A2AService/GetAgentCard", "agent/getAuthenticatedExtendedCard"},
+		{"/a2a.v1.A2AService/NoSuchMethod", ""},
+		{"/grpc.health.v1.Health/Check", ""},
+		{"", ""},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := a2a.MapError(tt.err)
-			if tt.keep && got != tt.err {
-				t.Errorf("MapError changed %v to %v", tt.err, got)
-			}
-			if tt.is != nil && !errors.Is(got, tt.is) {
-				t.Errorf("MapError(%v) = %v, want it to be %v", tt.err, got, tt.is)
-			}
-			if tt.err != nil && !strings.Contains(got.Error(), tt.message) {
-				t.Errorf("MapError(%v) = %q, want it to say %q", tt.err, got, tt.message)
-			}
-		})
-	}
-	// Cancellation stays recognisable, so that gRPC reports Canceled.
-	if !errors.Is(a2a.MapError(context.Canceled), context.Canceled) {
-		t.Error("mapped cancellation lost context.Canceled")
+		if got := GRPCMethod(tt.full); got != tt.want {
+			t.Errorf("GRPCMethod(%q) = %q, want %q", tt.full, got, tt.want)
+		}
 	}
 }
 
-// brokenTasks is a store whose reads fail with an error a2a-go does not
-// know.
-type brokenTasks struct{}
-
-func (brokenTasks) SaveA2ATask(context.Context, string, string, string, string, []byte, time.Time) error {
-	return errors.New("disk on fire")
+func TestRESTMethod(t *testing.T) {
+	tests := []struct{ method, path, want string }{
+		{"POST", "/message:send", "SendMessage"},
+		{"POST", "/message:stream", "SendStreamingMessage"},
+		{"GET", "/tasks", "ListTasks"},
+		{"GET", "/extendedAgentCard", "GetExtendedAgentCard"},
+		{"GET", "/tasks/t-1", "GetTask"},
+		{"POST", "/tasks/t-1:cancel", "CancelTask"},
+		{"POST", "/tasks/t-1:subscribe", "SubscribeToTask"},
+		{"GET", "/tasks/t-1:subscribe", "SubscribeToTask"},
+		{"POST", "/tasks/t-1/pushNotificationConfigs", "CreateTaskPushNotificationConfig"},
+		{"GET", "/tasks/t-1/pushNotificationConfigs", "ListTaskPushNotificationConfigs"},
+		{"GET", "/tasks/t-1/pushNotificationConfigs/c-1", "GetTaskPushNotificationConfig"},
+		{"DELETE", "/tasks/t-1/pushNotificationConfigs/c-1", "DeleteTaskPushNotificationConfig"},
+		{"POST", "/v1/message:send", "message/send"},
+		{"POST", "/v1/message:stream", "message/stream"},
+		{"GET", "/v1/tasks", "tasks/list"},
+		{"GET", "/v1/card", "agent/getAuthenticatedExtendedCard"},
+		{"GET", "/v1/tasks/t-1", "tasks/get"},
+		{"POST", "/v1/tasks/t-1:cancel", "tasks/cancel"},
+		{"GET", "/v1/tasks/t-1:subscribe", "tasks/resubscribe"},
+		{"POST", "/v1/tasks/t-1/pushNotificationConfigs", "tasks/pushNotificationConfig/set"},
+		{"GET", "/v1/tasks/t-1/pushNotificationConfigs", "tasks/pushNotificationConfig/list"},
+		{"GET", "/v1/tasks/t-1/pushNotificationConfigs/c-1", "tasks/pushNotificationConfig/get"},
+		{"DELETE", "/v1/tasks/t-1/pushNotificationConfigs/c-1", "tasks/pushNotificationConfig/delete"},
+		{"GET", "/card", ""}, // 1.0 names it extendedAgentCard
+		{"GET", "/message:send", ""},
+		{"DELETE", "/tasks/t-1", ""},
+		{"GET", "/nothing", ""},
+		{"GET", "/", ""},
+	}
+	for _, tt := range tests {
+		if got := RESTMethod(tt.method, tt.path); got != tt.want {
+			t.Errorf("RESTMethod(%s, %q) = %q, want %q", tt.method, tt.path, got, tt.want)
+		}
+	}
 }
 
-func (brokenTasks) GetA2ATask(context.Context, string) (store.A2ATask, error) {
-	return store.A2ATask{}, errors.New("disk on fire")
-}
-
-func (brokenTasks) ListA2ATasks(context.Context, store.A2ATaskFilter) ([]store.A2ATask, bool, error) {
-	return nil, false, errors.New("disk on fire")
-}
-
-// logSink collects log lines.
-type logSink struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logSink) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// TestErrorsAreMappedAndLogged: a failure of the server's own code reaches
-// the client as an A2A internal error saying the gateway failed, on both
-// bindings, without its detail (a database's words are not the caller's);
-// the detail is logged.
-func TestErrorsAreMappedAndLogged(t *testing.T) {
-	logs := &logSink{}
-	srv, err := a2a.NewServer(a2a.Options{Tools: fakeTools{}, Tasks: brokenTasks{}, PublicURL: "http://127.0.0.1:1",
-		GRPCListen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(logs, nil))})
+// newBareServer is the face over fakeTools and an in-memory store, gRPC
+// bound on a free loopback port, not yet running.
+func newBareServer(t *testing.T, opts Options) *Server {
+	t.Helper()
+	tasks := newOwnedTasks()
+	if opts.Tools == nil {
+		opts.Tools = fakeTools{}
+	}
+	opts.Tasks, opts.Owner, opts.PublicURL, opts.GRPCListen = tasks, tasks.Owner, "http://127.0.0.1", "127.0.0.1:0"
+	srv, err := NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	if err := srv.ListenGRPC(ctx); err != nil {
+	// Bound before Run: connections made from here on wait in the backlog
+	// until Run accepts them, so none needs a readiness signal.
+	if err := srv.ListenGRPC(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	return srv
+}
 
-	t.Run("JSON-RPC", func(t *testing.T) {
-		body := `{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"task-1"}}`
-		resp, err := http.Post(hs.URL, "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out struct {
-			Error struct {
-				Code    int            `json:"code"`
-				Message string         `json:"message"`
-				Data    map[string]any `json:"data"`
-			} `json:"error"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-			t.Fatal(err)
-		}
-		if detail := fmt.Sprint(out.Error.Data["error"]); out.Error.Code != -32603 ||
-			!strings.Contains(detail, "the gateway failed") || strings.Contains(detail, "disk on fire") {
-			t.Errorf("error = %+v, want -32603 saying the gateway failed, without the detail", out.Error)
-		}
-	})
-	t.Run("gRPC", func(t *testing.T) {
-		conn, err := grpc.NewClient(srv.GRPCTarget(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		_, err = a2aclient.NewGRPCTransport(conn).GetTask(t.Context(), &a2ago.TaskQueryParams{ID: "task-1"})
-		if st, _ := status.FromError(err); st.Code() != codes.Internal ||
-			!strings.Contains(st.Message(), "the gateway failed") || strings.Contains(st.Message(), "disk on fire") {
-			t.Errorf("error = %v, want Internal saying the gateway failed, without the detail", err)
-		}
-	})
-	if !strings.Contains(logs.String(), "a2a call failed") || !strings.Contains(logs.String(), "disk on fire") {
-		t.Errorf("the failure was not logged:\n%s", logs)
+// TestGRPCConnectionLimits: the gRPC listener holds at most the
+// connections it is allowed, in total and per client, as the HTTP server
+// does: with N held, the N+1th is closed at once.
+func TestGRPCConnectionLimits(t *testing.T) {
+	const n = 3
+	tests := []struct {
+		name string
+		opts Options
+	}{
+		{"total", Options{MaxConns: n, MaxConnsPerClient: -1}},
+		{"per client", Options{MaxConns: -1, MaxConnsPerClient: n}},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newBareServer(t, tt.opts)
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- srv.Run(ctx) }()
+			var held []net.Conn
+			t.Cleanup(func() {
+				for _, c := range held {
+					c.Close()
+				}
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			})
+			for i := range n {
+				c, err := http2Handshake(t, srv.GRPCTarget())
+				if err != nil {
+					t.Fatalf("connection %d of %d allowed: %v", i+1, n, err)
+				}
+				held = append(held, c)
+			}
+			c, err := http2Handshake(t, srv.GRPCTarget())
+			if err == nil {
+				held = append(held, c)
+				t.Fatalf("connection %d was served with %d held and a limit of %d", n+1, n, n)
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("connection %d was held open, unanswered, rather than closed: %v", n+1, err)
+			}
+		})
+	}
+}
+
+// http2Handshake opens a connection to a gRPC server and does the HTTP/2
+// handshake's first step: it sends the client preface and its settings and
+// reads the server's settings frame, which the server sends only once it
+// has accepted the connection and means to serve it. It returns the open
+// connection, or why the server would not.
+func http2Handshake(t *testing.T, addr string) (net.Conn, error) {
+	t.Helper()
+	d := net.Dialer{Timeout: 10 * time.Second}
+	c, err := d.DialContext(t.Context(), "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	// A bound on a failure, not a wait for readiness: an accepted
+	// connection answers at once.
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	preface := "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + "\x00\x00\x00\x04\x00\x00\x00\x00\x00" // + an empty SETTINGS frame
+	if _, err := io.WriteString(c, preface); err != nil {
+		c.Close()
+		return nil, err
+	}
+	var header [9]byte
+	if _, err := io.ReadFull(c, header[:]); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if header[3] != 0x4 {
+		c.Close()
+		return nil, errors.New("the server's first frame is not SETTINGS")
+	}
+	_ = c.SetDeadline(time.Time{})
+	return c, nil
 }
 
 // blockingTools holds every call until release is closed, or the call's
@@ -247,23 +263,11 @@ func TestGRPCShutdown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"), sqlite.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
 			tools := blockingTools{release: make(chan struct{})}
 			var once sync.Once
 			release := func() { once.Do(func() { close(tools.release) }) }
 			defer release()
-			srv, err := a2a.NewServer(a2a.Options{Tools: tools, Tasks: st, PublicURL: "http://127.0.0.1:1",
-				GRPCListen: "127.0.0.1:0", ShutdownTimeout: tt.timeout})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.ListenGRPC(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+			srv := newBareServer(t, Options{Tools: tools, ShutdownTimeout: tt.timeout})
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			done := make(chan error, 1)
@@ -274,8 +278,8 @@ func TestGRPCShutdown(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			events := a2aclient.NewGRPCTransport(conn).SendStreamingMessage(t.Context(), &a2ago.MessageSendParams{
-				Message: a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.DataPart{Data: map[string]any{"tool": "echo"}})})
+			events := grpcv1.NewGRPCTransport(conn).SendStreamingMessage(t.Context(), nil, &a2ago.SendMessageRequest{
+				Message: a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.NewDataPart(map[string]any{"tool": "echo"}))})
 			var states []string
 			var streamErr error
 			for ev, err := range events {
@@ -310,8 +314,9 @@ func TestGRPCShutdown(t *testing.T) {
 			if runErr != nil || streamErr != nil {
 				t.Errorf("Run = %v, stream error %v; want a clean drain", runErr, streamErr)
 			}
-			if want := []string{"submitted", "working", "completed"}; !slices.Equal(states, want) {
-				t.Errorf("states = %v, want %v", states, want)
+			want := []string{string(a2ago.TaskStateSubmitted), string(a2ago.TaskStateWorking), string(a2ago.TaskStateCompleted)}
+			if diff := cmp.Diff(want, states); diff != "" {
+				t.Errorf("states (-want +got):\n%s", diff)
 			}
 		})
 	}

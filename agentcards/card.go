@@ -272,9 +272,13 @@ func decodeCard(doc []byte) (*Card, *wireCard, error) {
 	c.A2A10 = len(w.SupportedInterfaces) > 0
 
 	var ifaces []Interface
+	// A card carrying both versions' fields names its 0.3 interfaces twice
+	// (url and additionalInterfaces, then supportedInterfaces, with "0.3.0"
+	// in one and "0.3" in the other): one entry each. The same URL and
+	// binding in two versions (one endpoint serving both) are two.
 	add := func(i Interface) {
 		for _, have := range ifaces {
-			if have.URL == i.URL && have.Transport == i.Transport {
+			if have.URL == i.URL && have.Transport == i.Transport && minorVersion(have.ProtocolVersion) == minorVersion(i.ProtocolVersion) {
 				return
 			}
 		}
@@ -490,6 +494,15 @@ func checkText(field, s string) error {
 		return cardErr(field, "%v", err)
 	}
 	return nil
+}
+
+// minorVersion is a protocol version's major.minor ("0.3" of "0.3.0").
+func minorVersion(v string) string {
+	if major, rest, ok := strings.Cut(v, "."); ok {
+		minor, _, _ := strings.Cut(rest, ".")
+		return major + "." + minor
+	}
+	return v
 }
 
 // checkInterfaceURL accepts an absolute http(s) URL with a host and no

@@ -374,3 +374,26 @@ func TestCardURL(t *testing.T) {
 		}
 	}
 }
+
+// TestParseCardInterfacesPerVersion: one URL serving a binding in both
+// versions is two interfaces; a 0.3 interface named in both versions'
+// fields ("0.3.0" in url, "0.3" in supportedInterfaces) is one.
+func TestParseCardInterfacesPerVersion(t *testing.T) {
+	doc := `{"name":"both","description":"d","version":"1","url":"https://a.example/rpc","preferredTransport":"JSONRPC",
+		"protocolVersion":"0.3.0","capabilities":{},"defaultInputModes":["text/plain"],"defaultOutputModes":["text/plain"],
+		"skills":[{"id":"s","name":"s","description":"d","tags":["t"]}],
+		"supportedInterfaces":[{"url":"https://a.example/rpc","protocolBinding":"JSONRPC","protocolVersion":"1.0"},
+			{"url":"https://a.example/rpc","protocolBinding":"JSONRPC","protocolVersion":"0.3"}]}`
+	c, err := agentcards.ParseCard([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, i := range c.Interfaces {
+		got = append(got, i.Transport+" "+i.ProtocolVersion+" "+i.URL)
+	}
+	want := []string{"JSONRPC 0.3.0 https://a.example/rpc", "JSONRPC 1.0 https://a.example/rpc"}
+	if !slices.Equal(got, want) {
+		t.Errorf("interfaces %q, want %q", got, want)
+	}
+}

@@ -24,10 +24,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/parleyhq/parley/a2a"
+	"github.com/parleyhq/parley/a2a/a2astore"
+	"github.com/parleyhq/parley/a2a/agentpool"
+	"github.com/parleyhq/parley/a2a/relay"
 	"github.com/parleyhq/parley/adminapi"
 	"github.com/parleyhq/parley/agentcards"
 	"github.com/parleyhq/parley/audit"
-	"github.com/parleyhq/parley/audit/auditgrpc"
 	"github.com/parleyhq/parley/auth"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/gateway"
@@ -70,7 +72,7 @@ type App struct {
 	Negotiations *negotiation.Service
 	Bridge       *mcpbridge.Bridge
 	A2A          *a2a.Server
-	Relay        *a2a.Relay
+	Relay        *relay.Relay
 	Gateway      *gateway.Gateway
 	// Upstreams are the connections to upstream MCP servers;
 	// UpstreamRegistry what is registered (upstreams.go).
@@ -80,7 +82,12 @@ type App struct {
 	ln       net.Listener
 	follower *upstreamFollower
 	events   *mcpbridge.EventStore
-	cleanups []func() error // run in reverse by Close
+	// The A2A face's durable parts (a2a.go).
+	a2aNotifier *a2astore.Notifier
+	a2aWork     *a2astore.WorkQueue
+	a2aTasks    *a2astore.TaskStore
+	a2aLog      *slog.Logger
+	cleanups    []func() error // run in reverse by Close
 }
 
 // ErrInvalidRule reports an escalation rule that does not compile: the
@@ -150,7 +157,9 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	}
 	// Calls to registered agents (agent tools, relays) share one client pool
 	// whose every dial passes the SSRF guard.
-	agentClients := a2a.NewClientPool(a.Registry, a.Registry.Guard().Transport(), a2a.WithOutbound(outbound.Transport))
+	agentClients := agentpool.New(a.Registry, agentpool.Options{
+		Guard: a.Registry.Guard(), Outbound: outbound.Transport, OutboundRPC: outbound.PerRPCCredentials,
+	})
 	a.onClose(func() error { agentClients.Close(); return nil })
 
 	// The HTTP listener is bound before the A2A server is built, so that
@@ -268,44 +277,27 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	g.Router().Handle(auth.ProtectedResourceMetadataPath+auth.MCPPath, authn.ProtectedResourceMetadata())
 
 	schemes, security := authn.A2ASecurity()
-	a.A2A, err = a2a.NewServer(a2a.Options{
-		Tools:             a2a.NewMCPTools(a.Bridge.Server(), nil),
-		Tasks:             st,
-		PublicURL:         a.URL,
-		GRPCListen:        cfg.GRPCListen,
-		MaxBodyBytes:      cfg.MaxBodyBytes,
-		MaxConns:          cfg.HTTP.MaxConns, // the gRPC port's limits are the HTTP server's
-		MaxConnsPerClient: cfg.HTTP.MaxConnsPerClient,
-		ShutdownTimeout:   cfg.ShutdownTimeout,
-		Version:           version,
-		Logger:            logger.With("component", "a2a"),
-		Principal:         authn.A2APrincipal,
-		IsAdmin:           auth.IsAdmin,
-		SecuritySchemes:   schemes,
-		Security:          security,
-		GRPCServerOptions: append(authn.GRPCServerOptions(), auditgrpc.ServerOptions(auditLog, describeA2AGRPC)...), // audit after auth: records name the caller
-	})
-	if err == nil {
-		a.onClose(a.A2A.Close)
-		err = a.A2A.ListenGRPC(ctx)
-	}
-	if err != nil {
+	if err := a.buildA2A(ctx, cfg, auditLog, schemes, security, version, logger); err != nil {
 		return nil, fmt.Errorf("the A2A endpoints: %w", err)
 	}
+	relaySchemes, relayRequirements := relaySecurity(schemes, security)
 	// /a2a/agents/{name}: A2A JSON-RPC relayed to registered agents, through
 	// the registry's guard, each relayed task recorded in the store.
-	a.Relay, err = a2a.NewRelay(a2a.RelayOptions{
+	a.Relay, err = relay.New(relay.Options{
 		Registry:        a.Registry,
 		Transport:       a.Registry.Guard().Transport(),
 		Tasks:           st,
+		Changes:         st, // registry lookups are cached, dropped as agents change
 		PublicURL:       a.URL,
 		RequestID:       gateway.RequestIDFrom,
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		Logger:          logger.With("component", "a2a-relay"),
 		Principal:       authn.A2APrincipal,
 		IsAdmin:         auth.IsAdmin, // as on the own face: admins reach every caller's relayed tasks
-		SecuritySchemes: schemes,
-		Security:        security,
+		Clients:         agentClients, // the REST and gRPC faces call the agents through the pool
+		GRPCTarget:      a.A2A.GRPCTarget,
+		SecuritySchemes: relaySchemes,
+		Security:        relayRequirements,
 		Authorize: func(ctx context.Context, agent string) error {
 			return authn.AuthorizeAgent(ctx, agent, auth.AgentMessage)
 		},
@@ -326,8 +318,11 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	// records go inside the auth faces, so that they name the caller.
 	auditRelay := audit.Middleware(auditLog, describeRelay)
 	a2aEdge := g.JSONRPC(gateway.A2AEndpoint)
-	g.Router().Mount(a2a.RelayPath, relayRoutes(a.Relay, func(h http.Handler) http.Handler { return authn.A2A(a2aEdge(auditRelay(h))) }))
-	g.Router().Handle(a2a.JSONRPCPath, authn.A2A(a2aEdge(audit.Middleware(auditLog, describeA2A)(a.A2A.Handler()))))
+	g.Router().Mount(relay.Path, relayRoutes(a.Relay,
+		func(h http.Handler) http.Handler { return authn.A2A(a2aEdge(auditRelay(h))) },
+		func(h http.Handler) http.Handler { return authn.A2A(auditRelay(h)) })) // REST: no JSON-RPC edge
+	g.Router().Handle(a2a.JSONRPCPath, authn.A2A(a2aEdge(audit.Middleware(auditLog, describeA2A)(a.A2A.JSONRPCHandler()))))
+	g.Router().Mount(a2a.RESTPath, http.StripPrefix(a2a.RESTPath, authn.A2A(audit.Middleware(auditLog, describeA2AREST)(a.A2A.RESTHandler()))))
 	g.Router().Handle(a2asrv.WellKnownAgentCardPath, a.A2A.CardHandler())
 	// Admin API: 401 from the middleware, 403 per action from the policy.
 	g.Router().Group(func(r chi.Router) {
@@ -368,6 +363,9 @@ func (a *App) Run(ctx context.Context) error {
 		{"audit appender", a.Audit.Run},
 		{"upstream connections", a.Upstreams.Run},
 		{"upstream follower", a.follower.Run},
+		{"A2A task notifier", a.a2aNotifier.Run},
+		{"A2A work queue", a.closeA2AWorkOnEnd},
+		{"A2A event sweeper", a.sweepA2AEvents},
 	} {
 		loops.Go(func() error {
 			err := l.run(loopCtx)
@@ -409,16 +407,27 @@ func ignoreClosed(err error) error {
 }
 
 // relayRoutes puts the A2A auth face in front of the relay's JSON-RPC
-// routes and leaves its agent cards public, as the gateway's own is.
-func relayRoutes(relay http.Handler, protect func(http.Handler) http.Handler) http.Handler {
-	protected := protect(relay)
+// routes (protect) and REST routes (protectREST: /a2a/agents/{name}/rest/…)
+// and leaves its agent cards public, as the gateway's own is.
+func relayRoutes(relay http.Handler, protect, protectREST func(http.Handler) http.Handler) http.Handler {
+	protected, protectedREST := protect(relay), protectREST(relay)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, a2asrv.WellKnownAgentCardPath) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, a2asrv.WellKnownAgentCardPath):
 			relay.ServeHTTP(w, r)
-			return
+		case isRelayREST(r.URL.Path):
+			protectedREST.ServeHTTP(w, r)
+		default:
+			protected.ServeHTTP(w, r)
 		}
-		protected.ServeHTTP(w, r)
 	})
+}
+
+// isRelayREST reports whether path is under an agent's relayed REST face,
+// /a2a/agents/{name}/rest.
+func isRelayREST(path string) bool {
+	_, sub, _ := strings.Cut(strings.TrimPrefix(path, relay.Path+"/"), "/")
+	return sub == "rest" || strings.HasPrefix(sub, "rest/")
 }
 
 // registeredAgents tells the negotiation engine whether a participant is

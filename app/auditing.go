@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/parleyhq/parley/a2a"
+	"github.com/parleyhq/parley/a2a/relay"
 	"github.com/parleyhq/parley/adminapi"
 	"github.com/parleyhq/parley/audit"
 )
@@ -33,6 +34,16 @@ func describeA2A(_ *http.Request, method string) (audit.Entry, bool) {
 func describeA2AGRPC(fullMethod string) (audit.Entry, string, bool) {
 	method := a2a.GRPCMethod(fullMethod)
 	return a2aEntry(method), method, method != ""
+}
+
+// describeA2AREST records the REST calls of the gateway's own A2A server
+// exactly as describeA2A records their JSON-RPC twins (a2a.RESTMethod; r's
+// path is relative to a2a.RESTPath).
+func describeA2AREST(r *http.Request, _ string) (audit.Entry, bool) {
+	method := a2a.RESTMethod(r.Method, r.URL.Path)
+	e := a2aEntry(method)
+	e.Method = method // a REST body names no method: the record says it
+	return e, method != ""
 }
 
 // a2aReads are the JSON-RPC methods that change nothing, in both A2A
@@ -72,10 +83,14 @@ func a2aEntry(method string) audit.Entry {
 // describeRelay records every JSON-RPC call relayed to an agent, once it
 // has been answered. Not WithWrite: what a relayed call changes is the
 // agent's, outside the store, and the relay's own bookkeeping of the task
-// (a2a.Relay's recorder) is written after the call, off its context, so
+// (relay.Relay's recorder) is written after the call, off its context, so
 // there is no write of the call's to commit the record with.
 func describeRelay(r *http.Request, method string) (audit.Entry, bool) {
-	name, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, a2a.RelayPath+"/"), "/")
+	name, sub, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, relay.Path+"/"), "/")
+	if rest, ok := strings.CutPrefix(sub, "rest"); ok && (rest == "" || strings.HasPrefix(rest, "/")) {
+		// The relay's REST face: the JSON-RPC twin of the REST call.
+		method = a2a.RESTMethod(r.Method, rest)
+	}
 	return audit.Entry{Action: audit.ActionA2ARelay, Target: name, Read: a2aReads[method]}, method != "" && name != ""
 }
 

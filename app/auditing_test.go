@@ -17,6 +17,7 @@ import (
 
 	"github.com/parleyhq/parley/a2a"
 	"github.com/parleyhq/parley/a2a/compat"
+	"github.com/parleyhq/parley/a2a/relay"
 	"github.com/parleyhq/parley/audit"
 	"github.com/parleyhq/parley/config"
 )
@@ -83,9 +84,24 @@ func TestA2AEntries(t *testing.T) {
 		}
 	}
 	// A relayed call writes nothing of the gateway's with its context.
-	r := httptest.NewRequest(http.MethodPost, a2a.RelayPath+"/billing", nil)
+	r := httptest.NewRequest(http.MethodPost, relay.Path+"/billing", nil)
 	if e, ok := describeRelay(r, "message/send"); !ok || e.WithWrite || e.Read {
 		t.Errorf("describeRelay(message/send) = %+v, %v; want recorded after the call", e, ok)
+	}
+	// The relay's REST face: the REST call's JSON-RPC twin decides.
+	for _, tt := range []struct {
+		method, path string
+		read, ok     bool
+	}{
+		{http.MethodPost, relay.Path + "/billing/rest/message:send", false, true},
+		{http.MethodGet, relay.Path + "/billing/rest/tasks/t1", true, true},
+		{http.MethodGet, relay.Path + "/billing/rest/v1/tasks/t1", true, true},
+		{http.MethodGet, relay.Path + "/billing/rest/nothing", false, false},
+	} {
+		e, ok := describeRelay(httptest.NewRequest(tt.method, tt.path, nil), "")
+		if ok != tt.ok || (ok && (e.Action != audit.ActionA2ARelay || e.Target != "billing" || e.Read != tt.read)) {
+			t.Errorf("describeRelay(%s %s) = %+v, %v", tt.method, tt.path, e, ok)
+		}
 	}
 }
 

@@ -125,6 +125,10 @@ type Entry struct {
 	// after it as any other. For requests that change the store. Not
 	// stored.
 	WithWrite bool
+	// Method names the protocol method of a request whose body does not
+	// (a REST operation's JSON-RPC twin), for Middleware's record detail.
+	// Not stored.
+	Method string
 }
 
 // Options tune a Log.

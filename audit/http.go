@@ -51,6 +51,9 @@ func Middleware(log *Log, describe Describe) func(http.Handler) http.Handler {
 				}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
 			}
 			entry, ok := describe(r, method)
+			if entry.Method != "" {
+				method = entry.Method
+			}
 			if !ok {
 				next.ServeHTTP(w, r)
 				return

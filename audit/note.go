@@ -26,6 +26,8 @@ type Note struct {
 	outcome string
 	reason  string
 	detail  map[string]string
+	action  string // NoteTarget's, replacing the entry's
+	target  string
 }
 
 type noteKey struct{}
@@ -80,6 +82,21 @@ func NoteDetail(ctx context.Context, key, value string) {
 	n.detail[key] = value
 }
 
+// NoteTarget records what the call in ctx turned out to be, replacing the
+// action and target the middleware described it with: a gRPC call is
+// described by its method alone, and only the handler reads the request
+// (the A2A relay's gRPC calls name their agent in the request's tenant,
+// and are recorded as relayed calls to it). Empty values change nothing.
+func NoteTarget(ctx context.Context, action, target string) {
+	n := noteFrom(ctx)
+	if n == nil || action == "" || target == "" {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.action, n.target = action, target
+}
+
 // Detail returns a copy of what NoteDetail added, nil if nothing.
 func (n *Note) Detail() map[string]string {
 	if n == nil {
@@ -123,6 +140,9 @@ func (n *Note) apply(e *Entry) string {
 	defer n.mu.Unlock()
 	if e.Links.TaskID == "" {
 		e.Links.TaskID = n.taskID
+	}
+	if n.action != "" {
+		e.Action, e.Target = n.action, n.target
 	}
 	if n.outcome == "" || severity(n.outcome) < severity(e.Outcome) {
 		return ""

@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
-	a2ago "github.com/a2aproject/a2a-go/a2a"
-	"github.com/a2aproject/a2a-go/a2aclient"
-	"github.com/a2aproject/a2a-go/a2aclient/agentcard"
-	"github.com/a2aproject/a2a-go/a2asrv"
+	a2ago "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2aclient"
+	"github.com/a2aproject/a2a-go/v2/a2aclient/agentcard"
+	grpcv1 "github.com/a2aproject/a2a-go/v2/a2agrpc/v1"
+	"github.com/a2aproject/a2a-go/v2/a2asrv"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -26,6 +27,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/parleyhq/parley/a2a"
+	"github.com/parleyhq/parley/a2a/a2astore"
 	"github.com/parleyhq/parley/auth"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/store"
@@ -37,17 +39,31 @@ type memTasks struct {
 	tasks map[string]store.A2ATask
 }
 
-func (m *memTasks) SaveA2ATask(_ context.Context, id, contextID, caller, state string, taskJSON []byte, at time.Time) error {
+func (m *memTasks) CreateA2ATask(_ context.Context, t store.A2ATask, _ []byte) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	t, ok := m.tasks[id]
-	if !ok {
-		t = store.A2ATask{ID: id, ContextID: contextID, Caller: caller, CreatedAt: at}
+	if _, ok := m.tasks[t.ID]; ok {
+		return 0, store.ErrExists
 	}
-	t.State, t.Task = state, append(json.RawMessage(nil), taskJSON...)
-	t.Version++
-	m.tasks[id] = t
-	return nil
+	t.Task, t.Version, t.UpdatedAt = append(json.RawMessage(nil), t.Task...), 1, t.CreatedAt
+	m.tasks[t.ID] = t
+	return 1, nil
+}
+
+func (m *memTasks) UpdateA2ATask(_ context.Context, t store.A2ATask, prevVersion int64, _ []byte) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, ok := m.tasks[t.ID]
+	if !ok {
+		return 0, store.ErrNotFound
+	}
+	if prevVersion != 0 && prevVersion != cur.Version {
+		return 0, &store.VersionConflictError{Kind: store.KindA2ATask, Key: t.ID, Expected: prevVersion, Current: cur.Version}
+	}
+	cur.ContextID, cur.State, cur.Task, cur.UpdatedAt = t.ContextID, t.State, append(json.RawMessage(nil), t.Task...), t.UpdatedAt
+	cur.Version++
+	m.tasks[t.ID] = cur
+	return cur.Version, nil
 }
 
 func (m *memTasks) GetA2ATask(_ context.Context, id string) (store.A2ATask, error) {
@@ -60,8 +76,18 @@ func (m *memTasks) GetA2ATask(_ context.Context, id string) (store.A2ATask, erro
 	return t, nil
 }
 
-func (m *memTasks) ListA2ATasks(context.Context, store.A2ATaskFilter) ([]store.A2ATask, bool, error) {
-	return nil, false, errors.New("not needed")
+func (m *memTasks) ListA2ATasks(context.Context, store.A2ATaskFilter) ([]store.A2ATask, int, bool, error) {
+	return nil, 0, false, errors.New("not needed")
+}
+
+func (m *memTasks) A2ATaskEventsAfter(context.Context, string, int64, int) ([]store.A2ATaskEvent, error) {
+	return nil, nil
+}
+
+func (m *memTasks) LastA2ATaskEventSeq(context.Context, string) (int64, error) { return 0, nil }
+
+func (m *memTasks) SweepA2ATaskEvents(context.Context, []string, time.Time) (int64, error) {
+	return 0, nil
 }
 
 // whoTools is a ToolCaller with one tool, whoami, that answers with the
@@ -84,7 +110,7 @@ func (whoTools) ListTools(context.Context) ([]*mcp.Tool, error) {
 }
 
 // TestA2AServerWiring runs Parley's real A2A server behind the Service,
-// wired the way serve.go should: A2A around the JSON-RPC handler,
+// wired the way the app is: A2A around the JSON-RPC and REST handlers,
 // GRPCServerOptions on the gRPC server, A2APrincipal as the server's
 // Principal. Clients present tokens through Outbound.
 func TestA2AServerWiring(t *testing.T) {
@@ -97,10 +123,14 @@ func TestA2AServerWiring(t *testing.T) {
 	defer hs.Close()
 	schemes, security := s.A2ASecurity()
 	srv, err := a2a.NewServer(a2a.Options{
-		SecuritySchemes:   schemes,
-		Security:          security,
-		Tools:             whoTools{},
-		Tasks:             tasks,
+		SecuritySchemes: schemes,
+		Security:        security,
+		Tools:           whoTools{},
+		Tasks:           a2astore.NewTaskStore(tasks, a2astore.TaskStoreOptions{}),
+		Owner: func(ctx context.Context, id string) (string, error) {
+			t, err := tasks.GetA2ATask(ctx, id)
+			return t.Caller, err
+		},
 		PublicURL:         hs.URL,
 		GRPCListen:        "127.0.0.1:0",
 		Principal:         s.A2APrincipal,
@@ -109,7 +139,8 @@ func TestA2AServerWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux.Handle(a2a.JSONRPCPath, s.A2A(srv.Handler()))
+	mux.Handle(a2a.JSONRPCPath, s.A2A(srv.JSONRPCHandler()))
+	mux.Handle(a2a.RESTPath+"/", http.StripPrefix(a2a.RESTPath, s.A2A(srv.RESTHandler())))
 	mux.Handle(a2asrv.WellKnownAgentCardPath, srv.CardHandler()) // public
 	if err := srv.ListenGRPC(t.Context()); err != nil {
 		t.Fatal(err)
@@ -125,11 +156,12 @@ func TestA2AServerWiring(t *testing.T) {
 	}
 	// The card declares the OpenID Connect scheme.
 	if sc, ok := card.SecuritySchemes[auth.A2ASecuritySchemeName].(a2ago.OpenIDConnectSecurityScheme); !ok ||
-		sc.OpenIDConnectURL != iss.URL()+"/.well-known/openid-configuration" || len(card.Security) != 1 {
-		t.Errorf("card security: %#v %#v", card.SecuritySchemes, card.Security)
+		sc.OpenIDConnectURL != iss.URL()+"/.well-known/openid-configuration" || len(card.SecurityRequirements) != 1 {
+		t.Errorf("card security: %#v %#v", card.SecuritySchemes, card.SecurityRequirements)
 	}
 
-	// client presents token (none if empty) over the transport.
+	// client presents token (none if empty) over the card's 1.0 interface
+	// of the transport.
 	client := func(transport a2ago.TransportProtocol, token string) *a2aclient.Client {
 		t.Helper()
 		creds := map[string]config.AgentCredentials{}
@@ -144,21 +176,29 @@ func TestA2AServerWiring(t *testing.T) {
 		if rc := out.PerRPCCredentials("parley"); rc != nil {
 			grpcOpts = append(grpcOpts, grpc.WithPerRPCCredentials(rc))
 		}
-		c, err := a2aclient.NewFromCard(t.Context(), card,
-			a2aclient.WithJSONRPCTransport(&http.Client{Transport: out.Transport("parley", nil)}),
-			a2aclient.WithGRPCTransport(grpcOpts...),
-			a2aclient.WithConfig(a2aclient.Config{PreferredTransports: []a2ago.TransportProtocol{transport}}))
+		var ep *a2ago.AgentInterface
+		for _, i := range card.SupportedInterfaces {
+			if i.ProtocolBinding == transport && i.ProtocolVersion == a2ago.Version {
+				ep = i
+			}
+		}
+		if ep == nil {
+			t.Fatalf("the card lists no %s 1.0 interface", transport)
+		}
+		hc := &http.Client{Transport: out.Transport("parley", nil)}
+		c, err := a2aclient.NewFromEndpoints(t.Context(), []*a2ago.AgentInterface{ep},
+			a2aclient.WithJSONRPCTransport(hc), a2aclient.WithRESTTransport(hc), grpcv1.WithGRPCTransport(grpcOpts...))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Destroy() })
 		return c
 	}
-	msg := func() *a2ago.MessageSendParams {
-		return &a2ago.MessageSendParams{Message: a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.DataPart{Data: map[string]any{"tool": "whoami"}})}
+	msg := func() *a2ago.SendMessageRequest {
+		return &a2ago.SendMessageRequest{Message: a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.NewDataPart(map[string]any{"tool": "whoami"}))}
 	}
 
-	for _, transport := range []a2ago.TransportProtocol{a2ago.TransportProtocolJSONRPC, a2ago.TransportProtocolGRPC} {
+	for _, transport := range []a2ago.TransportProtocol{a2ago.TransportProtocolJSONRPC, a2ago.TransportProtocolHTTPJSON, a2ago.TransportProtocolGRPC} {
 		t.Run(string(transport), func(t *testing.T) {
 			// Refused without a token, and with a bad one.
 			for _, token := range []string{"", iss.token(map[string]any{"aud": "elsewhere"})} {
@@ -166,11 +206,17 @@ func TestA2AServerWiring(t *testing.T) {
 				if err == nil {
 					t.Fatalf("token %q: message/send succeeded", token)
 				}
-				if transport == a2ago.TransportProtocolGRPC && !strings.Contains(err.Error(), codes.Unauthenticated.String()) {
+				if transport == a2ago.TransportProtocolGRPC && !strings.Contains(err.Error(), codes.Unauthenticated.String()) &&
+					!errors.Is(err, a2ago.ErrUnauthenticated) {
 					t.Errorf("gRPC error %v, want Unauthenticated", err)
 				}
 				if transport == a2ago.TransportProtocolJSONRPC && !strings.Contains(err.Error(), "401") {
 					t.Errorf("JSON-RPC error %v, want a 401", err)
+				}
+				// The REST client reports the 401's message.
+				if transport == a2ago.TransportProtocolHTTPJSON && !strings.Contains(err.Error(), "authentication required") &&
+					!strings.Contains(err.Error(), "invalid token") {
+					t.Errorf("REST error %v, want the 401's message", err)
 				}
 			}
 
@@ -195,12 +241,12 @@ func TestA2AServerWiring(t *testing.T) {
 			}
 			seen := false
 			for _, p := range task.Artifacts[0].Parts {
-				if dp, ok := p.(a2ago.DataPart); ok {
+				if data, ok := p.Data().(map[string]any); ok {
 					seen = true
 					// The executor's context carries the principal: it can
 					// call Service.AuthorizeTool itself.
-					if dp.Data["caller"] != "billing-bot" || dp.Data["principal"] != "billing-bot" {
-						t.Errorf("the tool saw %v", dp.Data)
+					if data["caller"] != "billing-bot" || data["principal"] != "billing-bot" {
+						t.Errorf("the tool saw %v", data)
 					}
 				}
 			}

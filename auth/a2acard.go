@@ -3,7 +3,7 @@ package auth
 import (
 	"strings"
 
-	a2ago "github.com/a2aproject/a2a-go/a2a"
+	a2ago "github.com/a2aproject/a2a-go/v2/a2a"
 )
 
 // A2ASecuritySchemeName names the gateway's OpenID Connect scheme in its
@@ -14,7 +14,7 @@ const A2ASecuritySchemeName = "oidc"
 // (a2a.Options.SecuritySchemes and Security): one OpenID Connect scheme
 // pointing at the issuer's discovery document, required with the
 // configured required scopes. Both are nil in no-auth mode.
-func (s *Service) A2ASecurity() (a2ago.NamedSecuritySchemes, []a2ago.SecurityRequirements) {
+func (s *Service) A2ASecurity() (a2ago.NamedSecuritySchemes, a2ago.SecurityRequirementsOptions) {
 	if s.verifier == nil {
 		return nil, nil
 	}
@@ -28,5 +28,5 @@ func (s *Service) A2ASecurity() (a2ago.NamedSecuritySchemes, []a2ago.SecurityReq
 	if scopes == nil {
 		scopes = a2ago.SecuritySchemeScopes{}
 	}
-	return schemes, []a2ago.SecurityRequirements{{A2ASecuritySchemeName: scopes}}
+	return schemes, a2ago.SecurityRequirementsOptions{{A2ASecuritySchemeName: scopes}}
 }

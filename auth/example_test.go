@@ -4,11 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
 
-	"github.com/a2aproject/a2a-go/a2asrv"
+	"github.com/a2aproject/a2a-go/v2/a2asrv"
 	"github.com/go-chi/chi/v5"
 
 	"github.com/parleyhq/parley/a2a"
+	"github.com/parleyhq/parley/a2a/a2astore"
 	"github.com/parleyhq/parley/adminapi"
 	"github.com/parleyhq/parley/agentcards"
 	"github.com/parleyhq/parley/auth"
@@ -66,12 +68,16 @@ func Example_serve() {
 	g.Router().Handle(auth.ProtectedResourceMetadataPath, authn.ProtectedResourceMetadata())
 	g.Router().Handle(auth.ProtectedResourceMetadataPath+auth.MCPPath, authn.ProtectedResourceMetadata())
 
-	// A2A: JSON-RPC behind A2A, gRPC behind the interceptors, the caller
-	// named through A2APrincipal, the card public and declaring OIDC.
+	// A2A: JSON-RPC and REST behind A2A, gRPC behind the interceptors, the
+	// caller named through A2APrincipal, the card public and declaring OIDC.
 	schemes, security := authn.A2ASecurity()
 	a2aSrv, err := a2a.NewServer(a2a.Options{
-		Tools:             a2a.NewMCPTools(bridge.Server(), nil),
-		Tasks:             tasks,
+		Tools: a2a.NewMCPTools(bridge.Server(), nil),
+		Tasks: a2astore.NewTaskStore(tasks, a2astore.TaskStoreOptions{IsAdmin: auth.IsAdmin}),
+		Owner: func(ctx context.Context, id string) (string, error) {
+			t, err := tasks.GetA2ATask(ctx, id)
+			return t.Caller, err
+		},
 		PublicURL:         cfg.PublicBaseURL(ln.Addr().String()),
 		GRPCListen:        cfg.GRPCListen,
 		Principal:         authn.A2APrincipal,
@@ -82,7 +88,8 @@ func Example_serve() {
 	if err != nil {
 		return
 	}
-	g.Router().Handle(a2a.JSONRPCPath, authn.A2A(a2aSrv.Handler()))
+	g.Router().Handle(a2a.JSONRPCPath, authn.A2A(a2aSrv.JSONRPCHandler()))
+	g.Router().Mount(a2a.RESTPath, http.StripPrefix(a2a.RESTPath, authn.A2A(a2aSrv.RESTHandler())))
 	g.Router().Handle(a2asrv.WellKnownAgentCardPath, a2aSrv.CardHandler())
 
 	// Admin API: 401 from the middleware, 403 per action from the policy.
@@ -95,6 +102,7 @@ func Example_serve() {
 	})
 
 	// Outbound: each agent's client gets the gateway's credentials for that
-	// agent (in a2a.ClientPool.Client: transport := outbound.Transport(agent.Name, p.base)).
+	// agent (agentpool.Options.Outbound and OutboundRPC: the pool calls
+	// outbound.Transport(agent.Name, base) and outbound.PerRPCCredentials(agent.Name)).
 	_ = outbound.Transport("billing", registry.Guard().Transport())
 }

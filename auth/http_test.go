@@ -11,10 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/a2aproject/a2a-go/a2asrv"
 	mcpauth "github.com/modelcontextprotocol/go-sdk/auth"
 
-	"github.com/parleyhq/parley/a2a"
 	"github.com/parleyhq/parley/adminapi"
 	"github.com/parleyhq/parley/auth"
 	"github.com/parleyhq/parley/config"
@@ -193,16 +191,12 @@ func TestProtectedResourceMetadata(t *testing.T) {
 func TestA2AFace(t *testing.T) {
 	iss := newIssuer(t)
 	s := iss.service(t, nil)
-	// Behind A2A, the a2a server's identity interceptor names the caller
-	// through A2APrincipal.
+	// Behind A2A, A2APrincipal (the a2a server's Principal, which its
+	// identity interceptor calls before every call) names the caller.
 	var user string
-	h := s.A2A(a2a.CallContextMiddleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cc, _ := a2asrv.CallContextFrom(r.Context())
-		if _, err := a2a.IdentityInterceptor(s.A2APrincipal).Before(r.Context(), cc, nil); err != nil {
-			t.Error(err)
-		}
-		user = a2a.CallerFrom(r.Context())
-	})))
+	h := s.A2A(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, _ = s.A2APrincipal(r.Context())
+	}))
 	for _, tt := range badTokens(t, iss) {
 		rec := do(h, http.MethodPost, "/a2a", tt.header)
 		if rec.Code != http.StatusUnauthorized {

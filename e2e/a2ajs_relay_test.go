@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os/exec"
@@ -15,6 +16,12 @@ import (
 	a2ago "github.com/a2aproject/a2a-go/a2a"
 	"github.com/a2aproject/a2a-go/a2asrv"
 	"github.com/a2aproject/a2a-go/a2asrv/eventqueue"
+	a2av1 "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2aclient"
+	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
+	a2agrpcv1 "github.com/a2aproject/a2a-go/v2/a2agrpc/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/parleyhq/parley/agentcards/agentcardstest"
 )
@@ -38,8 +45,11 @@ const (
 // the relay; sends a text and a data part and gets them echoed back in the
 // completed task's artifact; streams a message and sees the task, a working
 // update with text, the artifact and the completion in that order; gets the
-// first task back; and sees a message to an unregistered agent fail with an
-// error naming it.
+// first task back; sees a message to an unregistered agent fail with an
+// error naming it; and does the same over the relay's REST face
+// (/a2a/agents/{name}/rest, the card's HTTP+JSON interfaces). a2a-go v2's
+// gRPC 1.0 client reaches the agent through the gateway's gRPC port, the
+// agent named by the card's tenant (relayOverGRPC).
 //
 // Like TestA2AJSClient it needs node and e2e/js/node_modules; without them
 // it is skipped locally, but fails under CI (CI set).
@@ -60,6 +70,7 @@ func TestA2AJSRelay(t *testing.T) {
 	base := "http://" + p.addr(t)
 	registerRelayAgent(t, base, peer.URL())
 
+	t.Run("go-grpc-1.0", func(t *testing.T) { relayOverGRPC(t, base) })
 	for _, sdk := range a2aJSSDKs {
 		t.Run("sdk-"+sdk.version, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -85,6 +96,54 @@ func TestA2AJSRelay(t *testing.T) {
 				t.Errorf("the script did not run %q (is e2e/js/node_modules up to date? npm ci):\n%s", want, out)
 			}
 		})
+	}
+}
+
+// relayOverGRPC drives the relayed agent with a2a-go v2's gRPC 1.0 client
+// through the gateway's gRPC port, as the relay's card lists it (its
+// tenant names the agent): a message, the completed task echoing it, and
+// the task got back; and a cancel of it, which the agent refuses.
+func relayOverGRPC(t *testing.T, base string) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/a2a/agents/"+relayAgentName+"/.well-known/agent-card.json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the relayed card: %s %s %v", resp.Status, raw, err)
+	}
+	card, err := a2av0.NewAgentCardParser()(raw)
+	if err != nil {
+		t.Fatalf("the relayed card %s: %v", raw, err)
+	}
+	client, err := a2aclient.NewFromCard(ctx, card, a2aclient.WithDefaultsDisabled(),
+		a2agrpcv1.WithGRPCTransport(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		t.Fatalf("a gRPC 1.0 client from the relayed card %s: %v", raw, err)
+	}
+	defer client.Destroy()
+	res, err := client.SendMessage(ctx, &a2av1.SendMessageRequest{Message: a2av1.NewMessage(a2av1.MessageRoleUser, a2av1.NewTextPart("over gRPC"))})
+	if err != nil {
+		t.Fatalf("SendMessage over gRPC through the relay: %v", err)
+	}
+	task, ok := res.(*a2av1.Task)
+	if !ok || task.Status.State != a2av1.TaskStateCompleted || len(task.Artifacts) != 1 {
+		t.Fatalf("SendMessage over gRPC = %#v, want the completed task with its echo", res)
+	}
+	got, err := client.GetTask(ctx, &a2av1.GetTaskRequest{ID: task.ID})
+	if err != nil || got.ID != task.ID || got.Status.State != a2av1.TaskStateCompleted {
+		t.Errorf("GetTask over gRPC = %v, %v", got, err)
+	}
+	if _, err := client.CancelTask(ctx, &a2av1.CancelTaskRequest{ID: task.ID}); !errors.Is(err, a2av1.ErrTaskNotCancelable) ||
+		!strings.Contains(err.Error(), relayAgentName) {
+		t.Errorf("CancelTask over gRPC = %v, want the agent's task-not-cancelable naming it", err)
 	}
 }
 

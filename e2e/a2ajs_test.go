@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,12 +22,19 @@ var a2aJSSDKs = []struct {
 	{"a2a-js-03", "0.3.14", "0.3"}, // A2A 0.3
 }
 
+// a2aJSTransports are the transports each SDK is told to prefer: JSON-RPC
+// (at /a2a) and HTTP+JSON (REST, at /a2a/rest; 0.3 under /a2a/rest/v1).
+var a2aJSTransports = []string{"JSONRPC", "HTTP+JSON"}
+
 // TestA2AJSClient drives the gateway's own A2A endpoint (the shared
 // workspace skill) with @a2a-js/sdk 1.3.0, which speaks A2A 1.0 and is used
 // without its legacyCompat option, and with @a2a-js/sdk 0.3.14, which speaks
-// A2A 0.3 (e2e/js/a2a-client.mjs): each resolves the card from the base URL,
+// A2A 0.3 (e2e/js/a2a-client.mjs), each over JSON-RPC and over REST (both
+// SDKs have a REST transport): each resolves the card from the base URL,
 // saves and reads a ticket with sendMessage, streams a read, gets the first
-// task back, and sees an unknown tool rejected and an unknown ticket fail.
+// task back, sees an unknown tool rejected and an unknown ticket fail, lists
+// its tasks (1.0), and is answered UnsupportedOperationError when it
+// subscribes to a task that has ended (A2A 1.0 §3.1.6).
 //
 // It needs node and e2e/js/node_modules (npm ci in e2e/js). Without them it
 // is skipped locally, but fails under CI (CI set), which must run it.
@@ -42,32 +50,33 @@ func TestA2AJSClient(t *testing.T) {
 	base := "http://" + p.addr(t)
 
 	for _, sdk := range a2aJSSDKs {
-		t.Run("sdk-"+sdk.version, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, node, script, base, sdk.a2a)
-			cmd.Dir = filepath.Dir(script)
-			cmd.Env = cleanEnv()
-			cmd.WaitDelay = 5 * time.Second
-			out, err := cmd.CombinedOutput()
-			switch {
-			case ctx.Err() != nil:
-				t.Fatalf("node %s %s %s did not finish within its timeout:\n%s\ngateway log (end):\n%s",
-					filepath.Base(script), base, sdk.a2a, out, tail(p.logs.String(), 60))
-			case err != nil:
-				t.Fatalf("node %s %s %s: %v\n%s\ngateway log (end):\n%s",
-					filepath.Base(script), base, sdk.a2a, err, out, tail(p.logs.String(), 60))
-			}
-			t.Logf("node %s %s %s:\n%s", filepath.Base(script), base, sdk.a2a, out)
-			// The PASS line names the SDK's installed version, so that a lock
-			// file drifting from the pinned versions is caught here.
-			if want := "PASS "; !strings.Contains(string(out), want) {
-				t.Fatalf("the script exited 0 without its PASS line:\n%s", out)
-			}
-			if want := "@a2a-js/sdk " + sdk.version + " "; !strings.Contains(string(out), want) {
-				t.Errorf("the script did not run %q (is e2e/js/node_modules up to date? npm ci):\n%s", want, out)
-			}
-		})
+		for _, transport := range a2aJSTransports {
+			t.Run("sdk-"+sdk.version+"/"+transport, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, node, script, base, sdk.a2a, transport)
+				cmd.Dir = filepath.Dir(script)
+				cmd.Env = cleanEnv()
+				cmd.WaitDelay = 5 * time.Second
+				out, err := cmd.CombinedOutput()
+				run := fmt.Sprintf("node %s %s %s %s", filepath.Base(script), base, sdk.a2a, transport)
+				switch {
+				case ctx.Err() != nil:
+					t.Fatalf("%s did not finish within its timeout:\n%s\ngateway log (end):\n%s", run, out, tail(p.logs.String(), 60))
+				case err != nil:
+					t.Fatalf("%s: %v\n%s\ngateway log (end):\n%s", run, err, out, tail(p.logs.String(), 60))
+				}
+				t.Logf("%s:\n%s", run, out)
+				// The PASS line names the SDK's installed version, so that a lock
+				// file drifting from the pinned versions is caught here.
+				if want := "PASS "; !strings.Contains(string(out), want) {
+					t.Fatalf("the script exited 0 without its PASS line:\n%s", out)
+				}
+				if want := "@a2a-js/sdk " + sdk.version + " "; !strings.Contains(string(out), want) {
+					t.Errorf("the script did not run %q (is e2e/js/node_modules up to date? npm ci):\n%s", want, out)
+				}
+			})
+		}
 	}
 }
 

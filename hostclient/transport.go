@@ -1,8 +1,6 @@
 package hostclient
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +14,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/parleyhq/parley/internal/sse"
 )
 
 const (
@@ -488,54 +488,29 @@ type sseEvent struct {
 	data []byte
 }
 
-// readSSE parses a text/event-stream, calling fn for each event until fn
-// returns false or the stream ends.
+// maxSSEEvent bounds one event of a server's stream: far above any
+// message an MCP server sends, well below what would exhaust memory.
+const maxSSEEvent = 32 << 20
+
+// readSSE parses a text/event-stream, calling fn for each event with an
+// event name, an ID or data until fn returns false or the stream ends. An
+// unterminated last event is discarded; an event larger than maxSSEEvent
+// ends the stream with an error.
 func readSSE(r io.Reader, fn func(sseEvent) bool) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var (
-		ev      sseEvent
-		data    bytes.Buffer
-		hasData bool
-		seen    bool // the current event has a field
-	)
+	rd := sse.NewReader(r, sse.Options{MaxEventBytes: maxSSEEvent})
 	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil // an unterminated last event is discarded
-			}
+		ev, err := rd.Next()
+		switch {
+		case errors.Is(err, io.EOF), errors.Is(err, sse.ErrTruncated):
+			return nil
+		case err != nil:
 			return err
 		}
-		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-		switch {
-		case line == "":
-			if seen {
-				if hasData {
-					ev.data = bytes.Clone(data.Bytes())
-				}
-				if !fn(ev) {
-					return nil
-				}
-			}
-			ev, hasData, seen = sseEvent{}, false, false
-			data.Reset()
-		case strings.HasPrefix(line, ":"):
-			// a comment
-		default:
-			field, value, _ := strings.Cut(line, ":")
-			value = strings.TrimPrefix(value, " ")
-			switch field {
-			case "event":
-				ev.name, seen = value, true
-			case "id":
-				ev.id, seen = value, true
-			case "data":
-				if hasData {
-					data.WriteByte('\n')
-				}
-				data.WriteString(value)
-				hasData, seen = true, true
-			}
+		if !ev.HasData && !ev.HasID && ev.Type == "" {
+			continue // retry alone: nothing for the session
+		}
+		if !fn(sseEvent{name: ev.Type, id: ev.ID, data: ev.Data}) {
+			return nil
 		}
 	}
 }

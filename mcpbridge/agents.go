@@ -9,12 +9,12 @@ import (
 	"strings"
 	"sync"
 
-	a2ago "github.com/a2aproject/a2a-go/a2a"
-	"github.com/a2aproject/a2a-go/a2aclient"
+	a2ago "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2aclient"
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/parleyhq/parley/a2a"
+	"github.com/parleyhq/parley/a2a/agentpool"
 	"github.com/parleyhq/parley/agentcards"
 	"github.com/parleyhq/parley/auth"
 )
@@ -35,7 +35,8 @@ type Agents interface {
 	Get(ctx context.Context, name string) (agentcards.Agent, error)
 }
 
-// AgentClients gives A2A clients for registered agents: a2a.ClientPool.
+// AgentClients gives A2A clients (a2a-go v2) for registered agents:
+// *agentpool.Pool.
 type AgentClients interface {
 	Client(ctx context.Context, name string) (*a2aclient.Client, agentcards.Agent, error)
 }
@@ -245,11 +246,11 @@ func (b *Bridge) callAgent(agentName string) mcp.ToolHandler {
 		client, _, err := b.opts.AgentClients.Client(ctx, agentName)
 		if err != nil {
 			b.log.WarnContext(ctx, "agent tool: no client for the agent", "agent", agentName, "err", err)
-			return toolError(a2a.CallError(agentName, err)), nil
+			return toolError(agentpool.CallError(agentName, err)), nil
 		}
-		msg := a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.TextPart{Text: in.Message})
+		msg := a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.NewTextPart(in.Message))
 		if len(in.Data) > 0 {
-			msg.Parts = append(msg.Parts, a2ago.DataPart{Data: in.Data})
+			msg.Parts = append(msg.Parts, a2ago.NewDataPart(in.Data))
 		}
 		msg.ContextID = in.ContextID
 		if req.Params.RequestState != "" {
@@ -270,7 +271,7 @@ func (b *Bridge) callAgent(agentName string) mcp.ToolHandler {
 				return toolError(fmt.Errorf("the agent %q asked for input and the person %sd; its task %s stays waiting", agentName, answer.Action, pending.TaskID)), nil
 			}
 			text, _ := answer.Content["answer"].(string)
-			msg = a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.TextPart{Text: text})
+			msg = a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.NewTextPart(text))
 			msg.TaskID, msg.ContextID = a2ago.TaskID(pending.TaskID), pending.ContextID
 		}
 		// The agent sees on whose behalf Parley asks (never their token:
@@ -295,16 +296,16 @@ func (b *Bridge) streamAgent(ctx context.Context, req *mcp.CallToolRequest, clie
 		}
 	}
 	var (
-		parts             []a2ago.Part
+		parts             []*a2ago.Part
 		taskID, contextID string
 		final             *a2ago.TaskStatus
 	)
-	for ev, err := range client.SendStreamingMessage(ctx, &a2ago.MessageSendParams{Message: msg}) {
+	for ev, err := range client.SendStreamingMessage(ctx, &a2ago.SendMessageRequest{Message: msg}) {
 		if err != nil {
 			// The caller hears what went wrong in its terms (never the
 			// gateway's resolver or Go's error types); the log has it all.
 			b.log.WarnContext(ctx, "agent tool: the call failed", "agent", agentName, "err", err)
-			return toolError(a2a.CallError(agentName, err)), nil
+			return toolError(agentpool.CallError(agentName, err)), nil
 		}
 		switch e := ev.(type) {
 		case *a2ago.Message:
@@ -314,7 +315,9 @@ func (b *Bridge) streamAgent(ctx context.Context, req *mcp.CallToolRequest, clie
 		case *a2ago.Task:
 			taskID, contextID = string(e.ID), e.ContextID
 			for _, art := range e.Artifacts {
-				parts = append(parts, art.Parts...)
+				if art != nil {
+					parts = append(parts, art.Parts...)
+				}
 			}
 			st := e.Status
 			final = &st
@@ -324,8 +327,10 @@ func (b *Bridge) streamAgent(ctx context.Context, req *mcp.CallToolRequest, clie
 			final = &st
 			notify(describeStatus(st))
 		case *a2ago.TaskArtifactUpdateEvent:
-			parts = append(parts, e.Artifact.Parts...)
-			notify("artifact " + e.Artifact.Name)
+			if e.Artifact != nil {
+				parts = append(parts, e.Artifact.Parts...)
+				notify("artifact " + e.Artifact.Name)
+			}
 		}
 	}
 	if final != nil {
@@ -350,7 +355,7 @@ func (b *Bridge) streamAgent(ctx context.Context, req *mcp.CallToolRequest, clie
 				RequestState: state,
 			}, nil
 		case a2ago.TaskStateFailed, a2ago.TaskStateRejected, a2ago.TaskStateCanceled:
-			return toolError(fmt.Errorf("agent %q: task %s %s: %s", agentName, taskID, final.State, statusText(*final))), nil
+			return toolError(fmt.Errorf("agent %q: task %s %s: %s", agentName, taskID, stateName(final.State), statusText(*final))), nil
 		}
 	}
 	return agentResult(agentName, taskID, contextID, parts, final), nil
@@ -359,24 +364,25 @@ func (b *Bridge) streamAgent(ctx context.Context, req *mcp.CallToolRequest, clie
 // agentResult turns what the agent produced into a tool result: text parts
 // as text, data parts as structured content (the one data part as is,
 // several as a list).
-func agentResult(agent, taskID, contextID string, parts []a2ago.Part, final *a2ago.TaskStatus) *mcp.CallToolResult {
+func agentResult(agent, taskID, contextID string, parts []*a2ago.Part, final *a2ago.TaskStatus) *mcp.CallToolResult {
 	res := &mcp.CallToolResult{}
 	var data []any
 	for _, p := range parts {
-		switch v := p.(type) {
-		case a2ago.TextPart:
-			res.Content = append(res.Content, &mcp.TextContent{Text: v.Text})
-		case a2ago.DataPart:
-			data = append(data, v.Data)
-		case a2ago.FilePart:
-			if uri, ok := v.File.(a2ago.FileURI); ok {
-				res.Content = append(res.Content, &mcp.ResourceLink{URI: uri.URI, Name: uri.Name, MIMEType: uri.MimeType})
-			}
+		if p == nil {
+			continue
+		}
+		switch v := p.Content.(type) {
+		case a2ago.Text:
+			res.Content = append(res.Content, &mcp.TextContent{Text: string(v)})
+		case a2ago.Data:
+			data = append(data, v.Value)
+		case a2ago.URL:
+			res.Content = append(res.Content, &mcp.ResourceLink{URI: string(v), Name: p.Filename, MIMEType: p.MediaType})
 		}
 	}
 	out := map[string]any{"agent": agent, "task_id": taskID, "context_id": contextID}
 	if final != nil {
-		out["state"] = string(final.State)
+		out["state"] = stateName(final.State)
 	}
 	switch len(data) {
 	case 0:
@@ -393,11 +399,18 @@ func agentResult(agent, taskID, contextID string, parts []a2ago.Part, final *a2a
 	return res
 }
 
+// stateName is a task state as the agent tools say it: A2A 0.3's
+// "input-required", not A2A 1.0's "TASK_STATE_INPUT_REQUIRED", whatever
+// version the agent speaks.
+func stateName(s a2ago.TaskState) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(string(s), "TASK_STATE_")), "_", "-")
+}
+
 func describeStatus(st a2ago.TaskStatus) string {
 	if text := statusText(st); text != "" {
-		return fmt.Sprintf("%s: %s", st.State, text)
+		return fmt.Sprintf("%s: %s", stateName(st.State), text)
 	}
-	return string(st.State)
+	return stateName(st.State)
 }
 
 func statusText(st a2ago.TaskStatus) string {
@@ -406,8 +419,11 @@ func statusText(st a2ago.TaskStatus) string {
 	}
 	var texts []string
 	for _, p := range st.Message.Parts {
-		if t, ok := p.(a2ago.TextPart); ok {
-			texts = append(texts, t.Text)
+		if p == nil {
+			continue
+		}
+		if t, ok := p.Content.(a2ago.Text); ok {
+			texts = append(texts, string(t))
 		}
 	}
 	return strings.Join(texts, " ")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"net"
 	"net/http/httptest"
 	"path/filepath"
@@ -13,12 +14,11 @@ import (
 	"testing"
 	"time"
 
-	a2ago "github.com/a2aproject/a2a-go/a2a"
-	"github.com/a2aproject/a2a-go/a2asrv"
-	"github.com/a2aproject/a2a-go/a2asrv/eventqueue"
+	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2asrv"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/parleyhq/parley/a2a"
+	"github.com/parleyhq/parley/a2a/agentpool"
 	"github.com/parleyhq/parley/agentcards"
 	"github.com/parleyhq/parley/agentcards/agentcardstest"
 	"github.com/parleyhq/parley/auth"
@@ -26,54 +26,50 @@ import (
 	"github.com/parleyhq/parley/workspace"
 )
 
-// escalationAgent is an A2A agent that reports progress, asks for a
-// decision (input-required) and then answers with a data artifact.
+// escalationAgent is an A2A 1.0 agent (a2a-go v2) that reports progress,
+// asks for a decision (input-required) and then answers with a data
+// artifact.
 type escalationAgent struct {
 	// metadata receives the metadata of each message the agent gets.
 	metadata chan map[string]any
 }
 
-func (a escalationAgent) Execute(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
-	if a.metadata != nil && rc.Message != nil {
-		select {
-		case a.metadata <- rc.Message.Metadata:
-		default:
+func (a escalationAgent) Execute(_ context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2a.Event, error] {
+	return func(yield func(a2a.Event, error) bool) {
+		if a.metadata != nil && ec.Message != nil {
+			select {
+			case a.metadata <- ec.Message.Metadata:
+			default:
+			}
+		}
+		say := func(state a2a.TaskState, text string) a2a.Event {
+			return a2a.NewStatusUpdateEvent(ec, state, a2a.NewMessageForTask(a2a.MessageRoleAgent, ec, a2a.NewTextPart(text)))
+		}
+		var events []a2a.Event
+		if ec.StoredTask == nil {
+			events = []a2a.Event{a2a.NewSubmittedTask(ec, ec.Message), say(a2a.TaskStateWorking, "checking the customer's tenure"),
+				say(a2a.TaskStateInputRequired, "Approve a refund of 350.00?")}
+		} else {
+			answer := ""
+			for _, p := range ec.Message.Parts {
+				answer += p.Text()
+			}
+			art := a2a.NewArtifactEvent(ec, a2a.NewDataPart(map[string]any{"approved": answer == "yes", "amount": 350.0}))
+			art.Artifact.Name = "decision"
+			events = []a2a.Event{say(a2a.TaskStateWorking, "applying the decision"), art, say(a2a.TaskStateCompleted, "done")}
+		}
+		for _, ev := range events {
+			if !yield(ev, nil) {
+				return
+			}
 		}
 	}
-	say := func(state a2ago.TaskState, text string) error {
-		msg := a2ago.NewMessageForTask(a2ago.MessageRoleAgent, rc, a2ago.TextPart{Text: text})
-		ev := a2ago.NewStatusUpdateEvent(rc, state, msg)
-		ev.Final = state == a2ago.TaskStateInputRequired || state == a2ago.TaskStateCompleted
-		return q.Write(ctx, ev)
-	}
-	if rc.StoredTask == nil {
-		if err := q.Write(ctx, a2ago.NewSubmittedTask(rc, rc.Message)); err != nil {
-			return err
-		}
-		if err := say(a2ago.TaskStateWorking, "checking the customer's tenure"); err != nil {
-			return err
-		}
-		return say(a2ago.TaskStateInputRequired, "Approve a refund of 350.00?")
-	}
-	answer := ""
-	for _, p := range rc.Message.Parts {
-		if t, ok := p.(a2ago.TextPart); ok {
-			answer += t.Text
-		}
-	}
-	if err := say(a2ago.TaskStateWorking, "applying the decision"); err != nil {
-		return err
-	}
-	art := a2ago.NewArtifactEvent(rc, a2ago.DataPart{Data: map[string]any{"approved": answer == "yes", "amount": 350.0}})
-	art.Artifact.Name = "decision"
-	if err := q.Write(ctx, art); err != nil {
-		return err
-	}
-	return say(a2ago.TaskStateCompleted, "done")
 }
 
-func (escalationAgent) Cancel(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
-	return q.Write(ctx, a2ago.NewStatusUpdateEvent(rc, a2ago.TaskStateCanceled, nil))
+func (escalationAgent) Cancel(_ context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2a.Event, error] {
+	return func(yield func(a2a.Event, error) bool) {
+		yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateCanceled, nil), nil)
+	}
 }
 
 type agentFixture struct {
@@ -88,7 +84,7 @@ func newAgentFixture(t *testing.T) *agentFixture {
 		t.Fatal(err)
 	}
 	reg := agentcards.New(st, agentcards.Options{AllowPrivate: true, HealthInterval: -1})
-	pool := a2a.NewClientPool(reg, reg.Guard().Transport())
+	pool := agentpool.New(reg, agentpool.Options{Guard: reg.Guard()})
 	ws := workspace.New(st, workspace.Options{})
 	b, err := New(ws, st, Options{Agents: reg, AgentClients: pool, EventStore: NewEventStore(st, EventStoreOptions{})})
 	if err != nil {
@@ -109,10 +105,11 @@ func newAgentFixture(t *testing.T) *agentFixture {
 	return &agentFixture{fixture: &fixture{bridge: b, ws: ws, url: srv.URL}, reg: reg}
 }
 
-// startAgent serves an a2a-go agent with exec on loopback.
-func startAgent(t *testing.T, name string, exec a2asrv.AgentExecutor, skills ...a2ago.AgentSkill) *agentcardstest.Peer {
+// startAgent serves an a2a-go v2 agent (A2A 1.0 JSON-RPC) with exec on
+// loopback.
+func startAgent(t *testing.T, name string, exec a2asrv.AgentExecutor, skills ...a2a.AgentSkill) *agentcardstest.Peer1 {
 	t.Helper()
-	return agentcardstest.NewPeerWith(t, name, exec, skills...)
+	return agentcardstest.NewPeer1With(t, name, exec, skills)
 }
 
 // waitFor polls cond, a hang guard for what the change feed delivers.
@@ -154,7 +151,7 @@ func TestAgentsAsTools(t *testing.T) {
 		}
 	})
 	seen := make(chan map[string]any, 4)
-	agent := startAgent(t, "Escalation Desk", escalationAgent{metadata: seen}, agentcardstest.Skill("approve-refund", "Approve refunds", "billing"))
+	agent := startAgent(t, "Escalation Desk", escalationAgent{metadata: seen}, agentcardstest.Skill1("approve-refund", "Approve refunds", "billing"))
 	if _, err := f.reg.Register(ctx, agentcards.Registration{URL: agent.URL()}); err != nil {
 		t.Fatal(err)
 	}

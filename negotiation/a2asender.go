@@ -5,24 +5,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
-	a2ago "github.com/a2aproject/a2a-go/a2a"
-	"github.com/a2aproject/a2a-go/a2aclient"
+	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2aclient"
 
-	"github.com/parleyhq/parley/a2a/a2aext"
 	"github.com/parleyhq/parley/agentcards"
 )
 
-// Clients hands out A2A clients for registered agents: *a2a.ClientPool,
-// which presents the gateway's own credentials to each agent.
+// Clients hands out A2A clients (a2a-go v2) for registered agents:
+// *agentpool.Pool, which presents the gateway's own credentials to each
+// agent and speaks A2A 0.3 to the agents that only speak that. It is an
+// interface so that the engine does not link the pool's transports (gRPC
+// among them) nor any A2A server.
 type Clients interface {
 	Client(ctx context.Context, name string) (*a2aclient.Client, agentcards.Agent, error)
 }
 
-// A2ASender sends turns as blocking message/send calls (SendMessage to an
-// A2A 1.0 agent, through the pool's translation), and polls tasks/get
-// when an agent answers with a task that has not ended.
+// A2ASender sends turns as blocking SendMessage calls (message/send to an
+// A2A 0.3 agent), and polls GetTask when an agent answers with a task
+// that has not ended.
 type A2ASender struct {
 	clients Clients
 	poll    time.Duration
@@ -35,13 +38,14 @@ func NewA2ASender(clients Clients) *A2ASender {
 
 var _ Sender = (*A2ASender)(nil)
 
-// a2aAnswers are the errors that are an agent's JSON-RPC error answer (an
+// a2aAnswers are the errors that are an agent's A2A error answer (an
 // invalid reply), as opposed to not reaching it.
 var a2aAnswers = []error{
-	a2ago.ErrParseError, a2ago.ErrInvalidRequest, a2ago.ErrMethodNotFound, a2ago.ErrInvalidParams,
-	a2ago.ErrInternalError, a2ago.ErrServerError, a2ago.ErrTaskNotFound, a2ago.ErrTaskNotCancelable,
-	a2ago.ErrPushNotificationNotSupported, a2ago.ErrUnsupportedOperation, a2ago.ErrUnsupportedContentType,
-	a2ago.ErrInvalidAgentResponse,
+	a2a.ErrParseError, a2a.ErrInvalidRequest, a2a.ErrMethodNotFound, a2a.ErrInvalidParams,
+	a2a.ErrInternalError, a2a.ErrServerError, a2a.ErrTaskNotFound, a2a.ErrTaskNotCancelable,
+	a2a.ErrPushNotificationNotSupported, a2a.ErrUnsupportedOperation, a2a.ErrUnsupportedContentType,
+	a2a.ErrInvalidAgentResponse, a2a.ErrExtendedCardNotConfigured, a2a.ErrExtensionSupportRequired,
+	a2a.ErrVersionNotSupported, a2a.ErrUnauthenticated, a2a.ErrUnauthorized,
 }
 
 func isAnswer(err error) bool {
@@ -53,6 +57,13 @@ func isAnswer(err error) bool {
 	return false
 }
 
+// withExtension asks for the negotiation extension on calls made with
+// ctx: a2a-go sends it in A2A-Extensions to an A2A 1.0 agent, and its 0.3
+// transports rename that to X-A2A-Extensions, as NEGOTIATION.md says.
+func withExtension(ctx context.Context) context.Context {
+	return a2aclient.AttachServiceParams(ctx, a2aclient.ServiceParams{a2a.SvcParamExtensions: {ExtensionURI}})
+}
+
 // Send implements Sender.
 func (s *A2ASender) Send(ctx context.Context, agent string, out Outgoing) (Reply, error) {
 	client, _, err := s.clients.Client(ctx, agent)
@@ -60,15 +71,19 @@ func (s *A2ASender) Send(ctx context.Context, agent string, out Outgoing) (Reply
 		return Reply{}, fmt.Errorf("%w: agent %q: %w", ErrTransport, agent, err)
 	}
 	var turn map[string]any
-	data, _ := json.Marshal(out.Turn)
+	data, err := json.Marshal(out.Turn)
+	if err != nil {
+		return Reply{}, err
+	}
 	if err := json.Unmarshal(data, &turn); err != nil {
 		return Reply{}, err
 	}
-	msg := a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.TextPart{Text: out.Text}, a2ago.DataPart{Data: turn})
+	msg := a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart(out.Text), a2a.NewDataPart(turn))
 	msg.ID, msg.ContextID, msg.Extensions, msg.Metadata = out.MessageID, out.ContextID, []string{ExtensionURI}, out.Metadata
-	blocking := true
-	ctx = a2aext.WithExtensions(ctx, ExtensionURI)
-	res, err := client.SendMessage(ctx, &a2ago.MessageSendParams{Message: msg, Config: &a2ago.MessageSendConfig{Blocking: &blocking}})
+	ctx = withExtension(ctx)
+	// Blocking: A2A 1.0's default (ReturnImmediately false), which the 0.3
+	// transports send as blocking: true.
+	res, err := client.SendMessage(ctx, &a2a.SendMessageRequest{Message: msg, Config: &a2a.SendMessageConfig{}})
 	if err != nil {
 		if isAnswer(err) {
 			return Reply{Problem: "the agent answered with an error: " + err.Error()}, nil
@@ -76,32 +91,40 @@ func (s *A2ASender) Send(ctx context.Context, agent string, out Outgoing) (Reply
 		return Reply{}, fmt.Errorf("%w: agent %q: %w", ErrTransport, agent, err)
 	}
 	switch r := res.(type) {
-	case *a2ago.Message:
+	case *a2a.Message:
 		return Reply{Data: moveData(r.Parts)}, nil
-	case *a2ago.Task:
+	case *a2a.Task:
 		return s.awaitTask(ctx, client, r)
 	default:
 		return Reply{Problem: fmt.Sprintf("the agent answered with %T, not a message or a task", res)}, nil
 	}
 }
 
+// stateName is a task state as NEGOTIATION.md names it (A2A 0.3's
+// "input-required", not 1.0's "TASK_STATE_INPUT_REQUIRED").
+func stateName(s a2a.TaskState) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(string(s), "TASK_STATE_")), "_", "-")
+}
+
 // awaitTask polls a task until it ends and reads the move from it.
-func (s *A2ASender) awaitTask(ctx context.Context, client *a2aclient.Client, task *a2ago.Task) (Reply, error) {
+func (s *A2ASender) awaitTask(ctx context.Context, client *a2aclient.Client, task *a2a.Task) (Reply, error) {
 	for {
 		switch task.Status.State {
-		case a2ago.TaskStateCompleted:
+		case a2a.TaskStateCompleted:
 			rep := Reply{TaskID: string(task.ID)}
 			if task.Status.Message != nil {
 				rep.Data = moveData(task.Status.Message.Parts)
 			}
 			for i := len(task.Artifacts) - 1; i >= 0 && rep.Data == nil; i-- {
-				rep.Data = moveData(task.Artifacts[i].Parts)
+				if task.Artifacts[i] != nil {
+					rep.Data = moveData(task.Artifacts[i].Parts)
+				}
 			}
 			return rep, nil
-		case a2ago.TaskStateFailed, a2ago.TaskStateRejected, a2ago.TaskStateCanceled:
-			return Reply{TaskID: string(task.ID), Forfeit: true, Problem: fmt.Sprintf("the task ended %s", task.Status.State)}, nil
-		case a2ago.TaskStateInputRequired, a2ago.TaskStateAuthRequired:
-			return Reply{TaskID: string(task.ID), Problem: fmt.Sprintf("the task stopped at %s; a turn must be answered with a move", task.Status.State)}, nil
+		case a2a.TaskStateFailed, a2a.TaskStateRejected, a2a.TaskStateCanceled:
+			return Reply{TaskID: string(task.ID), Forfeit: true, Problem: fmt.Sprintf("the task ended %s", stateName(task.Status.State))}, nil
+		case a2a.TaskStateInputRequired, a2a.TaskStateAuthRequired:
+			return Reply{TaskID: string(task.ID), Problem: fmt.Sprintf("the task stopped at %s; a turn must be answered with a move", stateName(task.Status.State))}, nil
 		}
 		t := time.NewTimer(s.poll)
 		select {
@@ -110,7 +133,7 @@ func (s *A2ASender) awaitTask(ctx context.Context, client *a2aclient.Client, tas
 			return Reply{}, ctx.Err()
 		case <-t.C:
 		}
-		next, err := client.GetTask(a2aext.WithExtensions(ctx, ExtensionURI), &a2ago.TaskQueryParams{ID: task.ID})
+		next, err := client.GetTask(ctx, &a2a.GetTaskRequest{ID: task.ID})
 		if err != nil {
 			if isAnswer(err) {
 				return Reply{TaskID: string(task.ID), Problem: "tasks/get answered with an error: " + err.Error()}, nil
@@ -123,23 +146,21 @@ func (s *A2ASender) awaitTask(ctx context.Context, client *a2aclient.Client, tas
 
 // moveData returns the last data part typed as a move, else the last data
 // part, else nil.
-func moveData(parts a2ago.ContentParts) json.RawMessage {
+func moveData(parts a2a.ContentParts) json.RawMessage {
 	var last json.RawMessage
 	for _, p := range parts {
-		var d map[string]any
-		switch v := p.(type) {
-		case a2ago.DataPart:
-			d = v.Data
-		case *a2ago.DataPart:
-			d = v.Data
-		default:
+		if p == nil {
 			continue
 		}
-		raw, err := json.Marshal(d)
+		d, ok := p.Content.(a2a.Data)
+		if !ok {
+			continue
+		}
+		raw, err := json.Marshal(d.Value)
 		if err != nil {
 			continue
 		}
-		if d["type"] == MoveType {
+		if m, ok := d.Value.(map[string]any); ok && m["type"] == MoveType {
 			last = raw
 			continue
 		}

@@ -12,10 +12,11 @@ import (
 
 // TestNoServerStacks: the negotiation engine is a client of A2A agents.
 // What it links (its own imports and theirs, tests aside) must not bring
-// in the gateway's A2A server (package a2a and a2a-go's a2asrv, a2agrpc),
-// go-sdk's MCP stack, nor a Parley package that serves gRPC (audit's gRPC
-// interceptors live in audit/auditgrpc for that reason). gRPC itself is
-// still linked, only by a2a-go v0.3.3's client (its gRPC transport).
+// in an A2A server (a2a-go v2's a2asrv and a2agrpc, the legacy a2a-go
+// module, Parley's package a2a and everything under it), go-sdk's MCP
+// stack, nor gRPC at all: it reaches agents through a2a-go v2's a2aclient
+// with clients the pool (a2a/agentpool, which links the gRPC and 0.3
+// transports) hands it through an interface.
 func TestNoServerStacks(t *testing.T) {
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := exec.LookPath(gobin); err != nil {
@@ -35,17 +36,22 @@ func TestNoServerStacks(t *testing.T) {
 	}
 	forbidden := func(path string) bool {
 		for _, p := range []string{
+			"github.com/a2aproject/a2a-go/v2/a2asrv",
+			"github.com/a2aproject/a2a-go/v2/a2agrpc",
+			"github.com/a2aproject/a2a-go/v2/a2acompat",
+			// The legacy (0.3) module's server and client; its types
+			// package stays allowed: agentcards.Card.A2A still gives a
+			// 0.3 AgentCard, and it links nothing but uuid.
 			"github.com/a2aproject/a2a-go/a2asrv",
+			"github.com/a2aproject/a2a-go/a2aclient",
 			"github.com/a2aproject/a2a-go/a2agrpc",
+			"google.golang.org/grpc",
 			"github.com/modelcontextprotocol/go-sdk",
 			"github.com/parleyhq/parley/a2a",
 			"github.com/parleyhq/parley/auth",
 			"github.com/parleyhq/parley/mcpbridge",
 		} {
-			// The package and those under it, except the client-side
-			// helpers of parley/a2a that live there.
-			if (path == p || strings.HasPrefix(path, p+"/")) &&
-				path != "github.com/parleyhq/parley/a2a/a2aext" && path != "github.com/parleyhq/parley/a2a/compat" {
+			if path == p || strings.HasPrefix(path, p+"/") {
 				return true
 			}
 		}

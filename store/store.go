@@ -70,6 +70,8 @@ type Store interface {
 	Feed
 	Events
 	A2ATasks
+	A2APushConfigs
+	A2AWorkQueue
 	Agents
 	RelayedTasks
 	Audit

@@ -305,6 +305,10 @@ func translateResponse(method string, body []byte, to Version, event bool) ([]by
 			return nil, e
 		}
 		out["result"] = r
+	} else if m10 == "DeleteTaskPushNotificationConfig" {
+		// Deleting answers nothing; a2a-go (v0.3.15 on) leaves the empty
+		// result out altogether. JSON-RPC wants one: null.
+		out["result"] = nil
 	} else {
 		return nil, errorf(CodeInvalidAgentResponse, "a JSON-RPC response needs a result or an error")
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/parleyhq/parley/internal/sse"
 )
 
 func translateAll(t testing.TB, in []byte, chunk int, tr func([]byte) []byte) (string, error) {
@@ -35,8 +37,7 @@ func TestSSETranslatorFraming(t *testing.T) {
 	want := ": keep-alive\n\n" +
 		"id: 1\ndata: <{\"a\":1}>\n\n" +
 		"event: error\ndata: <{\"b\":>\n\n" +
-		"data: <line1\ndata: line2>\nid: 3\n\n" +
-		"\n" +
+		"id: 3\ndata: <line1\ndata: line2>\n\n" + // fields in a fixed order; a stray blank line ends nothing
 		"data: <last>\n\n"
 	tr := func(d []byte) []byte { return []byte("<" + string(d) + ">") }
 	for _, chunk := range []int{1, 2, 3, 7, 1 << 20} {
@@ -52,7 +53,7 @@ func TestSSETranslatorFraming(t *testing.T) {
 
 func TestSSETranslatorLimit(t *testing.T) {
 	big := "data: " + strings.Repeat("x", maxSSEEvent+1)
-	if _, err := translateAll(t, []byte(big), 1<<16, func(d []byte) []byte { return d }); !errors.Is(err, errSSETooLarge) {
+	if _, err := translateAll(t, []byte(big), 1<<16, func(d []byte) []byte { return d }); !errors.Is(err, sse.ErrEventTooLarge) {
 		t.Errorf("oversized event: %v", err)
 	}
 }

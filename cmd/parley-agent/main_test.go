@@ -73,7 +73,9 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if card.URL != url || card.Name != "approver" || len(card.Capabilities.Extensions) != 1 || card.Capabilities.Extensions[0].URI != agents.ExtensionURI {
+	// A 0.3 client (the legacy a2a-go module) reads the card's 0.3 fields,
+	// which name the agent's 0.3 JSON-RPC interface.
+	if card.URL != url+agents.JSONRPC03Path || card.Name != "approver" || len(card.Capabilities.Extensions) != 1 || card.Capabilities.Extensions[0].URI != agents.ExtensionURI {
 		t.Errorf("card %+v", card)
 	}
 	client, err := a2aclient.NewFromCard(ctx, card)

@@ -2,15 +2,20 @@
 // Drives a running Parley gateway's own A2A endpoint (the shared-workspace
 // skill) with the JavaScript A2A SDK, as a user of that SDK would: its
 // ClientFactory resolves the agent card from the base URL and picks the
-// transport, then sendMessage, sendMessageStream and getTask.
+// transport, then sendMessage, sendMessageStream, getTask, listTasks (1.0)
+// and a subscription to a task that has ended.
 //
-//   node a2a-client.mjs <gateway-base-url> <1.0|0.3>
+//   node a2a-client.mjs <gateway-base-url> <1.0|0.3> [JSONRPC|HTTP+JSON]
 //
 //   1.0: @a2a-js/sdk 1.3.0 (npm alias a2a-js-10), the default ClientFactory,
-//        *without* legacyCompat: it must pick the card's JSON-RPC 1.0
-//        interface and speak A2A 1.0 on the wire.
+//        *without* legacyCompat: it must pick the card's 1.0 interface of
+//        the transport and speak A2A 1.0 on the wire.
 //   0.3: @a2a-js/sdk 0.3.14 (npm alias a2a-js-03), the default ClientFactory:
-//        A2A 0.3 (the card's url / preferredTransport).
+//        A2A 0.3 (the card's url / preferredTransport, or its
+//        additionalInterfaces entry of the transport).
+//   The transport (default JSONRPC) is the one the factory is told to
+//   prefer: JSONRPC at <base>/a2a, HTTP+JSON (REST) at <base>/a2a/rest
+//   (A2A 0.3's REST client puts its paths under /v1 there).
 //
 // The base URL may also come from PARLEY_BASE_URL. Prints one line per check
 // ("ok   …" or "FAIL …"); after a failed step it prints that step's HTTP
@@ -19,13 +24,14 @@
 // on any failure (2 on bad usage).
 
 import {
-	check, checkEqual, deadline, fail, finish, openSDK, rpcCalls, setLabel, step, textOf, dataOf, streamShape, streamLine,
+	check, checkEqual, deadline, errorNames, fail, finish, openSDK, setLabel, step, textOf, dataOf, streamShape, streamLine, wire,
 } from './a2a-sdk.mjs';
 
-const usage = 'usage: node a2a-client.mjs <gateway-base-url> <1.0|0.3>  (or set PARLEY_BASE_URL)';
+const usage = 'usage: node a2a-client.mjs <gateway-base-url> <1.0|0.3> [JSONRPC|HTTP+JSON]  (or set PARLEY_BASE_URL)';
 const base = (process.argv[2] ?? process.env.PARLEY_BASE_URL ?? '').replace(/\/+$/, '');
 const version = process.argv[3];
-if (!base || !['1.0', '0.3'].includes(version)) {
+const transport = process.argv[4] ?? 'JSONRPC';
+if (!base || !['1.0', '0.3'].includes(version) || !['JSONRPC', 'HTTP+JSON'].includes(transport)) {
 	console.error(usage);
 	process.exit(2);
 }
@@ -38,24 +44,38 @@ deadline(90_000);
 // are in a2a-sdk.mjs; what differs here is what the gateway's own card and
 // endpoint look like to each SDK.
 
+const rest = transport === 'HTTP+JSON';
+const endpoint = rest ? `${base}/a2a/rest` : `${base}/a2a`;
 const expect = {
 	'1.0': {
-		wantConnection: { protocolVersion: '1.0', protocolName: 'JSONRPC', endpoint: `${base}/a2a` },
+		wantConnection: { protocolVersion: '1.0', protocolName: transport, endpoint },
 		checkCard(c) {
-			const iface = (c.supportedInterfaces ?? []).find((i) => i.protocolBinding === 'JSONRPC' && i.protocolVersion === '1.0');
-			check(iface?.url === `${base}/a2a`, `card: supportedInterfaces has JSONRPC 1.0 at ${base}/a2a`, c.supportedInterfaces);
+			for (const [binding, url] of [['JSONRPC', `${base}/a2a`], ['HTTP+JSON', `${base}/a2a/rest`]]) {
+				const iface = (c.supportedInterfaces ?? []).find((i) => i.protocolBinding === binding && i.protocolVersion === '1.0');
+				check(iface?.url === url, `card: supportedInterfaces has ${binding} 1.0 at ${url}`, c.supportedInterfaces);
+			}
 			check(c.capabilities?.streaming === true, 'card: capabilities.streaming', c.capabilities);
 		},
-		wantMethods: ['SendMessage', 'SendStreamingMessage', 'GetTask'],
+		// The operations on the wire: JSON-RPC methods, or REST "VERB path"
+		// below the endpoint, task ids as {id}.
+		wantOps: rest
+			? ['POST /message:send', 'POST /message:stream', 'GET /tasks/{id}', 'GET /tasks', 'POST /tasks/{id}:subscribe']
+			: ['SendMessage', 'SendStreamingMessage', 'GetTask', 'ListTasks', 'SubscribeToTask'],
 		wantVersionHeader: '1.0',
 	},
 	'0.3': {
-		wantConnection: { protocolVersion: '0.3.0', protocolName: 'JSONRPC', endpoint: `${base}/a2a` },
+		// The card says protocolVersion "0.3" (a2a-go's a2av0.Version), as
+		// 0.3.14 reports it.
+		wantConnection: { protocolVersion: '0.3', protocolName: transport, endpoint },
 		checkCard(c) {
 			checkEqual([c.url, c.preferredTransport], [`${base}/a2a`, 'JSONRPC'], 'card: url and preferredTransport (JSONRPC)');
+			const restIface = (c.additionalInterfaces ?? []).find((i) => i.transport === 'HTTP+JSON');
+			checkEqual(restIface?.url, `${base}/a2a/rest`, 'card: additionalInterfaces has HTTP+JSON at /a2a/rest', c.additionalInterfaces);
 			check(c.capabilities?.streaming === true, 'card: capabilities.streaming', c.capabilities);
 		},
-		wantMethods: ['message/send', 'message/stream', 'tasks/get'],
+		wantOps: rest
+			? ['POST /v1/message:send', 'POST /v1/message:stream', 'GET /v1/tasks/{id}', 'POST /v1/tasks/{id}:subscribe']
+			: ['message/send', 'message/stream', 'tasks/get', 'tasks/resubscribe'],
 		wantVersionHeader: null,
 	},
 }[version];
@@ -82,13 +102,15 @@ const ticketView = (t) => t && {
 
 const sdkLabel = `@a2a-js/sdk for A2A ${version}`;
 setLabel(`SDK ${sdkLabel}, ${base}`);
-const sdk = await step(`${sdkLabel}: resolve the card from ${base} and create a client`, () => openSDK(version, base));
+const sdk = await step(`${sdkLabel}: resolve the card from ${base} and create a client (${transport})`, () => openSDK(version, base, { transport }));
 if (!sdk) fail('cannot go on without a client');
 setLabel(`SDK ${sdk.label}, ${base}`);
-console.log(`# ${sdk.label} against ${base}`);
+console.log(`# ${sdk.label} against ${base}, ${transport}`);
 
 // A ticket of its own per run, so that runs (and the two SDKs) do not meet.
-const ticketId = `T-A2AJS-${version.replace('.', '')}-${Date.now().toString(36)}-${process.pid}`;
+const ticketId = `T-A2AJS-${version.replace('.', '')}-${rest ? 'REST' : 'RPC'}-${Date.now().toString(36)}-${process.pid}`;
+// The ids of the tasks this run starts, for listTasks.
+const started = [];
 const ticket = {
 	ticket_id: ticketId, customer: `ACME-${version}`, category: 'billing', priority: 'high',
 	summary: `charged twice (A2A JS SDK ${version} e2e)`, refund_amount: 123.5, status: 'new',
@@ -112,6 +134,7 @@ try {
 	// --- save_ticket (blocking sendMessage) ------------------------------------------
 	const saved = await step('sendMessage save_ticket', async () => {
 		const t = await sdk.send(toolCall('save_ticket', ticket));
+		started.push(t?.id);
 		check(t?.kind === 'task', 'sendMessage save_ticket returns a task', t);
 		checkEqual(t?.state, 'completed', 'sendMessage save_ticket: task completed');
 		const data = toolArtifact(t, 'save_ticket', 'sendMessage save_ticket');
@@ -123,6 +146,7 @@ try {
 	// --- get_ticket (blocking sendMessage) ---------------------------------------------
 	await step('sendMessage get_ticket', async () => {
 		const t = await sdk.send(toolCall('get_ticket', { ticket_id: ticketId }));
+		started.push(t?.id);
 		check(t?.kind === 'task', 'sendMessage get_ticket returns a task', t);
 		checkEqual(t?.state, 'completed', 'sendMessage get_ticket: task completed');
 		check(t?.id !== saved?.id, 'sendMessage get_ticket: a new task id', [t?.id, saved?.id]);
@@ -141,6 +165,7 @@ try {
 		checkEqual(shape, ['task:submitted', 'status:working', 'artifact', 'status:completed'],
 			'sendMessageStream get_ticket: events in order task(submitted) → status(working) → artifact → status(completed)');
 		const first = evs[0];
+		started.push(first?.id);
 		const ids = evs.map((e) => (e.kind === 'task' ? [e.id, e.contextId] : [e.taskId, e.contextId]));
 		check(typeof first?.id === 'string' && first.id !== '' && ids.every(([id, ctx]) => id === first.id && ctx === first.contextId),
 			'sendMessageStream get_ticket: every event carries the task id and context id', ids);
@@ -173,6 +198,7 @@ try {
 	// --- an unknown tool ------------------------------------------------------------------
 	await step('sendMessage unknown tool', async () => {
 		const t = await sdk.send(toolCall('no_such_tool', { x: 1 }));
+		started.push(t?.id);
 		check(t?.kind === 'task' && ['rejected', 'failed'].includes(t?.state),
 			`unknown tool: task rejected or failed (${t?.state})`, t);
 		checkEqual(t?.state, 'rejected', 'unknown tool: task rejected');
@@ -186,26 +212,95 @@ try {
 	await step('sendMessage get_ticket (unknown ticket)', async () => {
 		const missing = `${ticketId}-missing`;
 		const t = await sdk.send(toolCall('get_ticket', { ticket_id: missing }));
+		started.push(t?.id);
 		checkEqual([t?.kind, t?.state], ['task', 'failed'], 'get_ticket of an unknown ticket: task failed');
 		const text = textOf(t?.message);
 		check(/not found/i.test(text) && text.includes(missing), 'get_ticket of an unknown ticket: the status message says not found', text);
 		checkEqual(t?.artifacts ?? [], [], 'get_ticket of an unknown ticket: no artifact');
 	});
 
+	// --- listTasks (A2A 1.0; 0.3 has no tasks/list) ---------------------------------------
+	if (version === '1.0') {
+		await step('listTasks', async () => {
+			const tasks = await sdk.listTasks();
+			const byId = new Map(tasks.map((t) => [t.id, t]));
+			const missing = started.filter((id) => !byId.has(id));
+			checkEqual(missing, [], `listTasks: lists the ${started.length} tasks this run started`);
+			const first = byId.get(saved?.id);
+			checkEqual([first?.contextId, first?.state], [saved?.contextId, 'completed'], 'listTasks: the save_ticket task, completed');
+			checkEqual(ticketView(dataOf(first?.artifacts?.[0]?.parts)?.ticket), wantTicket, 'listTasks: the save_ticket task holds its artifact');
+		});
+	}
+
+	// --- a subscription to a task that has ended ------------------------------------------
+	// A2A 1.0 §3.1.6: subscribing to a task in a terminal state is answered
+	// with UnsupportedOperationError (0.3: the same error, JSON-RPC code
+	// -32004).
+	await step('resubscribe to an ended task', async () => {
+		const from = wire.length;
+		const events = [];
+		let err;
+		try {
+			for await (const [ev] of sdk.resubscribe(saved?.id)) events.push(ev);
+		} catch (e) {
+			err = e;
+		}
+		checkEqual(events, [], 'resubscribe to a completed task: no events');
+		const names = errorNames(err);
+		if (version === '0.3' && rest) {
+			// 0.3.14's REST client maps only an error body with a numeric
+			// top-level "code" (the JSON-RPC code) to its error classes; the
+			// gateway's 0.3 REST errors (a2a-go's a2av0) have the
+			// google.rpc.Status form, {"error": {"code": <HTTP status>, ...}},
+			// so 0.3.14 raises a plain Error for every REST error. It must
+			// still raise one, from an HTTP error answer, saying why.
+			check(err !== undefined && !/Failed to parse/.test(err?.message ?? ''),
+				`resubscribe to a completed task: the SDK raises an error answer, not an event it cannot parse (raised: ${names.join(' ← ') || 'nothing'}: ${err?.message})`, err);
+		} else {
+			check(names.some((n) => /UnsupportedOperation/.test(n)),
+				`resubscribe to a completed task: the SDK raises UnsupportedOperationError (raised: ${names.join(' ← ') || 'nothing'})`, err);
+		}
+		check(/ended/.test(err?.message ?? ''), 'resubscribe to a completed task: the error says the task has ended', err?.message);
+		const recs = wire.slice(from);
+		await Promise.allSettled(recs.map((r) => r.done));
+		const answer = recs.at(-1)?.response;
+		// The error may come as the only event of a stream.
+		const body = Array.isArray(answer?.body) ? answer.body[0] : answer?.body;
+		if (rest) {
+			// The HTTP+JSON binding says an error with the HTTP status and a
+			// google.rpc.Status body whose ErrorInfo names the A2A error.
+			const reasons = (body?.error?.details ?? []).map((d) => d.reason);
+			checkEqual(reasons, ['UNSUPPORTED_OPERATION'], 'resubscribe to a completed task: the error\'s ErrorInfo reason is UNSUPPORTED_OPERATION');
+			check(answer?.status >= 400 && answer?.status < 500,
+				`resubscribe to a completed task: an HTTP client error status, not a stream (got HTTP ${answer?.status} ${answer?.headers?.['content-type']})`, answer);
+		} else {
+			checkEqual(body?.error?.code, -32004, 'resubscribe to a completed task: JSON-RPC error -32004 (UnsupportedOperationError)');
+		}
+	});
+
 	// --- what went over the wire ---------------------------------------------------------
 	await step('wire', async () => {
-		const calls = rpcCalls();
-		await Promise.allSettled(calls.map((r) => r.done));
-		const methods = [...new Set(calls.map((r) => r.request.body.method))].sort();
-		checkEqual(methods, [...expect.wantMethods].sort(), `wire: JSON-RPC methods ${expect.wantMethods.join(', ')}`);
+		await Promise.allSettled(wire.map((r) => r.done));
+		// The A2A calls: every exchange but the card's.
+		const calls = wire.filter((r) => !r.request.url.includes('/.well-known/'));
+		const opOf = (r) => {
+			if (!rest) return r.request.body?.method;
+			const path = r.request.url.slice(endpoint.length).split('?')[0];
+			return `${r.request.method} ${started.reduce((p, id) => (id ? p.replaceAll(id, '{id}') : p), path)}`;
+		};
+		const ops = [...new Set(calls.map(opOf))].sort();
+		checkEqual(ops, [...expect.wantOps].sort(), `wire: ${rest ? 'REST operations' : 'JSON-RPC methods'} ${expect.wantOps.join(', ')}`);
 		const versions = [...new Set(calls.map((r) => r.request.headers['a2a-version'] ?? null))];
 		checkEqual(versions, [expect.wantVersionHeader], `wire: A2A-Version header ${expect.wantVersionHeader ?? 'absent'} on every call`);
-		check(calls.every((r) => r.request.url === `${base}/a2a`), `wire: every call went to ${base}/a2a`, calls.map((r) => r.request.url));
-		const errors = calls.filter((r) => r.response?.status !== 200 || r.response?.body?.error !== undefined);
-		check(errors.length === 0, 'wire: no HTTP or JSON-RPC errors', errors);
+		check(calls.every((r) => (rest ? r.request.url.startsWith(`${endpoint}/`) : r.request.url === endpoint)),
+			`wire: every call went to ${endpoint}`, calls.map((r) => r.request.url));
+		// The one error is the subscription to the ended task.
+		const isError = (r) => r.response?.status !== 200 || r.response?.body?.error !== undefined;
+		const errors = calls.filter((r) => isError(r) && !/subscribe/i.test(opOf(r)));
+		check(errors.length === 0, 'wire: no HTTP or JSON-RPC errors but the ended task\'s subscription', errors);
 	});
 } catch (err) {
 	fail(`unexpected error: ${err?.message ?? err}`, err);
 }
 
-finish(`${sdk.label} against ${base}`);
+finish(`${sdk.label} against ${base}, ${transport}`);

@@ -49,6 +49,8 @@ deadline(90_000);
 const relay = `${base}/a2a/agents/${encodeURIComponent(agent)}`;
 const missingRelay = `${base}/a2a/agents/${encodeURIComponent(missing)}`;
 const cardURL = `${relay}/.well-known/agent-card.json`;
+// The relay's REST face for the agent (A2A 1.0 at it, 0.3 under its /v1).
+const rest = `${relay}/rest`;
 
 // --- what each SDK should see --------------------------------------------------------
 
@@ -59,7 +61,12 @@ const expect = {
 			const ifaces = c.supportedInterfaces ?? [];
 			const has = (v) => ifaces.some((i) => i.protocolBinding === 'JSONRPC' && i.protocolVersion === v && i.url === relay);
 			check(has('1.0') && has('0.3'), `card: supportedInterfaces has JSONRPC 1.0 and 0.3 at the relay ${relay}`, ifaces);
-			check(ifaces.length > 0 && ifaces.every((i) => i.url === relay), 'card: every interface is the relay', ifaces);
+			const hasREST = (v) => ifaces.some((i) => i.protocolBinding === 'HTTP+JSON' && i.protocolVersion === v && i.url === rest);
+			check(hasREST('1.0') && hasREST('0.3'), `card: supportedInterfaces has HTTP+JSON 1.0 and 0.3 at the relay's ${rest}`, ifaces);
+			check(ifaces.some((i) => i.protocolBinding === 'GRPC' && i.protocolVersion === '1.0' && i.tenant === agent),
+				`card: supportedInterfaces has the gateway's gRPC port in 1.0 with tenant ${agent}`, ifaces);
+			check(ifaces.length > 0 && ifaces.every((i) => i.url === relay || i.url === rest || (i.protocolBinding === 'GRPC' && i.tenant === agent)),
+				'card: every interface is the relay (JSON-RPC at it, REST under it, gRPC with the agent as tenant)', ifaces);
 		},
 		wantMethods: ['SendMessage', 'SendStreamingMessage', 'GetTask'],
 		wantVersionHeader: '1.0',
@@ -69,7 +76,9 @@ const expect = {
 		checkCard(c) {
 			checkEqual([c.url, c.preferredTransport, c.protocolVersion], [relay, 'JSONRPC', '0.3.0'],
 				`card: url is the relay ${relay}, preferredTransport JSONRPC, protocolVersion 0.3.0`);
-			check((c.additionalInterfaces ?? []).every((i) => i.url === relay), 'card: no additional interface elsewhere than the relay', c.additionalInterfaces);
+			check((c.additionalInterfaces ?? []).every((i) => i.url === relay || i.url === rest), 'card: no additional interface elsewhere than the relay', c.additionalInterfaces);
+			check((c.additionalInterfaces ?? []).some((i) => i.url === rest && i.transport === 'HTTP+JSON'),
+				`card: an additional interface HTTP+JSON at the relay's ${rest}`, c.additionalInterfaces);
 		},
 		wantMethods: ['message/send', 'message/stream', 'tasks/get'],
 		wantVersionHeader: null,
@@ -255,6 +264,31 @@ try {
 		check(errors.length === 0, `wire: no HTTP or JSON-RPC errors from ${agent}`, errors);
 		if (errors.length > 0) await printExchanges('wire errors', errors);
 	});
+
+	// --- the relay's REST face: the same agent over HTTP+JSON --------------------------
+	const restFrom = wire.length;
+	const viaREST = await step(`HTTP+JSON: resolve the card from ${relay}/ preferring REST`,
+		() => openSDK(version, `${relay}/`, { transport: 'HTTP+JSON' }));
+	if (viaREST) {
+		await step('HTTP+JSON through the relay', async () => {
+			checkEqual([viaREST.connection.protocolName, viaREST.connection.endpoint], ['HTTP+JSON', rest],
+				`HTTP+JSON: the client factory picked the relay's REST face ${rest}`);
+			const sentREST = input('REST sendMessage');
+			const t = await viaREST.send(parts(sentREST));
+			checkEqual(t?.state, 'completed', 'HTTP+JSON sendMessage: task completed');
+			checkEcho(t?.artifacts, sentREST, 'HTTP+JSON sendMessage');
+			const evs = [];
+			for await (const [ev] of viaREST.stream(parts(input('REST sendMessageStream')))) evs.push(ev);
+			console.log(`     REST stream: ${streamLine(evs)}`);
+			checkEqual(streamShape(evs), ['task:submitted', 'status:working', 'artifact', 'status:completed'],
+				'HTTP+JSON sendMessageStream: events in order task(submitted) → status(working) → artifact → status(completed)');
+			const got = await viaREST.getTask(t?.id);
+			checkEqual([got?.id, got?.state], [t?.id, 'completed'], `HTTP+JSON getTask ${t?.id}: the task, completed`);
+			const restCalls = wire.slice(restFrom).filter((r) => r.request.method !== 'GET' || !r.request.url.endsWith('agent-card.json'));
+			check(restCalls.length > 0 && restCalls.every((r) => r.request.url.startsWith(`${rest}/`)),
+				`HTTP+JSON: every call went to the relay's REST face ${rest}`, restCalls.map((r) => r.request.url));
+		});
+	}
 } catch (err) {
 	fail(`unexpected error: ${err?.message ?? err}`, err);
 }

@@ -177,9 +177,28 @@ export async function step(name, fn) {
 //   label, card, client
 //   connection: {protocolVersion, protocolName, endpoint} the factory picked
 //   send(parts), stream(parts) (yields [plain event, SDK event]), getTask(id)
+//   listTasks() (1.0 only: the plain tasks),
+//   resubscribe(id) (yields [plain event, SDK event], as stream)
 //   at(endpoint): an adapter with the same card pointed at another endpoint
-export function openSDK(version, url) {
-	return version === '1.0' ? sdk10(url) : sdk03(url);
+// opts.transport ('JSONRPC' or 'HTTP+JSON') makes the factory prefer that
+// transport among the card's interfaces; without it the factory picks as
+// it does by default.
+export function openSDK(version, url, opts = {}) {
+	return version === '1.0' ? sdk10(url, opts) : sdk03(url, opts);
+}
+
+// errorNames names an error an SDK threw, and the errors it wraps (cause),
+// by class and by name: both SDKs throw a plain Error whose cause is the
+// A2A error ('JsonRpcUnsupportedOperationError' in 1.3.0,
+// 'UnsupportedOperationJSONRPCError' named 'UnsupportedOperationError' in
+// 0.3.14).
+export function errorNames(err) {
+	const names = [];
+	for (let e = err, depth = 0; e !== undefined && e !== null && depth < 5; e = e.cause, depth++) {
+		names.push(e?.constructor?.name ?? typeof e);
+		if (typeof e?.name === 'string' && e.name !== names.at(-1)) names.push(e.name);
+	}
+	return names;
 }
 
 // The installed version of an aliased package (its exports hide package.json).
@@ -188,8 +207,8 @@ export async function sdkVersion(alias) {
 	return JSON.parse(await readFile(pkg, 'utf8')).version;
 }
 
-async function sdk10(url) {
-	const { ClientFactory } = await import('a2a-js-10/client');
+async function sdk10(url, opts = {}) {
+	const { ClientFactory, ClientFactoryOptions } = await import('a2a-js-10/client');
 	const { Role, taskStateToJSON } = await import('a2a-js-10');
 	const pkg = await sdkVersion('a2a-js-10');
 	const state = (s) => (s === undefined ? undefined : taskStateToJSON(s).replace(/^TASK_STATE_/, '').toLowerCase().replace('_', '-'));
@@ -230,7 +249,9 @@ async function sdk10(url) {
 	});
 
 	// The default factory: JSON-RPC and HTTP+JSON transports, no legacyCompat.
-	const factory = new ClientFactory();
+	const factory = opts.transport
+		? new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default, { preferredTransports: [opts.transport] }))
+		: new ClientFactory();
 	const adapter = (client, card) => ({
 		label: `@a2a-js/sdk ${pkg} (A2A 1.0, no legacyCompat)`,
 		client,
@@ -241,6 +262,13 @@ async function sdk10(url) {
 			for await (const ev of client.sendMessageStream(request(parts))) yield [event(ev), ev];
 		},
 		getTask: async (id) => task(await client.getTask({ tenant: '', id, historyLength: undefined })),
+		listTasks: async () => (await client.listTasks({
+			tenant: '', contextId: '', status: 0, pageSize: undefined, pageToken: '',
+			historyLength: undefined, statusTimestampAfter: undefined, includeArtifacts: true,
+		})).tasks.map(task),
+		resubscribe: async function* (id) {
+			for await (const ev of client.resubscribeTask({ tenant: '', id })) yield [event(ev), ev];
+		},
 		at: async (endpoint) => {
 			const moved = { ...card, supportedInterfaces: (card.supportedInterfaces ?? []).map((i) => ({ ...i, url: endpoint })) };
 			return adapter(await factory.createFromAgentCard(moved), moved);
@@ -250,8 +278,8 @@ async function sdk10(url) {
 	return adapter(client, await client.getAgentCard());
 }
 
-async function sdk03(url) {
-	const { ClientFactory, JsonRpcTransport } = await import('a2a-js-03/client');
+async function sdk03(url, opts = {}) {
+	const { ClientFactory, ClientFactoryOptions, JsonRpcTransport, RestTransport } = await import('a2a-js-03/client');
 	const pkg = await sdkVersion('a2a-js-03');
 	const part = (p) => {
 		switch (p?.kind) {
@@ -279,7 +307,9 @@ async function sdk03(url) {
 		},
 	});
 
-	const factory = new ClientFactory();
+	const factory = opts.transport
+		? new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default, { preferredTransports: [opts.transport] }))
+		: new ClientFactory();
 	const adapter = (client, card) => ({
 		label: `@a2a-js/sdk ${pkg} (A2A 0.3)`,
 		client,
@@ -287,7 +317,8 @@ async function sdk03(url) {
 		// 0.3.14's transports do not name their protocol; its factory does.
 		connection: {
 			protocolVersion: card.protocolVersion,
-			protocolName: client.transport instanceof JsonRpcTransport ? 'JSONRPC' : client.transport?.constructor?.name,
+			protocolName: client.transport instanceof JsonRpcTransport ? 'JSONRPC'
+				: client.transport instanceof RestTransport ? 'HTTP+JSON' : client.transport?.constructor?.name,
 			endpoint: client.transport.endpoint,
 		},
 		send: async (parts) => {
@@ -298,6 +329,12 @@ async function sdk03(url) {
 			for await (const ev of client.sendMessageStream(request(parts))) yield [event(ev), ev];
 		},
 		getTask: async (id) => task(await client.getTask({ id })),
+		listTasks: async () => {
+			throw new Error('A2A 0.3 has no tasks/list');
+		},
+		resubscribe: async function* (id) {
+			for await (const ev of client.resubscribeTask({ id })) yield [event(ev), ev];
+		},
 		at: async (endpoint) => {
 			const moved = { ...card, url: endpoint, additionalInterfaces: undefined };
 			return adapter(await factory.createFromAgentCard(moved), moved);

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -12,9 +13,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/a2aproject/a2a-go/a2a"
-	"github.com/a2aproject/a2a-go/a2asrv"
-	"github.com/a2aproject/a2a-go/a2asrv/eventqueue"
+	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
+	"github.com/a2aproject/a2a-go/v2/a2asrv"
 )
 
 // Role is which example agent to run.
@@ -187,14 +188,33 @@ func (a *Agent) Decide(t Turn) Move {
 	return legal(t, m)
 }
 
-// Card is the agent's card, advertising url as its JSON-RPC endpoint.
+// Paths of the agent's interfaces, under the URL it is served at.
+const (
+	// RESTPath is where A2A 1.0's HTTP+JSON binding is served.
+	RESTPath = "rest"
+	// JSONRPC03Path is where A2A 0.3's JSON-RPC is served. The root serves
+	// JSON-RPC too, in the version the request's A2A-Version header names
+	// (none: 0.3, as A2A 1.0 says), but the card lists 0.3 under a URL of
+	// its own so that a card reader that keys interfaces by URL and
+	// binding sees both versions.
+	JSONRPC03Path = "v0.3"
+)
+
+// Card is the agent's card for an agent served at url (a base URL): A2A
+// 1.0 JSON-RPC at url (preferred), HTTP+JSON at url/rest, and A2A 0.3
+// JSON-RPC at url/v0.3. Served by Handler, it carries the 0.3 fields too
+// (url, preferredTransport, protocolVersion 0.3, additionalInterfaces),
+// naming the 0.3 interface, for 0.3 clients.
 func (a *Agent) Card(url string) *a2a.AgentCard {
+	base := strings.TrimSuffix(url, "/") + "/"
 	c := &a2a.AgentCard{
-		Name:               a.opts.Name,
-		URL:                url,
-		PreferredTransport: a2a.TransportProtocolJSONRPC,
-		ProtocolVersion:    "0.3.0",
-		Version:            "1.0.0",
+		Name:    a.opts.Name,
+		Version: "1.0.0",
+		SupportedInterfaces: []*a2a.AgentInterface{
+			a2a.NewAgentInterface(url, a2a.TransportProtocolJSONRPC),
+			a2a.NewAgentInterface(base+RESTPath, a2a.TransportProtocolHTTPJSON),
+			{URL: base + JSONRPC03Path, ProtocolBinding: a2a.TransportProtocolJSONRPC, ProtocolVersion: a2av0.Version},
+		},
 		Capabilities:       a2a.AgentCapabilities{Streaming: true},
 		DefaultInputModes:  []string{"text/plain", "application/json"},
 		DefaultOutputModes: []string{"text/plain", "application/json"},
@@ -223,31 +243,58 @@ func (a *Agent) Card(url string) *a2a.AgentCard {
 	return c
 }
 
-// Handler serves the agent: A2A JSON-RPC at the root and the card at
-// a2asrv.WellKnownAgentCardPath, advertising url (Options.URL if set).
+// Handler serves the agent with a2a-go v2 at url (Options.URL if set):
+// its card at a2asrv.WellKnownAgentCardPath (both versions' fields),
+// JSON-RPC at the root (A2A 1.0 when the request's A2A-Version header
+// says 1.x, else 0.3), HTTP+JSON under /rest and 0.3 JSON-RPC at /v0.3.
 func (a *Agent) Handler(url string) http.Handler {
 	if a.opts.URL != "" {
 		url = a.opts.URL
 	}
+	h := a2asrv.NewHandler(a, a2asrv.WithLogger(a.log))
+	jsonrpc10, jsonrpc03 := a2asrv.NewJSONRPCHandler(h), a2av0.NewJSONRPCHandler(h)
 	mux := http.NewServeMux()
-	mux.Handle(a2asrv.WellKnownAgentCardPath, a2asrv.NewStaticAgentCardHandler(a.Card(url)))
-	mux.Handle("/", a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(a, a2asrv.WithLogger(a.log))))
+	mux.Handle(a2asrv.WellKnownAgentCardPath, a2asrv.NewAgentCardHandler(a2av0.NewStaticAgentCardProducer(a.Card(url))))
+	mux.Handle("/"+RESTPath+"/", http.StripPrefix("/"+RESTPath, a2asrv.NewRESTHandler(h)))
+	mux.Handle("/"+JSONRPC03Path, jsonrpc03)
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Header.Get(a2a.SvcParamVersion), "1") {
+			jsonrpc10.ServeHTTP(w, r)
+			return
+		}
+		jsonrpc03.ServeHTTP(w, r)
+	}))
 	return mux
 }
 
 // Execute implements a2asrv.AgentExecutor.
-func (a *Agent) Execute(ctx context.Context, reqCtx *a2asrv.RequestContext, queue eventqueue.Queue) error {
-	msg := reqCtx.Message
+func (a *Agent) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2a.Event, error] {
+	return func(yield func(a2a.Event, error) bool) {
+		events, err := a.execute(ctx, ec)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		for _, ev := range events {
+			if !yield(ev, nil) {
+				return
+			}
+		}
+	}
+}
+
+func (a *Agent) execute(ctx context.Context, ec *a2asrv.ExecutorContext) ([]a2a.Event, error) {
+	msg := ec.Message
 	if msg == nil {
-		return fmt.Errorf("%s: no message to answer", a.opts.Name)
+		return nil, fmt.Errorf("%s: no message to answer", a.opts.Name)
 	}
 	if a.role == RoleTriage {
-		return a.triage(ctx, reqCtx, queue)
+		return a.triage(ctx, ec)
 	}
 	turn, isTurn, err := TurnFrom(msg)
 	if err != nil {
 		a.log.Warn("malformed negotiation turn", "message_id", msg.ID, "error", err)
-		return queue.Write(ctx, a.textReply(reqCtx, fmt.Sprintf("%s could not read the negotiation turn: %v", a.opts.Name, err)))
+		return []a2a.Event{a.textReply(ec, fmt.Sprintf("%s could not read the negotiation turn: %v", a.opts.Name, err))}, nil
 	}
 	if !isTurn && strings.HasSuffix(msg.ID, CorrectiveSuffix) {
 		a.mu.Lock()
@@ -256,24 +303,24 @@ func (a *Agent) Execute(ctx context.Context, reqCtx *a2asrv.RequestContext, queu
 	}
 	if !isTurn {
 		if err := a.think(ctx); err != nil {
-			return err
+			return nil, err
 		}
-		return queue.Write(ctx, a.textReply(reqCtx, a.about()))
+		return []a2a.Event{a.textReply(ec, a.about())}, nil
 	}
 	if strings.HasSuffix(msg.ID, CorrectiveSuffix) {
 		a.log.Info("corrective turn", "message_id", msg.ID, "text", messageText(msg))
 	}
 	move, cached, err := a.answer(ctx, msg.ID, turn)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a.log.Info("negotiation move", "message_id", msg.ID, "negotiation_id", turn.NegotiationID, "round", turn.Round,
 		"move", move.Move, "terms", move.Terms, "resend", cached)
-	reply := a2a.NewMessage(a2a.MessageRoleAgent, move.DataPart(), a2a.TextPart{Text: a.opts.Name + " " + move.String()})
+	reply := a2a.NewMessage(a2a.MessageRoleAgent, move.DataPart(), a2a.NewTextPart(a.opts.Name+" "+move.String()))
 	reply.ID = msg.ID + "/reply"
-	reply.ContextID = reqCtx.ContextID
+	reply.ContextID = ec.ContextID
 	reply.Extensions = []string{ExtensionURI}
-	return queue.Write(ctx, reply)
+	return []a2a.Event{reply}, nil
 }
 
 // answer decides a turn once per messageId: a resend gets the remembered
@@ -378,53 +425,52 @@ func (a *Agent) about() string {
 
 func factor(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-func (a *Agent) textReply(reqCtx *a2asrv.RequestContext, text string) *a2a.Message {
-	m := a2a.NewMessage(a2a.MessageRoleAgent, a2a.TextPart{Text: text})
-	m.ContextID = reqCtx.ContextID
+func (a *Agent) textReply(ec *a2asrv.ExecutorContext, text string) *a2a.Message {
+	m := a2a.NewMessage(a2a.MessageRoleAgent, a2a.NewTextPart(text))
+	m.ContextID = ec.ContextID
 	return m
 }
 
 // triage answers with a completed task whose artifact holds the
 // assessment as a data part and as text.
-func (a *Agent) triage(ctx context.Context, reqCtx *a2asrv.RequestContext, queue eventqueue.Queue) error {
-	id, text, refund := triageInput(reqCtx.Message)
+func (a *Agent) triage(ctx context.Context, ec *a2asrv.ExecutorContext) ([]a2a.Event, error) {
+	id, text, refund := triageInput(ec.Message)
 	if err := a.think(ctx); err != nil {
-		return err
+		return nil, err
+	}
+	var events []a2a.Event
+	if ec.StoredTask == nil {
+		events = append(events, a2a.NewSubmittedTask(ec, ec.Message))
 	}
 	if strings.TrimSpace(text) == "" {
-		st := a2a.NewStatusUpdateEvent(reqCtx, a2a.TaskStateRejected,
-			a2a.NewMessageForTask(a2a.MessageRoleAgent, reqCtx, a2a.TextPart{Text: "send the ticket's text, or a data part holding the ticket or its summary"}))
-		st.Final = true
-		return queue.Write(ctx, st)
+		return append(events, a2a.NewStatusUpdateEvent(ec, a2a.TaskStateRejected,
+			a2a.NewMessageForTask(a2a.MessageRoleAgent, ec, a2a.NewTextPart("send the ticket's text, or a data part holding the ticket or its summary")))), nil
 	}
 	r := Assess(id, text, refund)
 	a.log.Info("triaged", "ticket", id, "category", r.Category, "priority", r.Priority, "sentiment", r.Sentiment)
-	art := a2a.NewArtifactEvent(reqCtx, a2a.DataPart{Data: r.Data()}, a2a.TextPart{Text: r.Text()})
+	art := a2a.NewArtifactEvent(ec, a2a.NewDataPart(r.Data()), a2a.NewTextPart(r.Text()))
 	art.Artifact.Name = "triage"
 	art.Artifact.Description = "category, priority, sentiment and rationale"
 	art.LastChunk = true
-	if err := queue.Write(ctx, art); err != nil {
-		return err
-	}
-	st := a2a.NewStatusUpdateEvent(reqCtx, a2a.TaskStateCompleted,
-		a2a.NewMessageForTask(a2a.MessageRoleAgent, reqCtx, a2a.TextPart{Text: r.Text()}))
-	st.Final = true
-	return queue.Write(ctx, st)
+	return append(events, art, a2a.NewStatusUpdateEvent(ec, a2a.TaskStateCompleted,
+		a2a.NewMessageForTask(a2a.MessageRoleAgent, ec, a2a.NewTextPart(r.Text())))), nil
 }
 
 // Cancel implements a2asrv.AgentExecutor: answers are immediate, there is
 // nothing to stop.
-func (a *Agent) Cancel(ctx context.Context, reqCtx *a2asrv.RequestContext, queue eventqueue.Queue) error {
-	st := a2a.NewStatusUpdateEvent(reqCtx, a2a.TaskStateCanceled, nil)
-	st.Final = true
-	return queue.Write(ctx, st)
+func (a *Agent) Cancel(ctx context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2a.Event, error] {
+	return func(yield func(a2a.Event, error) bool) {
+		yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateCanceled, nil), nil)
+	}
 }
 
 func messageText(m *a2a.Message) string {
 	var texts []string
 	for _, p := range m.Parts {
-		if t, ok := p.(a2a.TextPart); ok {
-			texts = append(texts, t.Text)
+		if p != nil {
+			if t, ok := p.Content.(a2a.Text); ok {
+				texts = append(texts, string(t))
+			}
 		}
 	}
 	return strings.Join(texts, " ")

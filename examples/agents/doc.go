@@ -1,6 +1,9 @@
 // Package agents holds three example A2A agents for Parley's support
-// pipeline, each a real a2a-go server (A2A 0.3 JSON-RPC at the root, its
-// card at the well-known path) with a deterministic policy and no model:
+// pipeline, each a real a2a-go v2 server with a deterministic policy and
+// no model. Each serves A2A 1.0 on JSON-RPC (at the root) and HTTP+JSON
+// (under /rest), and A2A 0.3 JSON-RPC (at /v0.3, and at the root for a
+// request without an A2A-Version header), with a card at the well-known
+// path that lists every interface and carries the 0.3 fields too:
 //
 //   - triage reads a ticket (a text part, or a data part holding a ticket
 //     object or a summary) and answers with a completed task whose
@@ -9,10 +12,11 @@
 //   - billing and escalation negotiate a refund through Parley's
 //     negotiation extension (urn:parley:a2a:negotiation:v1, see
 //     NEGOTIATION.md and api/negotiation.schema.json), which their cards
-//     declare. Each turn is a blocking message/send carrying a
-//     parley.negotiation.turn data part; the agent answers with a message
-//     holding one parley.negotiation.move data part (and a text part
-//     saying the same for people), always with a move in allowed_moves.
+//     declare. Each turn is a blocking SendMessage (0.3: message/send)
+//     carrying a parley.negotiation.turn data part; the agent answers with
+//     a message holding one parley.negotiation.move data part (and a text
+//     part saying the same for people), always with a move in
+//     allowed_moves.
 //
 // # Policies
 //

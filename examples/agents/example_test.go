@@ -37,7 +37,7 @@ func TestExampleExchangeIsWhatTheAgentsSay(t *testing.T) {
 		if err := json.Unmarshal(x.Reply, &want); err != nil {
 			t.Fatal(err)
 		}
-		got := a.Decide(x.Turn).DataPart().Data
+		got := a.Decide(x.Turn).DataPart().Data()
 		if !jsonEqual(got, want) {
 			g, _ := json.Marshal(got)
 			t.Errorf("round %d: %s answers %s, the example says %s", x.Turn.Round, x.To, g, x.Reply)

@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/a2aproject/a2a-go/a2a"
-	"github.com/a2aproject/a2a-go/a2aclient"
-	"github.com/a2aproject/a2a-go/a2aclient/agentcard"
+	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2aclient"
+	"github.com/a2aproject/a2a-go/v2/a2aclient/agentcard"
+	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
 	"github.com/google/jsonschema-go/jsonschema"
 
 	"github.com/parleyhq/parley/examples/agents"
@@ -62,21 +63,39 @@ type peer struct {
 	stop    func()
 }
 
-// extensionHeader sends the extension URI in X-A2A-Extensions, as Parley
-// does for A2A 0.3 agents.
-type extensionHeader struct {
-	a2aclient.PassthroughInterceptor
-}
+// How a test's client reaches the agent.
+type protocol string
 
-func (extensionHeader) Before(ctx context.Context, req *a2aclient.Request) (context.Context, error) {
-	if req.Meta == nil {
-		req.Meta = a2aclient.CallMeta{}
+const (
+	jsonrpc10 protocol = "A2A 1.0 JSON-RPC"
+	rest10    protocol = "A2A 1.0 REST"
+	jsonrpc03 protocol = "A2A 0.3 JSON-RPC"
+)
+
+// protocols are every interface the agents serve.
+var protocols = []protocol{jsonrpc10, rest10, jsonrpc03}
+
+// clientOptions make a2a-go v2 clients that can use only proto.
+func clientOptions(proto protocol) []a2aclient.FactoryOption {
+	switch proto {
+	case rest10:
+		return []a2aclient.FactoryOption{a2aclient.WithDefaultsDisabled(), a2aclient.WithRESTTransport(nil)}
+	case jsonrpc03:
+		return []a2aclient.FactoryOption{a2aclient.WithDefaultsDisabled(), a2av0.WithJSONRPCTransport(a2av0.JSONRPCTransportConfig{})}
+	default:
+		return []a2aclient.FactoryOption{a2aclient.WithDefaultsDisabled(), a2aclient.WithJSONRPCTransport(nil)}
 	}
-	req.Meta["X-A2A-Extensions"] = []string{agents.ExtensionURI}
-	return ctx, nil
 }
 
+// startPeer serves an agent and gives it a client over A2A 1.0 JSON-RPC.
 func startPeer(t *testing.T, role agents.Role, opts agents.Options) *peer {
+	t.Helper()
+	return startPeerOver(t, role, opts, jsonrpc10)
+}
+
+// startPeerOver serves an agent and gives it a client over proto, found
+// from the agent's card as any client would.
+func startPeerOver(t *testing.T, role agents.Role, opts agents.Options, proto protocol) *peer {
 	t.Helper()
 	p := &peer{journal: &syncBuffer{}}
 	if opts.Journal == nil {
@@ -97,7 +116,7 @@ func startPeer(t *testing.T, role agents.Role, opts agents.Options) *peer {
 		t.Fatalf("card of %s at %s: %v", role, url, err)
 	}
 	p.card = card
-	client, err := a2aclient.NewFromCard(ctx, card, a2aclient.WithInterceptors(extensionHeader{}))
+	client, err := a2aclient.NewFromCard(ctx, card, clientOptions(proto)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +134,7 @@ func turnMessage(id string, turn agents.Turn, text string) *a2a.Message {
 		text = fmt.Sprintf("Negotiation %s, round %d of %d: %s You are %s: %s.", turn.NegotiationID, turn.Round, turn.MaxRounds,
 			turn.Question, turn.You, strings.Join(turn.AllowedMoves, ", "))
 	}
-	msg := a2a.NewMessage(a2a.MessageRoleUser, a2a.TextPart{Text: text}, a2a.DataPart{Data: data})
+	msg := a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart(text), a2a.NewDataPart(data))
 	msg.ID, msg.ContextID = id, turn.NegotiationID
 	msg.Extensions = []string{agents.ExtensionURI}
 	return msg
@@ -135,7 +154,10 @@ func (p *peer) send(t *testing.T, msg *a2a.Message) *a2a.Message {
 func (p *peer) trySend(msg *a2a.Message) (*a2a.Message, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := p.client.SendMessage(ctx, &a2a.MessageSendParams{Message: msg})
+	// The extension is asked for as Parley does: a2a-go sends it in
+	// A2A-Extensions, and its 0.3 transport in X-A2A-Extensions.
+	ctx = a2aclient.AttachServiceParams(ctx, a2aclient.ServiceParams{a2a.SvcParamExtensions: {agents.ExtensionURI}})
+	res, err := p.client.SendMessage(ctx, &a2a.SendMessageRequest{Message: msg})
 	if err != nil {
 		return nil, fmt.Errorf("send %s: %w", msg.ID, err)
 	}
@@ -151,11 +173,11 @@ func moveData(t *testing.T, reply *a2a.Message) map[string]any {
 	t.Helper()
 	var found map[string]any
 	for _, part := range reply.Parts {
-		if dp, ok := part.(a2a.DataPart); ok && dp.Data["type"] == agents.MoveType {
+		if data, ok := part.Data().(map[string]any); ok && data["type"] == agents.MoveType {
 			if found != nil {
 				t.Fatalf("reply %s has two move data parts", reply.ID)
 			}
-			found = dp.Data
+			found = data
 		}
 	}
 	if found == nil {

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/a2aproject/a2a-go/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2a"
 )
 
 // The negotiation extension's wire names (NEGOTIATION.md).
@@ -81,7 +81,7 @@ type Move struct {
 
 // DataPart is the move as the A2A data part the agent answers with. An
 // amount the agent computed is written with two decimals (350.00).
-func (m Move) DataPart() a2a.DataPart {
+func (m Move) DataPart() *a2a.Part {
 	data := map[string]any{"type": MoveType, "move": m.Move}
 	if m.Terms != nil {
 		terms := make(map[string]any, len(m.Terms))
@@ -96,7 +96,7 @@ func (m Move) DataPart() a2a.DataPart {
 	if m.Rationale != "" {
 		data["rationale"] = m.Rationale
 	}
-	return a2a.DataPart{Data: data}
+	return a2a.NewDataPart(data)
 }
 
 // String says the move in words, for the text part of the answer.
@@ -119,15 +119,10 @@ func TurnFrom(msg *a2a.Message) (Turn, bool, error) {
 		return Turn{}, false, nil
 	}
 	for _, p := range msg.Parts {
-		var data map[string]any
-		switch v := p.(type) {
-		case a2a.DataPart:
-			data = v.Data
-		case *a2a.DataPart:
-			if v != nil {
-				data = v.Data
-			}
+		if p == nil {
+			continue
 		}
+		data, _ := p.Data().(map[string]any)
 		if data == nil || data["type"] != TurnType {
 			continue
 		}

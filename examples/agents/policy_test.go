@@ -112,7 +112,7 @@ func TestPolicies(t *testing.T) {
 			if !strings.Contains(m.Rationale, tc.says) || m.Rationale == "" {
 				t.Errorf("rationale %q does not say %q", m.Rationale, tc.says)
 			}
-			validate(t, "move", m.DataPart().Data)
+			validate(t, "move", m.DataPart().Data())
 		})
 	}
 }

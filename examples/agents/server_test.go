@@ -7,13 +7,17 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/a2aproject/a2a-go/a2a"
-	"github.com/a2aproject/a2a-go/a2asrv"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
+	"github.com/a2aproject/a2a-go/v2/a2asrv"
 
 	"github.com/parleyhq/parley/agentcards"
 	"github.com/parleyhq/parley/examples/agents"
@@ -27,7 +31,19 @@ func TestCards(t *testing.T) {
 				t.Errorf("url %q", p.url)
 			}
 			c := p.card
-			if c.Name != string(role) || c.URL != p.url || c.ProtocolVersion != "0.3.0" || c.PreferredTransport != a2a.TransportProtocolJSONRPC || len(c.Skills) == 0 {
+			wantIfaces := []a2a.AgentInterface{
+				{URL: p.url, ProtocolBinding: a2a.TransportProtocolJSONRPC, ProtocolVersion: a2a.Version},
+				{URL: p.url + agents.RESTPath, ProtocolBinding: a2a.TransportProtocolHTTPJSON, ProtocolVersion: a2a.Version},
+				{URL: p.url + agents.JSONRPC03Path, ProtocolBinding: a2a.TransportProtocolJSONRPC, ProtocolVersion: a2av0.Version},
+			}
+			var gotIfaces []a2a.AgentInterface
+			for _, i := range c.SupportedInterfaces {
+				gotIfaces = append(gotIfaces, *i)
+			}
+			if diff := cmp.Diff(wantIfaces, gotIfaces); diff != "" {
+				t.Errorf("interfaces (-want +got):\n%s", diff)
+			}
+			if c.Name != string(role) || len(c.Skills) == 0 {
 				t.Errorf("card %+v", c)
 			}
 			declares := len(c.Capabilities.Extensions) == 1 && c.Capabilities.Extensions[0].URI == agents.ExtensionURI
@@ -41,10 +57,27 @@ func TestCards(t *testing.T) {
 			}
 			defer resp.Body.Close()
 			doc, _ := io.ReadAll(resp.Body)
-			if _, err := agentcards.ParseCard(doc); err != nil {
-				t.Errorf("card refused by agentcards.ParseCard: %v\n%s", err, doc)
+			parsed, err := agentcards.ParseCard(doc)
+			if err != nil {
+				t.Fatalf("card refused by agentcards.ParseCard: %v\n%s", err, doc)
 			}
-			if !strings.Contains(string(doc), `"capabilities":{`) {
+			// 0.3 clients read url, preferredTransport and protocolVersion:
+			// they name the 0.3 interface.
+			var v03 struct {
+				URL                string `json:"url"`
+				PreferredTransport string `json:"preferredTransport"`
+				ProtocolVersion    string `json:"protocolVersion"`
+			}
+			if err := json.Unmarshal(doc, &v03); err != nil {
+				t.Fatal(err)
+			}
+			if v03.URL != p.url+agents.JSONRPC03Path || v03.PreferredTransport != "JSONRPC" || v03.ProtocolVersion != "0.3" {
+				t.Errorf("0.3 fields %+v, want the 0.3 interface %s", v03, p.url+agents.JSONRPC03Path)
+			}
+			if !parsed.A2A03 || !parsed.A2A10 || len(parsed.Interfaces) != 3 {
+				t.Errorf("as Parley registers it: 0.3 fields %v, 1.0 fields %v, interfaces %+v", parsed.A2A03, parsed.A2A10, parsed.Interfaces)
+			}
+			if !strings.Contains(string(doc), `"capabilities"`) || slices.Contains(parsed.Capabilities.Extensions, agents.ExtensionURI) != (role != agents.RoleTriage) {
 				t.Errorf("card JSON %s", doc)
 			}
 		})
@@ -73,8 +106,8 @@ func TestNamedAgentAndURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if card.Name != "approver" || card.URL != url {
-		t.Errorf("card name %q url %q, want approver at %s", card.Name, card.URL, url)
+	if card.Name != "approver" || len(card.SupportedInterfaces) == 0 || card.SupportedInterfaces[0].URL != url {
+		t.Errorf("card name %q interfaces %+v, want approver at %s", card.Name, card.SupportedInterfaces, url)
 	}
 	cancel()
 	select {
@@ -93,9 +126,16 @@ func TestNamedAgentAndURL(t *testing.T) {
 	}
 }
 
-// The demo: billing proposes 500, escalation counters 350, billing accepts.
+// The demo: billing proposes 500, escalation counters 350, billing
+// accepts; the same over every interface the agents serve.
 func TestDemoNegotiation(t *testing.T) {
-	peers := map[string]*peer{"billing": startPeer(t, agents.RoleBilling, agents.Options{}), "escalation": startPeer(t, agents.RoleEscalation, agents.Options{})}
+	for _, proto := range protocols {
+		t.Run(string(proto), func(t *testing.T) { testDemoNegotiation(t, proto) })
+	}
+}
+
+func testDemoNegotiation(t *testing.T, proto protocol) {
+	peers := map[string]*peer{"billing": startPeerOver(t, agents.RoleBilling, agents.Options{}, proto), "escalation": startPeerOver(t, agents.RoleEscalation, agents.Options{}, proto)}
 	steps, status := negotiate(t, "neg-demo", demoTicket(), 6, peers, "billing", "escalation")
 	want := []step{{"billing", "propose", 500}, {"escalation", "counter", 350}, {"billing", "accept", 350}}
 	if status != "agreed" || fmt.Sprint(steps) != fmt.Sprint(want) {
@@ -252,7 +292,7 @@ func TestCorrectiveTurn(t *testing.T) {
 		agents.HistoryEntry{Round: 2, By: "escalation", Move: "counter", Terms: amount(350)})
 	turn3.NegotiationID = "neg-c"
 	p.send(t, turnMessage("neg-c/r3/billing", turn3, ""))
-	textOnly := a2a.NewMessage(a2a.MessageRoleUser, a2a.TextPart{Text: "Your reply had no valid move. Answer with one of: counter, accept, reject."})
+	textOnly := a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart("Your reply had no valid move. Answer with one of: counter, accept, reject."))
 	textOnly.ID, textOnly.ContextID = "neg-c/r3/billing"+agents.CorrectiveSuffix, "neg-c"
 	m = moveData(t, p.send(t, textOnly))
 	if m["move"] != "accept" || !jsonEqual(m["terms"], amount(350)) {
@@ -271,22 +311,22 @@ func TestNotANegotiationTurn(t *testing.T) {
 	for _, role := range []agents.Role{agents.RoleBilling, agents.RoleEscalation} {
 		t.Run(string(role), func(t *testing.T) {
 			p := startPeer(t, role, agents.Options{})
-			msg := a2a.NewMessage(a2a.MessageRoleUser, a2a.TextPart{Text: "hello, what do you do?"})
+			msg := a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart("hello, what do you do?"))
 			reply := p.send(t, msg)
 			var text string
 			for _, part := range reply.Parts {
-				switch v := part.(type) {
-				case a2a.TextPart:
-					text += v.Text
+				switch v := part.Content.(type) {
+				case a2a.Text:
+					text += string(v)
 				default:
-					t.Errorf("non-text part %T", part)
+					t.Errorf("non-text part %T", v)
 				}
 			}
 			if !strings.Contains(text, agents.ExtensionURI) {
 				t.Errorf("reply %q", text)
 			}
 			// A data part of another kind is not a turn either.
-			msg = a2a.NewMessage(a2a.MessageRoleUser, a2a.TextPart{Text: "fyi"}, a2a.DataPart{Data: map[string]any{"type": "something.else", "round": 1}})
+			msg = a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart("fyi"), a2a.NewDataPart(map[string]any{"type": "something.else", "round": 1}))
 			if r := p.send(t, msg); len(r.Parts) != 1 {
 				t.Errorf("reply parts %+v", r.Parts)
 			}
@@ -301,7 +341,13 @@ func TestNotANegotiationTurn(t *testing.T) {
 // artifact holds the assessment as a data part and as text, streamed or
 // not.
 func TestTriageOverA2A(t *testing.T) {
-	p := startPeer(t, agents.RoleTriage, agents.Options{})
+	for _, proto := range protocols {
+		t.Run(string(proto), func(t *testing.T) { testTriageOverA2A(t, proto) })
+	}
+}
+
+func testTriageOverA2A(t *testing.T, proto protocol) {
+	p := startPeerOver(t, agents.RoleTriage, agents.Options{}, proto)
 	ticket := map[string]any{"ticket": map[string]any{"id": "T-42", "customer": "acme",
 		"summary": "I was charged twice for the annual plan. This is unacceptable, I want my 500 back", "refund_amount": 500.0}}
 	tests := []struct {
@@ -309,16 +355,16 @@ func TestTriageOverA2A(t *testing.T) {
 		msg  *a2a.Message
 		want map[string]any
 	}{
-		{"text", a2a.NewMessage(a2a.MessageRoleUser, a2a.TextPart{Text: "URGENT: the API returns error 502 since this morning, production down"}),
+		{"text", a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart("URGENT: the API returns error 502 since this morning, production down")),
 			map[string]any{"category": "technical", "priority": "urgent", "sentiment": "neutral"}},
-		{"ticket data part", a2a.NewMessage(a2a.MessageRoleUser, a2a.TextPart{Text: "triage this ticket"}, a2a.DataPart{Data: ticket}),
+		{"ticket data part", a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart("triage this ticket"), a2a.NewDataPart(ticket)),
 			map[string]any{"category": "billing", "priority": "high", "sentiment": "negative", "ticket_id": "T-42", "refund_amount": 500.0}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			res, err := p.client.SendMessage(ctx, &a2a.MessageSendParams{Message: tc.msg})
+			res, err := p.client.SendMessage(ctx, &a2a.SendMessageRequest{Message: tc.msg})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -331,9 +377,9 @@ func TestTriageOverA2A(t *testing.T) {
 			// Streamed, as mcpbridge's agent tools call agents.
 			msg := *tc.msg
 			msg.ID = a2a.NewMessageID()
-			var parts []a2a.Part
+			var parts []*a2a.Part
 			var final a2a.TaskState
-			for ev, err := range p.client.SendStreamingMessage(ctx, &a2a.MessageSendParams{Message: &msg}) {
+			for ev, err := range p.client.SendStreamingMessage(ctx, &a2a.SendMessageRequest{Message: &msg}) {
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -357,7 +403,7 @@ func TestTriageOverA2A(t *testing.T) {
 	}
 	// Nothing to triage: the task is rejected with a reason.
 	ctx := context.Background()
-	res, err := p.client.SendMessage(ctx, &a2a.MessageSendParams{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.TextPart{Text: "  "})})
+	res, err := p.client.SendMessage(ctx, &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart("  "))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,16 +412,16 @@ func TestTriageOverA2A(t *testing.T) {
 	}
 }
 
-func checkTriage(t *testing.T, parts []a2a.Part, want map[string]any) {
+func checkTriage(t *testing.T, parts []*a2a.Part, want map[string]any) {
 	t.Helper()
 	var data map[string]any
 	var text string
 	for _, part := range parts {
-		switch v := part.(type) {
-		case a2a.DataPart:
-			data = v.Data
-		case a2a.TextPart:
-			text += v.Text
+		switch v := part.Content.(type) {
+		case a2a.Data:
+			data, _ = v.Value.(map[string]any)
+		case a2a.Text:
+			text += string(v)
 		}
 	}
 	if data == nil || data["type"] != agents.TriageType || data["rationale"] == "" {
@@ -388,5 +434,42 @@ func checkTriage(t *testing.T, parts []a2a.Part, want map[string]any) {
 	}
 	if !strings.Contains(text, fmt.Sprint(want["category"])) || !strings.Contains(text, fmt.Sprint(want["priority"])) {
 		t.Errorf("text %q", text)
+	}
+}
+
+// The root serves JSON-RPC in the version the request names: A2A 1.0
+// with A2A-Version 1.0, else 0.3 (clients that predate the header).
+func TestRootServesBothVersions(t *testing.T) {
+	p := startPeer(t, agents.RoleBilling, agents.Options{})
+	tests := []struct {
+		name    string
+		version string // A2A-Version header, "" for none
+		body    string
+		want    string // in the result
+	}{
+		{"0.3 without a version", "", `{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"m1","role":"user","parts":[{"kind":"text","text":"hi"}]}}}`, `"kind":"message"`},
+		{"0.3 named", "0.3", `{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"m2","role":"user","parts":[{"kind":"text","text":"hi"}]}}}`, `"kind":"message"`},
+		{"1.0", "1.0", `{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"m3","role":"ROLE_USER","parts":[{"text":"hi"}]}}}`, `"role":"ROLE_AGENT"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, p.url, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			if tc.version != "" {
+				req.Header.Set("A2A-Version", tc.version)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if !strings.Contains(string(body), tc.want) || strings.Contains(string(body), `"error"`) {
+				t.Errorf("answer %s, want it to hold %s", body, tc.want)
+			}
+		})
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/a2aproject/a2a-go/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2a"
 )
 
 // TriageType is the type of the data part triage answers with.
@@ -190,16 +190,15 @@ func triageInput(msg *a2a.Message) (id, text string, refund float64) {
 		return "", "", 0
 	}
 	for _, p := range msg.Parts {
+		if p == nil {
+			continue
+		}
 		var data map[string]any
-		switch v := p.(type) {
-		case a2a.TextPart:
-			texts = append(texts, v.Text)
-		case *a2a.TextPart:
-			texts = append(texts, v.Text)
-		case a2a.DataPart:
-			data = v.Data
-		case *a2a.DataPart:
-			data = v.Data
+		switch v := p.Content.(type) {
+		case a2a.Text:
+			texts = append(texts, string(v))
+		case a2a.Data:
+			data, _ = v.Value.(map[string]any)
 		}
 		if data == nil {
 			continue

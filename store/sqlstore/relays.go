@@ -31,36 +31,74 @@ func scanRelayedTask(row interface{ Scan(...any) error }) (store.RelayedTask, er
 
 // SaveRelayedTask implements store.RelayedTasks.
 func (db *DB) SaveRelayedTask(ctx context.Context, t store.RelayedTask) error {
+	if err := checkRelayedTask(t); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "save relayed task", func(tx *sql.Tx) (bool, error) {
+		return db.saveRelayedTask(ctx, tx, t)
+	})
+}
+
+// SaveRelayedTasks saves each task as SaveRelayedTask does, in order, in
+// one transaction: the relay records tasks in batches, and a transaction
+// per task would bound it by the store's commit rate. Either every save
+// is done or none is.
+func (db *DB) SaveRelayedTasks(ctx context.Context, ts []store.RelayedTask) error {
+	for _, t := range ts {
+		if err := checkRelayedTask(t); err != nil {
+			return err
+		}
+	}
+	if len(ts) == 0 {
+		return nil
+	}
+	return db.inTx(ctx, "save relayed tasks", func(tx *sql.Tx) (bool, error) {
+		changed := false
+		for _, t := range ts {
+			c, err := db.saveRelayedTask(ctx, tx, t)
+			if err != nil {
+				return false, err
+			}
+			changed = changed || c
+		}
+		return changed, nil
+	})
+}
+
+func checkRelayedTask(t store.RelayedTask) error {
 	switch {
 	case t.Agent == "":
 		return errors.New("save relayed task: the agent is empty")
 	case t.TaskID == "":
 		return errors.New("save relayed task: the task ID is empty")
 	}
+	return nil
+}
+
+// saveRelayedTask is one save in tx; it reports whether it wrote.
+func (db *DB) saveRelayedTask(ctx context.Context, tx *sql.Tx, t store.RelayedTask) (bool, error) {
 	at := micros(t.UpdatedAt)
-	return db.inTx(ctx, "save relayed task", func(tx *sql.Tx) (bool, error) {
-		var version int64
-		var agent string
-		err := tx.QueryRowContext(ctx, db.q(`INSERT INTO relayed_tasks (agent_key, `+relayedTaskColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
-			ON CONFLICT (agent_key, task_id) DO UPDATE SET
-				state = CASE WHEN excluded.state = '' THEN relayed_tasks.state ELSE excluded.state END,
-				context_id = CASE WHEN relayed_tasks.context_id = '' THEN excluded.context_id ELSE relayed_tasks.context_id END,
-				version = relayed_tasks.version + 1,
-				updated_at = excluded.updated_at
-			WHERE excluded.updated_at >= relayed_tasks.updated_at
-				AND ((excluded.state <> '' AND excluded.state <> relayed_tasks.state)
-					OR (relayed_tasks.context_id = '' AND excluded.context_id <> ''))
-			RETURNING version, agent`),
-			agentKey(t.Agent), t.Agent, t.TaskID, t.ContextID, t.Caller, t.State, at, at).Scan(&version, &agent)
-		if errors.Is(err, sql.ErrNoRows) {
-			return false, nil // stale or unchanged: nothing written
-		}
-		if err != nil {
-			return false, err
-		}
-		return true, db.emit(ctx, tx, store.KindRelayedTask, store.RelayedTaskKey(agent, t.TaskID), version, t.UpdatedAt)
-	})
+	var version int64
+	var agent string
+	err := tx.QueryRowContext(ctx, db.q(`INSERT INTO relayed_tasks (agent_key, `+relayedTaskColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
+		ON CONFLICT (agent_key, task_id) DO UPDATE SET
+			state = CASE WHEN excluded.state = '' THEN relayed_tasks.state ELSE excluded.state END,
+			context_id = CASE WHEN relayed_tasks.context_id = '' THEN excluded.context_id ELSE relayed_tasks.context_id END,
+			version = relayed_tasks.version + 1,
+			updated_at = excluded.updated_at
+		WHERE excluded.updated_at >= relayed_tasks.updated_at
+			AND ((excluded.state <> '' AND excluded.state <> relayed_tasks.state)
+				OR (relayed_tasks.context_id = '' AND excluded.context_id <> ''))
+		RETURNING version, agent`),
+		agentKey(t.Agent), t.Agent, t.TaskID, t.ContextID, t.Caller, t.State, at, at).Scan(&version, &agent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil // stale or unchanged: nothing written
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, db.emit(ctx, tx, store.KindRelayedTask, store.RelayedTaskKey(agent, t.TaskID), version, t.UpdatedAt)
 }
 
 // GetRelayedTask implements store.RelayedTasks.

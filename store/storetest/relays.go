@@ -143,6 +143,68 @@ func testRelayedTaskUpsert(t *testing.T, newDB NewDB) {
 			t.Errorf("SaveRelayedTask(%+v) succeeded", bad)
 		}
 	}
+	t.Run("SaveRelayedTasks", func(t *testing.T) { testRelayedTaskBatch(t, newDB) })
+}
+
+// testRelayedTaskBatch: a store that saves relayed tasks in batches (the
+// relay's recorder uses it when there) saves each as SaveRelayedTask does,
+// in order, and a batch with a bad record saves nothing.
+func testRelayedTaskBatch(t *testing.T, newDB NewDB) {
+	ctx := t.Context()
+	s := openOne(t, newDB)
+	b, ok := s.(interface {
+		SaveRelayedTasks(ctx context.Context, ts []store.RelayedTask) error
+	})
+	if !ok {
+		t.Skip("the store has no SaveRelayedTasks")
+	}
+	subCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := s.Subscribe(subCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SaveRelayedTasks(ctx, nil); err != nil {
+		t.Errorf("empty batch: %v", err)
+	}
+	err = b.SaveRelayedTasks(ctx, []store.RelayedTask{
+		relayed("Billing", "t1", "", "alice", "submitted", t0),
+		relayed("billing", "t1", "ctx-1", "bob", "working", t0.Add(time.Second)),
+		relayed("shipping", "t2", "ctx-2", "carol", "working", t0),
+		relayed("billing", "t1", "ctx-1", "alice", "submitted", t0.Add(time.Second/2)), // stale: ignored
+		relayed("billing", "t1", "ctx-1", "alice", "completed", t0.Add(2*time.Second)),
+	})
+	if err != nil {
+		t.Fatalf("SaveRelayedTasks: %v", err)
+	}
+	if got := getRelayed(t, s, "billing", "t1"); got.Agent != "Billing" || got.Caller != "alice" || got.State != "completed" ||
+		got.ContextID != "ctx-1" || got.Version != 3 || !got.UpdatedAt.Equal(t0.Add(2*time.Second)) {
+		t.Errorf("billing's t1 = %+v", got)
+	}
+	if got := getRelayed(t, s, "shipping", "t2"); got.Caller != "carol" || got.Version != 1 {
+		t.Errorf("shipping's t2 = %+v", got)
+	}
+	for i, want := range []store.Change{
+		{Kind: store.KindRelayedTask, Key: "Billing/t1", Version: 1},
+		{Kind: store.KindRelayedTask, Key: "Billing/t1", Version: 2},
+		{Kind: store.KindRelayedTask, Key: "shipping/t2", Version: 1},
+		{Kind: store.KindRelayedTask, Key: "Billing/t1", Version: 3},
+	} {
+		if c := next(t, ch); c.Kind != want.Kind || c.Key != want.Key || c.Version != want.Version {
+			t.Errorf("change %d = %+v, want %+v", i, c, want)
+		}
+	}
+	// All or nothing: a batch with a bad record saves none of it.
+	err = b.SaveRelayedTasks(ctx, []store.RelayedTask{
+		relayed("billing", "t3", "", "alice", "working", t0),
+		relayed("", "t4", "", "alice", "working", t0),
+	})
+	if err == nil {
+		t.Error("a batch with a record without agent succeeded")
+	}
+	if got, err := s.GetRelayedTask(ctx, "billing", "t3"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("t3 of the failed batch = %+v, %v; want ErrNotFound", got, err)
+	}
 }
 
 func testListRelayedTasks(t *testing.T, newDB NewDB) {

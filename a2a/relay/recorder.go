@@ -1,0 +1,290 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/a2a/compat"
+	"github.com/parleyhq/parley/store"
+)
+
+// taskOf finds the task an answer's result (or a streamed event's) is
+// about, in version v: a task, a status update, or (1.0) a send result
+// holding a task. The state is returned in its A2A 0.3 spelling.
+func taskOf(v compat.Version, result any) (id, contextID, state string, ok bool) {
+	r, _ := result.(map[string]any)
+	if r == nil {
+		return "", "", "", false
+	}
+	var t map[string]any
+	isUpdate := false
+	if v == compat.V03 {
+		switch r["kind"] {
+		case "task":
+			t = r
+		case "status-update":
+			t, isUpdate = r, true
+		}
+	} else {
+		switch {
+		case field(r, "task") != nil:
+			t, _ = field(r, "task").(map[string]any)
+		case field(r, "statusUpdate") != nil:
+			t, _ = field(r, "statusUpdate").(map[string]any)
+			isUpdate = true
+		case field(r, "message") != nil, field(r, "artifactUpdate") != nil:
+		case r["id"] != nil && r["status"] != nil: // GetTask, CancelTask
+			t = r
+		}
+	}
+	if t == nil {
+		return "", "", "", false
+	}
+	idField := "id"
+	if isUpdate {
+		idField = "taskId"
+	}
+	id, _ = field(t, idField).(string)
+	contextID, _ = field(t, "contextId").(string)
+	status, _ := t["status"].(map[string]any)
+	state = state03(status["state"])
+	return id, contextID, state, id != ""
+}
+
+// field reads a member under its lowerCamel name or, as 1.0 proto-JSON
+// allows, its snake_case one.
+func field(o map[string]any, name string) any {
+	if v, ok := o[name]; ok && v != nil {
+		return v
+	}
+	var b strings.Builder
+	for _, r := range name {
+		if r >= 'A' && r <= 'Z' {
+			b.WriteByte('_')
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return o[b.String()]
+}
+
+var states10 = []string{"unknown", "submitted", "working", "completed", "failed", "canceled", "input-required", "rejected", "auth-required"}
+
+// state03 spells a task state of either version as A2A 0.3 does:
+// TASK_STATE_INPUT_REQUIRED (or its number, 6) is input-required.
+func state03(v any) string {
+	switch s := v.(type) {
+	case string:
+		rest, ok := strings.CutPrefix(s, "TASK_STATE_")
+		if !ok {
+			return s
+		}
+		if rest == "UNSPECIFIED" {
+			return "unknown"
+		}
+		return strings.ReplaceAll(strings.ToLower(rest), "_", "-")
+	case json.Number:
+		if n, err := s.Int64(); err == nil && n >= 0 && int(n) < len(states10) {
+			return states10[n]
+		}
+		return s.String()
+	}
+	return ""
+}
+
+func (rl *Relay) record(t store.RelayedTask) {
+	if rl.rec != nil {
+		rl.rec.record(t)
+	}
+}
+
+// recorder saves relayed tasks in the background, so that a slow or broken
+// store never delays a call. Saves of one task go through one worker, in
+// the order they were seen; a full queue drops the record (and says so in
+// the log) rather than wait. A worker saves what has queued up while it
+// was saving in one batch, in one transaction when the store can
+// (batchSaver): under load a transaction per save would bound the relay by
+// the store's commit rate. It counts the saves of each task still
+// waiting, so that the ownership check can wait for those seen before it
+// (await).
+type recorder struct {
+	st  store.RelayedTasks
+	log *slog.Logger
+
+	mu     sync.RWMutex
+	closed bool
+	queues []chan store.RelayedTask
+	wg     sync.WaitGroup
+
+	pendingMu sync.Mutex
+	pending   map[string]*pendingSaves // by recordKey; only tasks with saves waiting
+}
+
+// pendingSaves counts a task's saves handed to the workers and those done
+// with (saved, failed or dropped); changed is closed, and replaced, each
+// time one is done with.
+type pendingSaves struct {
+	queued, settled uint64
+	changed         chan struct{}
+}
+
+// recordKey names a relayed task as the store keys it: agents ignoring
+// case.
+func recordKey(agent, taskID string) string { return strings.ToLower(agent) + "/" + taskID }
+
+const (
+	recorderWorkers = 4
+	recorderQueue   = 1024
+	recorderBatch   = 256 // saves in one transaction, at most
+	recordTimeout   = 10 * time.Second
+)
+
+// batchSaver is a store that saves many relayed tasks in one transaction,
+// each as SaveRelayedTask does, all or none (sqlstore.DB).
+type batchSaver interface {
+	SaveRelayedTasks(ctx context.Context, ts []store.RelayedTask) error
+}
+
+func newRecorder(st store.RelayedTasks, log *slog.Logger) *recorder {
+	r := &recorder{st: st, log: log, pending: map[string]*pendingSaves{}}
+	for range recorderWorkers {
+		q := make(chan store.RelayedTask, recorderQueue)
+		r.queues = append(r.queues, q)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			batch := make([]store.RelayedTask, 0, recorderBatch)
+			for t := range q {
+				batch = append(batch[:0], t)
+			more:
+				for len(batch) < recorderBatch {
+					select {
+					case t, ok := <-q:
+						if !ok {
+							break more
+						}
+						batch = append(batch, t)
+					default:
+						break more
+					}
+				}
+				r.save(batch)
+				for _, t := range batch {
+					r.settle(recordKey(t.Agent, t.TaskID))
+				}
+			}
+		}()
+	}
+	return r
+}
+
+// save saves a batch: in one transaction when the store can, else (or
+// when that fails, so that one bad record loses no other) one by one.
+func (r *recorder) save(batch []store.RelayedTask) {
+	if b, ok := r.st.(batchSaver); ok && len(batch) > 1 {
+		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+		err := b.SaveRelayedTasks(ctx, batch)
+		cancel()
+		if err == nil {
+			return
+		}
+		r.log.Warn("relay: recording a batch of relayed tasks failed; recording them one by one", "tasks", len(batch), "err", err)
+	}
+	for _, t := range batch {
+		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+		if err := r.st.SaveRelayedTask(ctx, t); err != nil {
+			r.log.Error("relay: recording a relayed task failed", "agent", t.Agent, "task", t.TaskID, "caller", t.Caller, "state", t.State, "err", err)
+		}
+		cancel()
+	}
+}
+
+func (r *recorder) record(t store.RelayedTask) {
+	key := recordKey(t.Agent, t.TaskID)
+	h := fnv.New32a()
+	_, _ = io.WriteString(h, key)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return
+	}
+	r.queue(key)
+	select {
+	case r.queues[h.Sum32()%uint32(len(r.queues))] <- t:
+	default:
+		r.settle(key)
+		r.log.Warn("relay: too many relayed tasks waiting to be recorded; one was not", "agent", t.Agent, "task", t.TaskID, "caller", t.Caller, "state", t.State)
+	}
+}
+
+// queue counts a save of the task as waiting.
+func (r *recorder) queue(key string) {
+	r.pendingMu.Lock()
+	defer r.pendingMu.Unlock()
+	p := r.pending[key]
+	if p == nil {
+		p = &pendingSaves{changed: make(chan struct{})}
+		r.pending[key] = p
+	}
+	p.queued++
+}
+
+// settle counts a save of the task as done with.
+func (r *recorder) settle(key string) {
+	r.pendingMu.Lock()
+	defer r.pendingMu.Unlock()
+	p := r.pending[key]
+	if p == nil {
+		return
+	}
+	p.settled++
+	close(p.changed)
+	p.changed = make(chan struct{})
+	if p.settled == p.queued {
+		delete(r.pending, key)
+	}
+}
+
+// await waits until the saves of the agent's task handed to the workers
+// before it was called are done with (saved, failed or dropped), or ctx
+// ends. Saves queued meanwhile are not waited for: a task streaming
+// updates would keep a waiter forever.
+func (r *recorder) await(ctx context.Context, agent, taskID string) error {
+	r.pendingMu.Lock()
+	p := r.pending[recordKey(agent, taskID)]
+	if p == nil {
+		r.pendingMu.Unlock()
+		return nil
+	}
+	target := p.queued
+	for p.settled < target {
+		changed := p.changed
+		r.pendingMu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		r.pendingMu.Lock()
+	}
+	r.pendingMu.Unlock()
+	return nil
+}
+
+func (r *recorder) close() {
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		for _, q := range r.queues {
+			close(q)
+		}
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+}
