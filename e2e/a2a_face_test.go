@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -194,14 +195,26 @@ func TestA2AGoGRPCClient(t *testing.T) {
 	}
 
 	var shapes []string
+	var opened *a2ago.Task
 	for ev, err := range c.SendStreamingMessage(t.Context(), toolMessage("get_ticket", map[string]any{"ticket_id": "T-GRPC-1"})) {
 		if err != nil {
 			t.Fatalf("SendStreamingMessage over gRPC: %v (after %v)", err, shapes)
 		}
+		if task, ok := ev.(*a2ago.Task); ok && opened == nil {
+			opened = task
+		}
 		shapes = append(shapes, eventShape(ev))
 	}
-	if diff := cmp.Diff([]string{"task:submitted", "status:working", "artifact:get_ticket", "status:completed"}, shapes); diff != "" {
-		t.Errorf("SendStreamingMessage over gRPC: events (-want +got):\n%s", diff)
+	// The task first, then working, the artifact, completed; a stream joins
+	// the task as stored (tasks run through the work queue), so when the
+	// replica running it was quicker the stream opens with the task as it
+	// then stood, holding what it had, and the events after it finish it.
+	tail := []string{"status:working", "artifact:get_ticket", "status:completed"}
+	if len(shapes) < 2 || !strings.HasPrefix(shapes[0], "task:") ||
+		!slices.Equal(shapes[1:], tail[len(tail)-min(len(tail), len(shapes)-1):]) {
+		t.Errorf("SendStreamingMessage over gRPC: events %v, want task, then the end of %v", shapes, tail)
+	} else if !slices.Contains(shapes, "artifact:get_ticket") && (opened == nil || len(opened.Artifacts) != 1) {
+		t.Errorf("SendStreamingMessage over gRPC: no artifact, neither as an event nor in the task the stream opened with")
 	}
 
 	// A running task is cancelled: the answer, the stream and a later get

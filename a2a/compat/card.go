@@ -5,6 +5,16 @@ import (
 	"strings"
 )
 
+// Agent cards as JSON, for the relay: it serves a registered agent's card
+// rewritten to point at itself, keeping every field it does not know
+// (extensions, vendor fields), as one document A2A 0.3 and 1.0 clients both
+// read, and reads the agent's endpoints per version out of cards of
+// either generation. a2a-go v2.4.0 does the same for its own types
+// (a2av0.NewAgentCardParser reads a 0.3 card into an a2a.AgentCard,
+// a2av0.NewAgentCardProducer writes a card in both shapes), which is what
+// the gateway's own card uses; going through those types would drop what
+// they lack from a relayed agent's card.
+
 // Interface is one endpoint of an agent: a 1.0 AgentInterface. 0.3 cards
 // describe the same with url/preferredTransport/additionalInterfaces and one
 // card-wide protocolVersion.
@@ -20,25 +30,14 @@ type Interface struct {
 func (i Interface) Version() Version { return ParseVersion(i.ProtocolVersion) }
 
 // InterfacesFor lists one interface per version at the same URL, for cards
-// of endpoints that accept several versions (Parley's JSON-RPC endpoints,
-// which Middleware makes speak 1.0 and 0.3).
+// of endpoints that accept several versions (the relay's JSON-RPC and REST
+// endpoints, which speak 1.0 and 0.3 at one URL).
 func InterfacesFor(url, binding string, versions ...Version) []Interface {
 	out := make([]Interface, 0, len(versions))
 	for _, v := range versions {
 		out = append(out, Interface{URL: url, ProtocolBinding: binding, ProtocolVersion: string(v)})
 	}
 	return out
-}
-
-// SelectInterface returns the first interface with the binding (case
-// insensitive) and protocol generation asked for.
-func SelectInterface(ifaces []Interface, binding string, v Version) (Interface, bool) {
-	for _, i := range ifaces {
-		if strings.EqualFold(i.ProtocolBinding, binding) && i.Version() == v {
-			return i, true
-		}
-	}
-	return Interface{}, false
 }
 
 // CardInterfaces reads the endpoints out of an agent card of either version

@@ -109,12 +109,6 @@ func TestCardWith10KeepsA2AGoCard(t *testing.T) {
 	if !reflect.DeepEqual(got[:3], ifaces) {
 		t.Errorf("CardInterfaces = %+v, want %+v first", got, ifaces)
 	}
-	if i, ok := SelectInterface(got, "jsonrpc", V10); !ok || i.URL != "https://parley.example.com/a2a" {
-		t.Errorf("SelectInterface JSONRPC 1.0 = %+v, %v", i, ok)
-	}
-	if _, ok := SelectInterface(got, BindingGRPC, V10); ok {
-		t.Error("no GRPC 1.0 interface was declared")
-	}
 }
 
 func mustEncode(t *testing.T, v any) []byte {

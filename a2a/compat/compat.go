@@ -1,19 +1,51 @@
-// Package compat translates A2A JSON-RPC between protocol 1.0 (what
-// @a2a-js/sdk 1.x speaks) and protocol 0.3 (what a2a-go v0.3.3 speaks).
+// Package compat holds the part of A2A 0.3 / 1.0 compatibility that
+// a2a-go v2.4.0 does not provide: translating A2A JSON-RPC between protocol
+// 1.0 (a2a-go v2, @a2a-js/sdk 1.x) and protocol 0.3 (a2a-go v0.3, and v2's
+// a2acompat/a2av0) as JSON, for the relay, and bounding the error texts
+// Parley shows its callers.
 //
-// It is the one place where the two generations meet. Everything here is a
-// pure function on JSON except [Middleware] (an http.Handler wrapper that lets
-// an a2a-go JSON-RPC handler answer 1.0 callers) and [NewTransport10] (an
-// http.RoundTripper that lets a 0.3 client, such as a2a-go's, call a 1.0
-// agent). The mapping tables (methods, roles, task states, parts, stream
-// events, error codes, security schemes) are in tables.go.
+// a2a-go v2.4.0 covers the rest, and Parley uses it for that: a2av0 serves
+// A2A 0.3 from a 1.0 request handler over JSON-RPC and REST
+// (a2av0.NewJSONRPCHandler, a2av0.NewRESTHandler; a2agrpc/v0 for gRPC),
+// calls 0.3 agents (a2av0.NewJSONRPCTransport, a2av0.NewRESTTransport),
+// converts 0.3 values to 1.0 and back (a2av0.ToV1Task, FromV1Message and
+// the like), parses 0.3 cards (a2av0.NewAgentCardParser) and serves cards
+// both generations read (a2av0.NewAgentCardProducer). The gateway's own A2A
+// face (package a2a) and the agent pool (a2a/agentpool) are built on those.
+// What stays here, and why:
+//
+//   - Translating JSON-RPC requests, answers and stream events
+//     ([RequestTo03], [RequestTo10], [ResponseTo03], [ResponseTo10],
+//     [StreamEventTo03], [StreamEventTo10]; rpc.go, objects.go, tables.go)
+//     and agent cards ([CardTo10], [CardTo03], [CardWith10],
+//     [CardInterfaces]; card.go) as JSON. The relay (a2a/relay) forwards a
+//     caller's JSON-RPC to a registered agent without decoding it into the
+//     SDK's types, so that fields and extensions it does not know pass
+//     through unchanged; when the caller and the agent speak different
+//     versions it must translate that JSON, and a2av0's converters work
+//     on the SDK's types (decoding into them drops whatever they lack),
+//     while its JSON-RPC codec is internal (internal/jsonrpc).
+//   - Telling versions apart and answering in the caller's
+//     ([DetectVersion], [ParseVersion], [ErrorResponse], [Error], the Code
+//     constants; this file): the relay answers errors of its own (an
+//     unknown agent, a refused callback, a timeout) before any SDK
+//     handler is involved, and a2a-go renders JSON-RPC errors only
+//     internally.
+//   - [PushNotificationURLs] (push.go): the relay checks the callback URLs
+//     of a raw request of either version, under every spelling a lenient
+//     decoder reads, before forwarding it to an agent; a2a-go's own guard
+//     (push.NewHTTPPushSender) covers only the notifications it sends
+//     itself.
+//   - [SafeErrorText] (sanitize.go): bounds and rewords error texts sent to
+//     callers (no 100 KB echoes of an ID, no Go type names); a2a-go passes
+//     error messages through as they are. The gateway's own face, the
+//     agent pool and the relay all use it.
 //
 // Translation is faithful where the two versions have the same concept and
 // documented where they do not:
 //
 //   - 1.0 ListTasks has no 0.3 method: translating it to 0.3 fails with
-//     [CodeUnsupportedOperation] (the middleware can serve it itself, see
-//     [Options.Methods10]).
+//     [CodeUnsupportedOperation].
 //   - 1.0 "tenant" has no 0.3 field and is dropped.
 //   - 1.0 filename/mediaType on text and data parts have no 0.3 field and are
 //     dropped; on file parts they become file.name/file.mimeType.
@@ -31,7 +63,7 @@
 //     passed to 0.3 callers unchanged. 1.0 error data is a list of
 //     google.rpc details (ErrorInfo), 0.3 error data an object: both are
 //     converted so that a round trip is lossless.
-//   - a2a-go's tasks/resubscribe starts with the next event, not with the
+//   - a2a-go v0.3's tasks/resubscribe starts with the next event, not with the
 //     Task snapshot 1.0 SubscribeToTask promises; translation cannot add
 //     state it does not see (@a2a-js/sdk 1.3.0 copes with it).
 //

@@ -103,18 +103,3 @@ func FuzzResponses(f *testing.F) {
 		_, _ = CardInterfaces(body)
 	})
 }
-
-// FuzzSSE: the event-stream rewriter never panics, and how the stream is cut
-// into writes does not change its output.
-func FuzzSSE(f *testing.F) {
-	f.Add([]byte("id: 1\ndata: {}\n\n: c\r\n\r\ndata: a\rdata: b\n\n"), uint8(1))
-	f.Add([]byte("data:\n\n\n\r\r\n"), uint8(3))
-	f.Fuzz(func(t *testing.T, stream []byte, chunk uint8) {
-		tr := func(d []byte) []byte { return append([]byte("x"), d...) }
-		whole, err1 := translateAll(t, stream, len(stream)+1, tr)
-		cut, err2 := translateAll(t, stream, int(chunk)%16+1, tr)
-		if (err1 == nil) != (err2 == nil) || whole != cut {
-			t.Fatalf("chunking changed the output:\n%q (%v)\n%q (%v)", whole, err1, cut, err2)
-		}
-	})
-}

@@ -2,8 +2,6 @@ package compat
 
 import (
 	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,10 +29,4 @@ func loadRaw(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func jsonEncoder(w io.Writer) *json.Encoder {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc
 }

@@ -11,6 +11,10 @@ import (
 // (proto-JSON) value and return the 0.3 value; x03to10 the reverse. 0.3 output
 // always carries the fields 0.3 marks required (with zero values if need be);
 // 1.0 output leaves out default values, as proto-JSON does.
+//
+// They work on decoded JSON (maps), not on a2a-go's types as a2av0's
+// ToV1*/FromV1* converters do, so that members neither SDK knows (metadata
+// in any shape, extension fields) are carried over: see rpc.go.
 
 // ---------------------------------------------------------------- enums
 

@@ -7,6 +7,15 @@ import (
 	"unicode"
 )
 
+// Finding push-notification callbacks in a raw JSON-RPC request, for the
+// relay, which checks every callback URL against its guard before
+// forwarding a request to an agent. a2a-go v2.4.0 guards only the calls
+// its own push sender makes (push.NewHTTPPushSender refuses private
+// addresses when it posts): that protects an agent built on it, not a
+// relayed agent of any make, which calls the URL from its own network
+// with whatever it trusts. And the relay has no typed request to read
+// the URLs from: it forwards JSON (see rpc.go).
+
 // PushNotificationURLs lists the push-notification callback URLs a
 // JSON-RPC request (the whole request object, of either version) asks
 // the server to call: in 0.3 tasks/pushNotificationConfig/set

@@ -4,6 +4,14 @@ import (
 	"maps"
 )
 
+// JSON-RPC requests, answers and stream events translated between A2A 1.0
+// and 0.3 as JSON, for the relay: it forwards a caller's JSON-RPC without
+// decoding it into the SDK's types, so that fields and extensions it does
+// not know reach the agent (and the answer the caller) unchanged. a2a-go
+// v2.4.0 translates typed values (a2av0's ToV1*/FromV1* converters, inside
+// its 0.3 handlers and client transports), and its JSON-RPC codec is
+// internal.
+
 // RequestTo03 translates a 1.0 JSON-RPC request (method name and params) into
 // the 0.3 request a2a-go understands. A request that already uses a 0.3
 // method is returned unchanged.

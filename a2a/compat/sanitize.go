@@ -1,12 +1,18 @@
 package compat
 
 import (
-	"bytes"
 	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
+
+// Bounding and rewording the error texts sent to callers. a2a-go v2.4.0
+// sends an error's message as it is (err.Error(), with whatever a task
+// store or encoding/json put in it: a 100 KB ID echoed whole, Go's type
+// names), so the gateway's own face, the agent pool and the relay pass
+// theirs through SafeErrorText, and ErrorResponse applies it to every
+// error this package renders.
 
 // What an error sent to a caller may echo of what the caller sent: a task
 // id of 100 KB comes back as its first MaxEchoRunes characters and "…".
@@ -24,9 +30,9 @@ const (
 // characters are replaced; and encoding/json's messages, which name Go
 // types ("cannot unmarshal number into Go struct field TaskQueryParams.id
 // of type a2a.TaskID"), are said in JSON's terms ("params.id: a JSON
-// number is not allowed here"). It is applied to every JSON-RPC error
-// this package writes or passes on (ErrorResponse, Middleware), so that
-// the gateway's own A2A face and the relay bound their errors in one
+// number is not allowed here"). ErrorResponse applies it to every JSON-RPC
+// error it renders, and the gateway's own A2A face, the agent pool and the
+// relay to the texts they pass on, so that errors are bounded in one
 // place.
 func SafeErrorText(s string) string {
 	s = rewordJSONErrors(s)
@@ -124,27 +130,4 @@ func sanitizeStrings(v any) any {
 		}
 	}
 	return v
-}
-
-// sanitizeAnswer applies sanitizeErrorObject to a JSON-RPC answer that is
-// an error; anything else comes back unchanged.
-func sanitizeAnswer(body []byte) []byte {
-	if !bytes.Contains(body, []byte(`"error"`)) {
-		return body
-	}
-	v, err := decode(body)
-	if err != nil {
-		return body
-	}
-	answer, _ := v.(obj)
-	e, _ := answer["error"].(obj)
-	if e == nil {
-		return body
-	}
-	sanitizeErrorObject(e)
-	out, err := encode(answer)
-	if err != nil {
-		return body
-	}
-	return out
 }

@@ -1,13 +1,8 @@
 package compat
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -55,97 +50,51 @@ func TestSafeErrorText(t *testing.T) {
 	}
 }
 
-// Errors an a2a-go server writes reach the caller bounded and in JSON's
-// terms, whichever version the caller speaks, in a JSON answer or in a
-// stream: a 100 KB task id is echoed as 64 characters and "…", a params
+// TestErrorResponseIsSafe: what ErrorResponse renders (the error answers
+// of the gateway's own face and of the relay) is bounded and said in JSON's
+// terms, in its message and in every string of its data, in either
+// version: a 100 KB task id comes back as 64 characters and "…", a params
 // type error names the member rather than Go's types.
-func TestMiddlewareSanitizesErrors(t *testing.T) {
-	real := newA2AGoServer(t, &echoExecutor{}, Options{})
+func TestErrorResponseIsSafe(t *testing.T) {
 	long := strings.Repeat("x", 100<<10)
-	// echoing answers as a task store that names the task does, in a JSON
-	// answer or a stream.
-	echoErr := `{"jsonrpc":"2.0","id":1,"error":{"code":-32001,"message":"task not found","data":{"error":"task not found: task ` + long + `: task not found"}}}`
-	echoing := httptest.NewServer(Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
-			w.Header().Set("Content-Type", "text/event-stream")
-			_, _ = io.WriteString(w, "data: "+echoErr+"\n\n")
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, echoErr+"\n")
-	})))
-	t.Cleanup(echoing.Close)
-	v10 := map[string]string{HeaderVersion: "1.0"}
-	sse := map[string]string{"Accept": "text/event-stream"}
-	sse10 := map[string]string{HeaderVersion: "1.0", "Accept": "text/event-stream"}
-	getLong := `{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"` + long + `"}}`
-	getLong10 := `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"` + long + `"}}`
-	subLong := `{"jsonrpc":"2.0","id":1,"method":"tasks/resubscribe","params":{"id":"` + long + `"}}`
-	subLong10 := `{"jsonrpc":"2.0","id":1,"method":"SubscribeToTask","params":{"id":"` + long + `"}}`
+	typeErr := "json: cannot unmarshal number into Go struct field TaskQueryParams.id of type a2a.TaskID"
 	tests := []struct {
-		name    string
-		srv     *httptest.Server
-		body    string
-		headers map[string]string
-		stream  bool
-		want    string
+		name string
+		err  *Error
+		want string
 	}{
-		{"0.3 answer echoing a 100 KB id", echoing, getLong, nil, false, "task not found"},
-		{"1.0 answer echoing a 100 KB id", echoing, getLong10, v10, false, "task not found"},
-		{"0.3 stream echoing a 100 KB id", echoing, subLong, sse, true, "task not found"},
-		{"1.0 stream echoing a 100 KB id", echoing, subLong10, sse10, true, "task not found"},
-		{"a2a-go, 0.3 tasks/get, 100 KB id", real, getLong, nil, false, "task not found"},
-		{"a2a-go, 1.0 SubscribeToTask, 100 KB id", real, subLong10, v10, true, "task not found"},
-		{"a2a-go, 0.3 tasks/get, id of the wrong type", real, `{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":5}}`, nil, false, "params.id: a JSON number is not allowed here"},
-		{"a2a-go, 0.3 tasks/get, history of the wrong type", real, `{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"t","historyLength":"x"}}`, nil, false, "params.historyLength: a JSON string is not allowed here"},
+		{"a 100 KB id in the message", &Error{Code: CodeTaskNotFound, Message: "task not found: " + long}, "task not found: " + strings.Repeat("x", MaxEchoRunes) + "…"},
+		{"a 100 KB id in the data", &Error{Code: CodeTaskNotFound, Message: "task not found", Data: map[string]any{"error": "task " + long, "more": []any{long}}}, "task not found"},
+		{"a type error", &Error{Code: CodeInvalidParams, Message: typeErr, Data: map[string]any{"error": typeErr}}, "params.id: a JSON number is not allowed here"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, body := post(t, tt.srv.URL, []byte(tt.body), tt.headers)
-			if tt.stream {
-				body = lastEventData(t, body)
-			}
-			if len(body) > 4<<10 {
-				t.Fatalf("answer of %d bytes: the id was echoed whole (%.200s…)", len(body), body)
-			}
-			var answer struct {
-				Error *struct {
-					Code    int             `json:"code"`
-					Message string          `json:"message"`
-					Data    json.RawMessage `json:"data"`
-				} `json:"error"`
-			}
-			if err := json.Unmarshal(body, &answer); err != nil || answer.Error == nil {
-				t.Fatalf("answer %s: not a JSON-RPC error (%v)", body, err)
-			}
-			text := answer.Error.Message + " " + string(answer.Error.Data)
-			if !strings.Contains(text, tt.want) {
-				t.Errorf("error %s, want it to say %q", text, tt.want)
-			}
-			for _, g := range goisms {
-				if strings.Contains(text, g) {
-					t.Errorf("error %s carries %q", text, g)
+		for _, v := range []Version{V03, V10} {
+			t.Run(fmt.Sprintf("%s %s", tt.name, v), func(t *testing.T) {
+				b := ErrorResponse(v, 1, tt.err)
+				if len(b) > 4<<10 {
+					t.Fatalf("answer of %d bytes: echoed whole (%.200s…)", len(b), b)
 				}
-			}
-		})
-	}
-}
-
-// lastEventData is the data of the last event of an SSE body.
-func lastEventData(t *testing.T, body []byte) []byte {
-	t.Helper()
-	var last []byte
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if d, ok := bytes.CutPrefix(sc.Bytes(), []byte("data:")); ok {
-			last = bytes.TrimSpace(append([]byte(nil), d...))
+				var answer struct {
+					Error struct {
+						Message string          `json:"message"`
+						Data    json.RawMessage `json:"data"`
+					} `json:"error"`
+				}
+				if err := json.Unmarshal(b, &answer); err != nil {
+					t.Fatalf("answer %s: %v", b, err)
+				}
+				if answer.Error.Message != tt.want {
+					t.Errorf("message %q, want %q", answer.Error.Message, tt.want)
+				}
+				text := answer.Error.Message + " " + string(answer.Error.Data)
+				for _, g := range goisms {
+					if strings.Contains(text, g) {
+						t.Errorf("error %s carries %q", text, g)
+					}
+				}
+			})
 		}
 	}
-	if last == nil {
-		t.Fatalf("no event in %.300s", body)
-	}
-	return last
 }
 
 func TestPushNotificationURLs(t *testing.T) {

@@ -3,7 +3,9 @@ package compat
 // The mapping tables between A2A 1.0 and A2A 0.3, all in one place. They were
 // read off @a2a-js/sdk 1.3.0 (its proto-JSON serializers and its own v0.3
 // compat layer) and a2a-go v0.3.3, and checked against the wire examples in
-// testdata/wire.
+// testdata/wire. a2a-go v2.4.0 keeps the same mappings inside a2av0 (for its
+// types, and its method names unexported); these serve the JSON
+// translation in rpc.go and objects.go.
 
 // methodPairs maps each 1.0 JSON-RPC method to its 0.3 equivalent.
 var methodPairs = [...]struct{ v10, v03 string }{

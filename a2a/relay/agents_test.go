@@ -42,8 +42,8 @@ func TestRelayCachesAgents(t *testing.T) {
 					o.Changes = o.Tasks.(store.Feed)
 				}
 			}, nil)
-			first := startAgent(t, "billing", newCompleteExecutor("first"), speaks03)
-			second := startAgent(t, "billing", newCompleteExecutor("second"), speaks03)
+			first := startAgent(t, "billing", newCompleteExecutor("first"))
+			second := startAgent(t, "billing", newCompleteExecutor("second"))
 			env.register(t, first)
 			if feed {
 				waitAgentChange(t, ctx, env, "billing", 1) // its registration

@@ -134,10 +134,20 @@ func (c *call) agentError(id any, e map[string]any) map[string]any {
 		}
 	}
 	msg, _ := e["message"].(string)
+	data := e["data"]
+	if code == compat.CodeTaskNotFound {
+		// One form for every "task not found": the agent's own answers
+		// differ per method and SDK (a2a-go v2: "failed to cancel:
+		// cancelation failed: canceler setup failed: … task not found"),
+		// and one that read otherwise than the relay's refusal of another
+		// caller's task (taskNotFound) would tell that caller the task
+		// exists.
+		msg, data = relayTaskNotFound, map[string]any{"error": relayTaskNotFound}
+	}
 	if prefix := fmt.Sprintf("agent %q: ", c.name); !strings.HasPrefix(msg, prefix) {
 		msg = prefix + msg
 	}
-	parsed, err := decodeJSON(compat.ErrorResponse(c.cv, id, &compat.Error{Code: code, Message: msg, Data: e["data"]}))
+	parsed, err := decodeJSON(compat.ErrorResponse(c.cv, id, &compat.Error{Code: code, Message: msg, Data: data}))
 	out, _ := parsed.(map[string]any)
 	rendered, _ := out["error"].(map[string]any)
 	if err != nil || rendered == nil {

@@ -249,7 +249,7 @@ func startScriptAgent(t *testing.T, env *bindingsEnv, kind agentKind, name strin
 	case agentLegacy03:
 		hold := newHoldExecutor()
 		hold.poke = a.poke
-		ag := startAgent(t, name, &script03{name: name, release: a.release, hold: hold}, speaks03)
+		ag := startAgent(t, name, &script03{name: name, release: a.release, hold: hold})
 		a.legacy = ag
 		a.subscribed = make(chan struct{}, 16)
 		ag.onCall = func(method string) {
@@ -460,6 +460,14 @@ func TestRelayBindings(t *testing.T) {
 				env.checkErr(t, via, name, err, a2a.ErrTaskNotCancelable, http.MethodPost, "/tasks/"+string(task.ID)+":cancel", "alice", name)
 				_, err = client.GetTask(alice, &a2a.GetTaskRequest{ID: "no-such-task"})
 				env.checkErr(t, via, name, err, a2a.ErrTaskNotFound, http.MethodGet, "/tasks/no-such-task", "alice", name)
+				// An unknown task reads as another caller's does: else the
+				// difference would tell bob that alice's task exists.
+				_, unknown := client.GetTask(bob, &a2a.GetTaskRequest{ID: task.ID + "-unknown"})
+				_, others := client.GetTask(bob, &a2a.GetTaskRequest{ID: task.ID})
+				if unknown == nil || others == nil ||
+					strings.ReplaceAll(unknown.Error(), string(task.ID)+"-unknown", "ID") != strings.ReplaceAll(others.Error(), string(task.ID), "ID") {
+					t.Errorf("unknown task: %v; another caller's: %v; want the same answer", unknown, others)
+				}
 
 				// A streamed send: each event reaches the client before
 				// the agent may send the next.

@@ -199,6 +199,13 @@ func (c *fcall) failed(ctx, callCtx context.Context, err error) error {
 			break
 		}
 	}
+	if kind == a2a.ErrTaskNotFound {
+		// The same answer as checkTask's refusal of another caller's task,
+		// whatever the agent's words: else they would tell that caller the
+		// task exists.
+		noteRelayFailure(ctx, causeAgentError)
+		return c.taskNotFound()
+	}
 	return c.refuse(ctx, kind, causeAgentError, "%s", shown.Error())
 }
 
@@ -225,9 +232,15 @@ func (c *fcall) checkTask(ctx context.Context, id a2a.TaskID) error {
 	case !ok:
 		c.rl.log.InfoContext(ctx, "relay: call refused: another caller's task", "agent", c.name, "method", c.method, "task", audit.BoundID(string(id)), "caller", c.caller)
 		audit.NoteDenied(ctx, deniedOtherCallersTask)
-		return a2a.NewError(a2a.ErrTaskNotFound, fmt.Sprintf("agent %q: %s", c.name, relayTaskNotFound)).WithDetails(map[string]any{"agent": c.name})
+		return c.taskNotFound()
 	}
 	return nil
+}
+
+// taskNotFound is the one answer to a call on a task the caller cannot
+// reach, whether the agent has no such task or it is another caller's.
+func (c *fcall) taskNotFound() error {
+	return a2a.NewError(a2a.ErrTaskNotFound, fmt.Sprintf("agent %q: %s", c.name, relayTaskNotFound)).WithDetails(map[string]any{"agent": c.name})
 }
 
 // checkCallback refuses a push-notification callback URL the guard does

@@ -5,19 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/a2aproject/a2a-go/a2asrv"
-
 	"github.com/parleyhq/parley/a2a/compat"
 	"github.com/parleyhq/parley/a2a/relay"
-	"github.com/parleyhq/parley/agentcards"
-	"github.com/parleyhq/parley/agentcards/agentcardstest"
 	"github.com/parleyhq/parley/audit"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/store/sqlite"
@@ -142,8 +137,8 @@ func ownerParams(v compat.Version, task string) map[string]map[string]any {
 func TestRelayRefusesOtherCallersTasks(t *testing.T) {
 	env := newAuditedRelay(t)
 	agents := map[compat.Version]*testAgent{
-		compat.V03: startAgent(t, "old", newCompleteExecutor("old"), speaks03),
-		compat.V10: startAgent(t, "new", newCompleteExecutor("new"), speaks10),
+		compat.V03: startAgent(t, "old", newCompleteExecutor("old")),
+		compat.V10: startAgent1(t, "new", newCompleteExecutor1("new"), speaks10),
 	}
 	for _, a := range agents {
 		env.register(t, a)
@@ -283,7 +278,7 @@ func TestRelayRefusesOtherCallersTasks(t *testing.T) {
 // the background; another caller asking at once is refused.
 func TestRelayOwnTaskAtOnce(t *testing.T) {
 	env := newRelayEnv(t, 0)
-	a := startAgent(t, "quick", newCompleteExecutor("quick"), speaks03)
+	a := startAgent(t, "quick", newCompleteExecutor("quick"))
 	env.register(t, a)
 	for i := range 20 {
 		_, answers := rpc(t, env.url(a.name), map[string]string{userHeader: "alice"},
@@ -316,42 +311,6 @@ func checkTaskNotFound(t *testing.T, v compat.Version, agent string, answer map[
 			t.Errorf("1.0 error data %v, want TASK_NOT_FOUND first", dig(answer, "error", "data"))
 		}
 	}
-}
-
-// startListingAgent is an a2a-go agent speaking A2A 1.0 only whose
-// ListTasks lists the given tasks (a2a-go has no 1.0 ListTasks of its own).
-func startListingAgent(t *testing.T, name string, listed []string) *testAgent {
-	t.Helper()
-	list := func(*http.Request, json.RawMessage) (any, error) {
-		var tasks []any
-		for _, id := range listed {
-			tasks = append(tasks, map[string]any{"id": id, "contextId": "ctx-" + id, "status": map[string]any{"state": "TASK_STATE_COMPLETED"}})
-		}
-		return map[string]any{"tasks": tasks, "totalSize": len(listed), "pageSize": 50, "nextPageToken": ""}, nil
-	}
-	a := &testAgent{name: name}
-	rpc := only10(compat.MiddlewareWith(a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(newCompleteExecutor(name))),
-		compat.Options{Methods10: map[string]func(*http.Request, json.RawMessage) (any, error){"ListTasks": list}}))
-	mux := http.NewServeMux()
-	var card []byte
-	mux.HandleFunc("GET "+agentcards.WellKnownPath, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(card)
-	})
-	mux.Handle("/", a.spy(rpc))
-	a.srv = httptest.NewServer(mux)
-	t.Cleanup(a.srv.Close)
-	c03, err := json.Marshal(agentcardstest.Card03(name, a.srv.URL+"/", agentcardstest.Skill("work", "Work", "test")))
-	if err == nil {
-		card, err = compat.CardWith10(c03, compat.InterfacesFor(a.srv.URL+"/", compat.BindingJSONRPC, compat.V10))
-	}
-	if err == nil {
-		card, err = compat.CardTo10(card)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 // TestRelayListsOnlyTheCallersTasks: an agent lists every task Parley

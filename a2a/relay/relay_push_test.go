@@ -36,8 +36,8 @@ func TestRelayRefusesPushCallbacks(t *testing.T) {
 		// callbacks get the default, strict policy.
 		o.Guard = agentcards.NewGuard(agentcards.GuardOptions{Resolver: pushResolver})
 	}, nil)
-	a03 := startAgent(t, "old", newCompleteExecutor("old"), speaks03)
-	a10 := startAgent(t, "new", newCompleteExecutor("new"), speaks10)
+	a03 := startAgent(t, "old", newCompleteExecutor("old"))
+	a10 := startAgent1(t, "new", newCompleteExecutor1("new"), speaks10)
 	env.register(t, a03)
 	env.register(t, a10)
 
@@ -125,7 +125,7 @@ func TestRelayRefusesPushCallbacks(t *testing.T) {
 // through as it lets private agents.
 func TestRelayPushCallbacksFollowAllowPrivate(t *testing.T) {
 	env := newRelayEnv(t, 0) // the registry allows private addresses
-	a := startAgent(t, "old", newCompleteExecutor("old"), speaks03)
+	a := startAgent(t, "old", newCompleteExecutor("old"))
 	env.register(t, a)
 	_, answers := rpc(t, env.url("old"), nil, map[string]any{"jsonrpc": "2.0", "id": "p3", "method": "tasks/pushNotificationConfig/set",
 		"params": map[string]any{"taskId": "t1", "pushNotificationConfig": map[string]any{"url": "http://127.0.0.1:9/hook"}}})

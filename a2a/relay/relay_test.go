@@ -173,8 +173,9 @@ type seenRequest struct {
 	header http.Header
 }
 
-// testAgent is an a2a-go agent on loopback speaking A2A 0.3, 1.0 only (its
-// card lists only 1.0 and it refuses 0.3 requests), or both.
+// testAgent is an agent on loopback whose requests the test reads: an
+// a2a-go v0.3 agent speaking A2A 0.3 (startAgent), or an a2a-go v2 agent
+// speaking 1.0 only or both (startAgent1).
 type testAgent struct {
 	name string
 	srv  *httptest.Server
@@ -192,40 +193,22 @@ const (
 	speaksBoth agentVersion = "both"
 )
 
-func startAgent(t *testing.T, name string, exec a2asrv.AgentExecutor, v agentVersion) *testAgent {
+// startAgent starts an a2a-go v0.3 agent, speaking A2A 0.3 only, with its
+// 0.3 card.
+func startAgent(t *testing.T, name string, exec a2asrv.AgentExecutor) *testAgent {
 	t.Helper()
 	a := &testAgent{name: name}
-	var rpc http.Handler = a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(exec))
-	switch v {
-	case speaks10:
-		rpc = only10(compat.Middleware(rpc))
-	case speaksBoth:
-		rpc = compat.Middleware(rpc)
-	}
 	var card []byte
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+agentcards.WellKnownPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(card)
 	})
-	mux.Handle("/", a.spy(rpc))
+	mux.Handle("/", a.spy(a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(exec))))
 	a.srv = httptest.NewServer(mux)
 	t.Cleanup(a.srv.Close)
-	c03, err := json.Marshal(agentcardstest.Card03(name, a.srv.URL+"/", agentcardstest.Skill("work", "Work", "test")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	switch v {
-	case speaks03:
-		card = c03
-	case speaks10:
-		card, err = compat.CardWith10(c03, compat.InterfacesFor(a.srv.URL+"/", compat.BindingJSONRPC, compat.V10))
-		if err == nil {
-			card, err = compat.CardTo10(card)
-		}
-	case speaksBoth:
-		card, err = compat.CardWith10(c03, compat.InterfacesFor(a.srv.URL+"/", compat.BindingJSONRPC, compat.V10, compat.V03))
-	}
+	var err error
+	card, err = json.Marshal(agentcardstest.Card03(name, a.srv.URL+"/", agentcardstest.Skill("work", "Work", "test")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,25 +248,6 @@ func (a *testAgent) last(t *testing.T) seenRequest {
 		t.Fatalf("agent %s received nothing", a.name)
 	}
 	return seen[len(seen)-1]
-}
-
-// only10 refuses A2A 0.3 requests, as an agent speaking only 1.0 does.
-func only10(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		var req struct {
-			ID     any    `json:"id"`
-			Method string `json:"method"`
-		}
-		_ = json.Unmarshal(body, &req)
-		if r.Header.Get(compat.HeaderVersion) != "1.0" || compat.Method03(req.Method) == req.Method {
-			w.Header().Set("Content-Type", "application/json")
-			w.Write(compat.ErrorResponse(compat.V10, req.ID, &compat.Error{Code: compat.CodeVersionNotSupported, Message: "this agent speaks A2A 1.0 only"}))
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		next.ServeHTTP(w, r)
-	})
 }
 
 func textOf(m *a2ago.Message) string {
@@ -521,7 +485,7 @@ func message10(text string) map[string]any {
 func TestRelayBlockingSend(t *testing.T) {
 	env := newRelayEnv(t, 0)
 	exec := newCompleteExecutor("billing")
-	agent := startAgent(t, "billing", exec, speaks03)
+	agent := startAgent(t, "billing", exec)
 	env.register(t, agent)
 	client := env.client(t, "billing", map[string]string{
 		userHeader:                 "alice",
@@ -612,7 +576,7 @@ func TestRelayBlockingSend(t *testing.T) {
 func TestRelayStreamsEventByEvent(t *testing.T) {
 	env := newRelayEnv(t, 0)
 	exec := &stepExecutor{release: make(chan struct{})}
-	env.register(t, startAgent(t, "planner", exec, speaks03))
+	env.register(t, startAgent(t, "planner", exec))
 	client := env.client(t, "planner", map[string]string{userHeader: "alice"})
 
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
@@ -667,7 +631,7 @@ func TestRelayStreamsEventByEvent(t *testing.T) {
 func TestRelayCancelAndResubscribe(t *testing.T) {
 	env := newRelayEnv(t, 0)
 	exec := newHoldExecutor()
-	env.register(t, startAgent(t, "worker", exec, speaks03))
+	env.register(t, startAgent(t, "worker", exec))
 	client := env.client(t, "worker", map[string]string{userHeader: "alice"})
 
 	// start sends a streaming message and returns the task and the rest
@@ -805,11 +769,16 @@ func TestRelayCancelAndResubscribe(t *testing.T) {
 func TestRelayVersions(t *testing.T) {
 	env := newRelayEnv(t, 0)
 	agents := map[agentVersion]*testAgent{}
-	execs := map[agentVersion]*completeExecutor{}
+	metadata := map[agentVersion]chan map[string]any{} // what each agent's executor saw
 	for _, v := range []agentVersion{speaks03, speaks10, speaksBoth} {
 		name := "agent-" + strings.ReplaceAll(string(v), ".", "")
-		execs[v] = newCompleteExecutor(name)
-		agents[v] = startAgent(t, name, execs[v], v)
+		if v == speaks03 {
+			exec := newCompleteExecutor(name)
+			agents[v], metadata[v] = startAgent(t, name, exec), exec.metadata
+		} else {
+			exec := newCompleteExecutor1(name)
+			agents[v], metadata[v] = startAgent1(t, name, exec, v), exec.metadata
+		}
 		env.register(t, agents[v])
 	}
 	for _, av := range []agentVersion{speaks03, speaks10, speaksBoth} {
@@ -853,7 +822,7 @@ func TestRelayVersions(t *testing.T) {
 						t.Errorf("the agent got A2A-Version %q, speaking %s", got, wantAgent)
 					}
 					select {
-					case md := <-execs[av].metadata:
+					case md := <-metadata[av]:
 						if dig(md, "parley", "caller") != "carol" {
 							t.Errorf("metadata at the agent = %v", md)
 						}
@@ -933,7 +902,7 @@ func loadWire(t *testing.T, name string) wireCapture {
 // go through the relay to an a2a-go (0.3) agent and get 1.0-shaped answers.
 func TestRelay10WireRequestTo03Agent(t *testing.T) {
 	env := newRelayEnv(t, 0)
-	agent := startAgent(t, "legacy", newCompleteExecutor("legacy"), speaks03)
+	agent := startAgent(t, "legacy", newCompleteExecutor("legacy"))
 	env.register(t, agent)
 	url := env.url("legacy")
 
@@ -1013,7 +982,7 @@ func TestRelayErrors(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	env := newRelayEnv(t, timeout)
 
-	dead := startAgent(t, "dead", newCompleteExecutor("dead"), speaks03)
+	dead := startAgent(t, "dead", newCompleteExecutor("dead"))
 	env.register(t, dead)
 	deadClient := env.client(t, "dead", nil) // the card comes from the registry
 	dead.srv.Close()
@@ -1022,7 +991,7 @@ func TestRelayErrors(t *testing.T) {
 	// executor that never finishes.
 	hang := make(chan struct{})
 	t.Cleanup(func() { close(hang) })
-	slow := startAgent(t, "slow", hangExecutor{hang}, speaks03)
+	slow := startAgent(t, "slow", hangExecutor{hang})
 	env.register(t, slow)
 	slowClient := env.client(t, "slow", nil)
 
@@ -1190,7 +1159,7 @@ func startStalledAgent(t *testing.T, name string) *testAgent {
 // interfaces the relay does not carry.
 func TestRelayCard(t *testing.T) {
 	env := newRelayEnv(t, 0)
-	agent := startAgent(t, "Billing Desk", newCompleteExecutor("billing"), speaks03)
+	agent := startAgent(t, "Billing Desk", newCompleteExecutor("billing"))
 	doc := map[string]any{
 		"name": "Billing Desk", "description": "bills", "version": "2.0.0", "protocolVersion": "0.3.0",
 		"url": agent.srv.URL + "/", "preferredTransport": "JSONRPC",
@@ -1262,7 +1231,7 @@ func TestRelayCard(t *testing.T) {
 	}
 
 	// A 1.0-only agent's card gets the 0.3 fields too.
-	only := startAgent(t, "modern", newCompleteExecutor("modern"), speaks10)
+	only := startAgent1(t, "modern", newCompleteExecutor1("modern"), speaks10)
 	env.register(t, only)
 	modern := env.client(t, "modern", nil)
 	res, err := modern.SendMessage(t.Context(), &a2ago.MessageSendParams{Message: a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.TextPart{Text: "hi"})})
@@ -1337,9 +1306,9 @@ func TestRelayIdentity(t *testing.T) {
 		})
 	})
 	exec := newCompleteExecutor("billing")
-	agent := startAgent(t, "billing", exec, speaks03)
+	agent := startAgent(t, "billing", exec)
 	env.register(t, agent)
-	env.register(t, startAgent(t, "locked", newCompleteExecutor("locked"), speaks03))
+	env.register(t, startAgent(t, "locked", newCompleteExecutor("locked")))
 
 	status, answers := rpc(t, env.url("billing"), map[string]string{userHeader: "dana", "Authorization": "Bearer the-callers-token"}, map[string]any{
 		"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": map[string]any{"message": map[string]any{
@@ -1403,7 +1372,7 @@ func TestRelayAuthorize(t *testing.T) {
 		}
 	}, withPrincipal)
 	exec := newCompleteExecutor("billing")
-	env.register(t, startAgent(t, "billing", exec, speaks03))
+	env.register(t, startAgent(t, "billing", exec))
 	msg := func() *a2ago.MessageSendParams {
 		return &a2ago.MessageSendParams{Message: a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.TextPart{Text: "refund 350"})}
 	}
@@ -1423,7 +1392,7 @@ func TestRelayCardDeclaresParleysSecurity(t *testing.T) {
 		o.SecuritySchemes = a2ago.NamedSecuritySchemes{"parley-oidc": a2ago.OpenIDConnectSecurityScheme{OpenIDConnectURL: "https://idp.example.com/.well-known/openid-configuration"}}
 		o.Security = []a2ago.SecurityRequirements{{"parley-oidc": a2ago.SecuritySchemeScopes{}}}
 	}, nil)
-	env.register(t, startAgent(t, "billing", newCompleteExecutor("billing"), speaks03))
+	env.register(t, startAgent(t, "billing", newCompleteExecutor("billing")))
 	resp, err := http.Get(env.url("billing") + agentcards.WellKnownPath)
 	if err != nil {
 		t.Fatal(err)

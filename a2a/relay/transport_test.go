@@ -23,7 +23,7 @@ func TestRelayTransport(t *testing.T) {
 	if got := strict.Transport().MaxIdleConnsPerHost; got != 8 {
 		t.Errorf("the guard's own transport changed: %d idle per host", got)
 	}
-	agent := startAgent(t, "billing", newCompleteExecutor("billing"), speaks03)
+	agent := startAgent(t, "billing", newCompleteExecutor("billing"))
 	env.register(t, agent) // the registry's guard allows loopback; the relay's transport does not
 	_, answers := rpc(t, env.url("billing"), nil, map[string]any{"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": map[string]any{"message": message03("hi")}})
 	msg, _ := dig(answers[0], "error", "message").(string)

@@ -161,9 +161,15 @@ try {
 		const evs = events.map((e) => e.ev);
 		console.log(`     stream: ${streamLine(evs)}`);
 		const shape = streamShape(evs);
-		// The task first (submitted), then working, the artifact, completed.
-		checkEqual(shape, ['task:submitted', 'status:working', 'artifact', 'status:completed'],
-			'sendMessageStream get_ticket: events in order task(submitted) → status(working) → artifact → status(completed)');
+		// The task first, then working, the artifact, completed. Tasks run
+		// through the gateway's work queue, and a stream joins the task as
+		// it is stored: when the replica running it was quicker, the stream
+		// opens with the task as it then stood (A2A lets a stream open with
+		// the task in any state), and the events after it finish the task.
+		const rest = ['status:working', 'artifact', 'status:completed'];
+		const tail = shape.slice(1);
+		check(shape[0]?.startsWith('task:') && tail.length >= 1 && JSON.stringify(tail) === JSON.stringify(rest.slice(rest.length - tail.length)),
+			'sendMessageStream get_ticket: events in order task → status(working) → artifact → status(completed), from where the stream joined', shape);
 		const first = evs[0];
 		started.push(first?.id);
 		const ids = evs.map((e) => (e.kind === 'task' ? [e.id, e.contextId] : [e.taskId, e.contextId]));
@@ -177,9 +183,11 @@ try {
 			check(last?.kind === 'status' && last.state === 'completed',
 				'sendMessageStream get_ticket: the stream ends after the terminal status (A2A 1.0 has no final flag)', last);
 		}
+		// The artifact as an event, or in the task the stream opened with.
 		const art = evs.find((e) => e.kind === 'artifact');
-		check(art?.artifact?.name === 'get_ticket' && art?.lastChunk === true, 'sendMessageStream get_ticket: artifact get_ticket, last chunk', art);
-		checkEqual(ticketView(dataOf(art?.artifact?.parts)), wantTicket, `sendMessageStream get_ticket: artifact data is ticket ${ticketId}`);
+		const artifact = art?.artifact ?? first?.artifacts?.find((a) => a.name === 'get_ticket');
+		check(artifact?.name === 'get_ticket' && (art === undefined || art.lastChunk === true), 'sendMessageStream get_ticket: artifact get_ticket, last chunk', art ?? first);
+		checkEqual(ticketView(dataOf(artifact?.parts)), wantTicket, `sendMessageStream get_ticket: artifact data is ticket ${ticketId}`);
 	});
 
 	// --- getTask on the first task -----------------------------------------------------

@@ -15,7 +15,7 @@
 //        A2A 0.3 (the rewritten card's url / preferredTransport).
 //
 // The agent is expected to answer every message (e2e/a2ajs_relay_test.go's
-// relayEchoExecutor) with: the submitted task, a working status update with a
+// relayEchoExecutor on a2a-go v0.3, relayEcho1 on a2a-go v2) with: the submitted task, a working status update with a
 // text, an artifact "echo" holding a data part
 //   {"agent": <name>, "texts": [<text parts>], "data": [<data parts>],
 //    "parley": <the message's metadata.parley>}
