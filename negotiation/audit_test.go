@@ -277,7 +277,10 @@ func TestMoveLostWithTheLease(t *testing.T) {
 					}
 					return tt.reply, nil
 				}}
-				e, log := auditedEnv(t, play, negotiation.Options{Owner: "a"})
+				// One slot: with a free one, a's runner claims again while
+				// its turn is out, and may take the negotiation back between
+				// the release and b's claim.
+				e, log := auditedEnv(t, play, negotiation.Options{Owner: "a", MaxRunning: 1})
 				tk := e.ticket(t, workspace.StatusEscalated, 500)
 				started, err := e.svc.Start(t.Context(), negotiation.StartRequest{TicketID: tk.ID, Participants: []string{"billing", "escalation"},
 					Question: "Approve?", StartedBy: "alice"})
