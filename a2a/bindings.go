@@ -56,9 +56,10 @@ func newJSONRPCHandler(h a2asrv.RequestHandler, maxBody int64) http.Handler {
 	})
 }
 
-// newRESTHandler serves both versions of the A2A HTTP+JSON binding on one
+// NewRESTHandler serves both versions of the A2A HTTP+JSON binding on one
 // base: 0.3 under /v1 (where 0.3 clients put every path), 1.0 at the root.
-func newRESTHandler(h a2asrv.RequestHandler) http.Handler {
+// The gateway's own face serves it, and the relay each agent's REST face.
+func NewRESTHandler(h a2asrv.RequestHandler) http.Handler {
 	v10 := a2asrv.NewRESTHandler(h)
 	v03 := a2av0.NewRESTHandler(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -7,13 +7,14 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	a2ago "github.com/a2aproject/a2a-go/v2/a2a"
-	"github.com/a2aproject/a2a-go/v2/a2asrv"
 	"github.com/a2aproject/a2a-go/v2/a2asrv/eventqueue"
 	"github.com/a2aproject/a2a-go/v2/a2asrv/workqueue"
+	"google.golang.org/grpc"
 
 	"github.com/parleyhq/parley/a2a/a2astore"
 	"github.com/parleyhq/parley/mcpbridge"
@@ -22,88 +23,134 @@ import (
 	"github.com/parleyhq/parley/workspace"
 )
 
-// clusterGateway is the face as the app builds it: durable tasks, and
-// every message run through the work queue and followed through the event
-// log, both over a SQLite store.
-type clusterGateway struct {
+// durableGateway is the face as the app builds it (see
+// startDurableGateway), with its durable task store and work queue for
+// tests that reach under the face.
+type durableGateway struct {
 	*gateway
 	tasks *a2astore.TaskStore
 	work  *a2astore.WorkQueue
 }
 
-func startClusterGateway(t *testing.T) *clusterGateway {
+// wiring is what the gateway's assembly puts around the face (app/a2a.go,
+// app/app.go): middleware around the JSON-RPC and REST handlers, gRPC
+// server options, and a loop that runs beside the servers (the audit
+// log's group commit). Zero: nothing.
+type wiring struct {
+	jsonrpc, rest func(http.Handler) http.Handler
+	grpc          []grpc.ServerOption
+	run           func(ctx context.Context) error
+}
+
+// startDurableGateway is the face as the gateway assembles it
+// (app/a2a.go) over st: tasks in the durable store (a2astore), their
+// owners read from it, run through its work queue and followed through
+// its event log; push-notification configs in it too. Its stop does not
+// close st: the test does, so that a restart can open the file again.
+// TestClusterMode, TestTasksSurviveRestart and the audit tests use it.
+func startDurableGateway(t *testing.T, st *sqlite.Store, w wiring) *durableGateway {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ws := workspace.New(st, workspace.Options{})
 	bridge, err := mcpbridge.New(ws, st, mcpbridge.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	notifier := a2astore.NewNotifier(st)
-	notified := make(chan error, 1)
-	go func() { notified <- notifier.Run(ctx) }()
-	tasks := a2astore.NewTaskStore(st, a2astore.TaskStoreOptions{IsAdmin: isRoot})
-	work := a2astore.NewWorkQueue(st, a2astore.WorkQueueOptions{Notifier: notifier})
-	events := a2astore.NewEvents(st, a2astore.EventsOptions{Notifier: notifier})
+	tasks := a2astore.NewTaskStore(st, a2astore.TaskStoreOptions{IsAdmin: isRoot, Logger: logger})
+	work := a2astore.NewWorkQueue(st, a2astore.WorkQueueOptions{Notifier: notifier, Logger: logger})
+	events := a2astore.NewEvents(st, a2astore.EventsOptions{Notifier: notifier, Logger: logger})
+
 	mux := http.NewServeMux()
 	hs := httptest.NewServer(mux)
 	srv, err := NewServer(Options{
 		Tools: NewMCPTools(bridge.Server(), nil),
 		Tasks: tasks,
 		Owner: func(ctx context.Context, id string) (string, error) {
-			t, err := st.GetA2ATask(ctx, id)
-			return t.Caller, err
+			task, err := st.GetA2ATask(ctx, id)
+			return task.Caller, err
 		},
 		Cluster: &Cluster{
 			WorkQueue: workqueue.NewPullQueue(work, nil),
 			Events:    eventqueue.NewPullQueueManager(events.Provider, eventqueue.PullConfig{PollInterval: 10 * time.Millisecond}),
 		},
-		PublicURL:  hs.URL,
-		GRPCListen: "127.0.0.1:0",
-		Principal:  headerPrincipal,
-		IsAdmin:    isRoot,
-		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		PushConfigs:       a2astore.NewPushConfigs(st, logger),
+		PushClient:        &http.Client{},
+		PublicURL:         hs.URL,
+		GRPCListen:        "127.0.0.1:0",
+		Principal:         headerPrincipal,
+		IsAdmin:           isRoot,
+		GRPCServerOptions: w.grpc,
+		Logger:            logger,
 	})
 	if err != nil {
+		hs.Close()
 		t.Fatal(err)
 	}
-	mux.Handle(JSONRPCPath, srv.JSONRPCHandler())
-	mux.Handle(RESTPath+"/", http.StripPrefix(RESTPath, srv.RESTHandler()))
-	mux.Handle(a2asrv.WellKnownAgentCardPath, srv.CardHandler())
-	if err := srv.ListenGRPC(t.Context()); err != nil {
+	if err := mount(t.Context(), mux, srv, w); err != nil {
+		hs.Close()
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := notifier.Run(ctx); err != nil {
+			t.Errorf("notifier: %v", err)
+		}
+	})
+	wg.Go(func() {
+		if err := srv.Run(ctx); err != nil {
+			t.Errorf("gRPC Run: %v", err)
+		}
+	})
+	if w.run != nil {
+		wg.Go(func() {
+			if err := w.run(ctx); err != nil {
+				t.Errorf("run: %v", err)
+			}
+		})
+	}
+	// Work queued before the notifier listens waits for the queue's poll
+	// (seconds); the test's first message must not.
 	select {
 	case <-notifier.Ready():
 	case <-t.Context().Done():
-		t.Fatal("the notifier did not start")
 	}
+	var once sync.Once
 	g := &gateway{st: st, srv: srv, http: hs}
 	g.stop = func() {
-		hs.CloseClientConnections()
-		hs.Close()
-		cancel()
-		_ = work.Close()
-		if err := <-done; err != nil {
-			t.Errorf("gRPC Run: %v", err)
-		}
-		<-notified
-		st.Close()
+		once.Do(func() {
+			hs.CloseClientConnections()
+			hs.Close()
+			cancel()
+			// As app.closeA2AWorkOnEnd: the SDK's pull loop ends once the
+			// tasks it runs finish.
+			work.Close()
+			wg.Wait()
+		})
 	}
 	t.Cleanup(g.stop)
-	return &clusterGateway{gateway: g, tasks: tasks, work: work}
+	return &durableGateway{gateway: g, tasks: tasks, work: work}
+}
+
+// openStore opens the SQLite file at path, closed when the test ends
+// unless the test closed it before.
+func openStore(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { st.Close() }) })
+	return st
 }
 
 // TestClusterMode: with tasks run through the work queue and followed
 // through the event log, every binding sends, streams and gets as without.
 func TestClusterMode(t *testing.T) {
-	g := startClusterGateway(t)
+	g := startDurableGateway(t, openStore(t, filepath.Join(t.TempDir(), "parley.db")), wiring{})
 	for _, b := range bindings {
 		t.Run(b.name, func(t *testing.T) {
 			c := g.client(t, b, "alice")
@@ -137,7 +184,7 @@ func TestClusterMode(t *testing.T) {
 // task stored and not ended. The tool is not called a second time (it may
 // have run, and written); the task fails, saying so.
 func TestInterruptedTaskIsNotRunAgain(t *testing.T) {
-	g := startClusterGateway(t)
+	g := startDurableGateway(t, openStore(t, filepath.Join(t.TempDir(), "parley.db")), wiring{})
 	ctx := t.Context()
 	msg := a2ago.NewMessage(a2ago.MessageRoleUser, a2ago.NewDataPart(map[string]any{
 		"tool": mcpbridge.ToolSaveTicket, "arguments": map[string]any{"customer": "ACME", "category": "billing", "summary": "twice"},

@@ -162,10 +162,7 @@ func startGateway(t *testing.T, adjust ...gatewayOptions) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux.Handle(JSONRPCPath, srv.JSONRPCHandler())
-	mux.Handle(RESTPath+"/", http.StripPrefix(RESTPath, srv.RESTHandler()))
-	mux.Handle(a2asrv.WellKnownAgentCardPath, srv.CardHandler())
-	if err := srv.ListenGRPC(t.Context()); err != nil {
+	if err := mount(t.Context(), mux, srv, wiring{}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -186,6 +183,23 @@ func startGateway(t *testing.T, adjust ...gatewayOptions) *gateway {
 	}
 	t.Cleanup(g.stop)
 	return g
+}
+
+// mount serves srv on mux as app.go mounts it: JSON-RPC, REST and the
+// card, the JSON-RPC and REST handlers through w's middleware (which sees
+// the REST path relative to RESTPath, as audit's describe reads it with
+// RESTMethod); and listens for its gRPC.
+func mount(ctx context.Context, mux *http.ServeMux, srv *Server, w wiring) error {
+	wrap := func(m func(http.Handler) http.Handler, h http.Handler) http.Handler {
+		if m == nil {
+			return h
+		}
+		return m(h)
+	}
+	mux.Handle(JSONRPCPath, wrap(w.jsonrpc, srv.JSONRPCHandler()))
+	mux.Handle(RESTPath+"/", http.StripPrefix(RESTPath, wrap(w.rest, srv.RESTHandler())))
+	mux.Handle(a2asrv.WellKnownAgentCardPath, srv.CardHandler())
+	return srv.ListenGRPC(ctx)
 }
 
 // testWriter sends logs to the test's log.

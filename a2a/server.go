@@ -216,7 +216,7 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	s.handler = a2asrv.NewHandler(NewExecutor(opts.Tools, opts.Logger), append(handlerOpts, opts.HandlerOptions...)...)
 	s.jsonrpc = limitBody(opts.MaxBodyBytes, true, cleanAnswers(opts.MaxBodyBytes, newJSONRPCHandler(s.handler, opts.MaxBodyBytes)))
-	s.rest = limitBody(opts.MaxBodyBytes, false, cleanAnswers(opts.MaxBodyBytes, holdStreamStart(newRESTHandler(s.handler))))
+	s.rest = limitBody(opts.MaxBodyBytes, false, cleanAnswers(opts.MaxBodyBytes, holdStreamStart(NewRESTHandler(s.handler))))
 	return s, nil
 }
 

@@ -123,7 +123,7 @@ func CardWith10(card []byte, interfaces []Interface) ([]byte, error) {
 		}
 		out["skills"] = ns
 	}
-	return encode(out)
+	return EncodeJSON(out)
 }
 
 // CardTo10 renders an agent card of either version as a pure 1.0 card.
@@ -132,7 +132,7 @@ func CardTo10(card []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return encode(cardTo10(c))
+	return EncodeJSON(cardTo10(c))
 }
 
 // CardTo03 renders an agent card of either version as a 0.3 card, which
@@ -145,13 +145,13 @@ func CardTo03(card []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return encode(cardTo03(c))
+	return EncodeJSON(cardTo03(c))
 }
 
 // ---------------------------------------------------------------- helpers
 
 func decodeCard(card []byte) (obj, error) {
-	v, err := decode(card)
+	v, err := DecodeJSON(card)
 	if err != nil {
 		return nil, errorf(CodeParseError, "invalid agent card JSON: %v", err)
 	}

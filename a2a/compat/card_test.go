@@ -65,7 +65,7 @@ func TestCardWith10KeepsA2AGoCard(t *testing.T) {
 	again, _ := json.Marshal(&back)
 	sameJSON(t, "0.3 view of the merged card", again, orig)
 
-	mv, _ := decode(merged)
+	mv, _ := DecodeJSON(merged)
 	m := mv.(obj)
 	wantIfaces := []Interface{
 		{URL: "https://parley.example.com/a2a", ProtocolBinding: "JSONRPC", ProtocolVersion: "0.3.0"},
@@ -112,7 +112,7 @@ func TestCardWith10KeepsA2AGoCard(t *testing.T) {
 }
 
 func mustEncode(t *testing.T, v any) []byte {
-	b, err := encode(v)
+	b, err := EncodeJSON(v)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -224,9 +224,9 @@ func ErrorResponse(v Version, id any, e *Error) []byte {
 		delete(errObj, "data")
 	}
 	sanitizeErrorObject(errObj)
-	b, err := encode(obj{"jsonrpc": "2.0", "id": id, "error": errObj})
+	b, err := EncodeJSON(obj{"jsonrpc": "2.0", "id": id, "error": errObj})
 	if err != nil { // id was not JSON-encodable
-		b, _ = encode(obj{"jsonrpc": "2.0", "id": nil, "error": errObj})
+		b, _ = EncodeJSON(obj{"jsonrpc": "2.0", "id": nil, "error": errObj})
 	}
 	return b
 }
@@ -236,9 +236,9 @@ func ErrorResponse(v Version, id any, e *Error) []byte {
 // obj is a decoded JSON object.
 type obj = map[string]any
 
-// decode parses exactly one JSON value, keeping numbers as json.Number so
+// DecodeJSON parses exactly one JSON value, keeping numbers as json.Number so
 // that ids, metadata and the like survive unchanged.
-func decode(b []byte) (any, error) {
+func DecodeJSON(b []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
@@ -251,8 +251,8 @@ func decode(b []byte) (any, error) {
 	return v, nil
 }
 
-// encode renders v compactly, without HTML escaping.
-func encode(v any) ([]byte, error) {
+// EncodeJSON renders v compactly, without HTML escaping.
+func EncodeJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -10,11 +10,11 @@ import (
 // exactJSON compares without dropping default values.
 func exactJSON(t *testing.T, what string, got []byte, want string) {
 	t.Helper()
-	g, err := decode(got)
+	g, err := DecodeJSON(got)
 	if err != nil {
 		t.Fatalf("%s: invalid JSON %s: %v", what, got, err)
 	}
-	w, err := decode([]byte(want))
+	w, err := DecodeJSON([]byte(want))
 	if err != nil {
 		t.Fatalf("%s: bad expectation %s: %v", what, want, err)
 	}
@@ -213,7 +213,7 @@ func TestStreamEventEdges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, _ := decode(got)
+		v, _ := DecodeJSON(got)
 		if f := v.(obj)["result"].(obj)["final"]; f != final {
 			t.Errorf("%s: final = %v, want %v", state, f, final)
 		}

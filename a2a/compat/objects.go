@@ -744,7 +744,7 @@ func metadataString(v any) any {
 	if s, ok := v.(string); ok {
 		return s
 	}
-	b, err := encode(v)
+	b, err := EncodeJSON(v)
 	if err != nil {
 		return fmt.Sprint(v)
 	}

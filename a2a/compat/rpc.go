@@ -94,7 +94,7 @@ func StreamEventTo03(method string, data []byte) ([]byte, error) {
 // ---------------------------------------------------------------- requests
 
 func parseRequest(body []byte) (obj, string, error) {
-	v, err := decode(body)
+	v, err := DecodeJSON(body)
 	if err != nil {
 		return nil, "", errorf(CodeParseError, "invalid JSON: %v", err)
 	}
@@ -117,7 +117,7 @@ func renderRequest(req obj, method string, params any) ([]byte, error) {
 	} else {
 		out["params"] = params
 	}
-	b, err := encode(out)
+	b, err := EncodeJSON(out)
 	if err != nil {
 		return nil, errorf(CodeInternalError, "encoding the request: %v", err)
 	}
@@ -282,7 +282,7 @@ func translateResponse(method string, body []byte, to Version, event bool) ([]by
 	if m10 == "" {
 		return nil, errorf(CodeMethodNotFound, "method %q not found", method)
 	}
-	v, err := decode(body)
+	v, err := DecodeJSON(body)
 	if err != nil {
 		return nil, errorf(CodeParseError, "invalid JSON in response: %v", err)
 	}
@@ -320,7 +320,7 @@ func translateResponse(method string, body []byte, to Version, event bool) ([]by
 	} else {
 		return nil, errorf(CodeInvalidAgentResponse, "a JSON-RPC response needs a result or an error")
 	}
-	b, err := encode(out)
+	b, err := EncodeJSON(out)
 	if err != nil {
 		return nil, errorf(CodeInternalError, "encoding the response: %v", err)
 	}

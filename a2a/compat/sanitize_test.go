@@ -124,7 +124,7 @@ func TestPushNotificationURLs(t *testing.T) {
 		`{"jsonrpc":"2.0","id":1,"method":"tasks/pushNotificationConfig/set","PARAMS":{"taskId":"t","pushNotificationConfig":{"url":"` + meta + `"}}}`,
 		`{"jsonrpc":"2.0","id":1,"method":"message/send","Method":"CreateTaskPushNotificationConfig","params":{"url":"` + meta + `"}}`,
 	} {
-		req, err := decode([]byte(body))
+		req, err := DecodeJSON([]byte(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +134,7 @@ func TestPushNotificationURLs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := decode([]byte(`{"jsonrpc":"2.0","id":1,"method":"` + tt.method + `","params":` + tt.params + `}`))
+			req, err := DecodeJSON([]byte(`{"jsonrpc":"2.0","id":1,"method":"` + tt.method + `","params":` + tt.params + `}`))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -103,7 +103,7 @@ var wirePairs = []struct{ v10, v03 string }{
 // generations disagree on whether to spell them out, never on their meaning.
 func norm(t testing.TB, b []byte, drop ...string) any {
 	t.Helper()
-	v, err := decode(b)
+	v, err := DecodeJSON(b)
 	if err != nil {
 		t.Fatalf("invalid JSON %s: %v", b, err)
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
 	a2asrvv1 "github.com/a2aproject/a2a-go/v2/a2asrv"
 	"github.com/a2aproject/a2a-go/v2/a2asrv/taskstore"
+
+	"github.com/parleyhq/parley/agentcards/agentcardstest"
 )
 
 // Agents on a2a-go v2 (A2A 1.0, and 0.3 through its a2av0 handlers), for
@@ -44,16 +46,8 @@ func startAgent1(t *testing.T, name string, exec a2asrvv1.AgentExecutor, v agent
 	a.srv = httptest.NewServer(mux)
 	t.Cleanup(a.srv.Close)
 
-	card := &a2av1.AgentCard{
-		Name:                name,
-		Description:         name + ", a test agent (A2A 1.0)",
-		Version:             "1.0.0",
-		Capabilities:        a2av1.AgentCapabilities{Streaming: true},
-		DefaultInputModes:   []string{"text/plain"},
-		DefaultOutputModes:  []string{"text/plain"},
-		Skills:              []a2av1.AgentSkill{{ID: "work", Name: "Work", Description: "Work for customers", Tags: []string{"test"}}},
-		SupportedInterfaces: []*a2av1.AgentInterface{a2av1.NewAgentInterface(a.srv.URL+"/", a2av1.TransportProtocolJSONRPC)},
-	}
+	card := agentcardstest.Card1(name, agentcardstest.Skill1("work", "Work", "test"))
+	card.SupportedInterfaces = []*a2av1.AgentInterface{a2av1.NewAgentInterface(a.srv.URL+"/", a2av1.TransportProtocolJSONRPC)}
 	if v == speaksBoth {
 		i03 := a2av1.NewAgentInterface(a.srv.URL+path03, a2av1.TransportProtocolJSONRPC)
 		i03.ProtocolVersion = "0.3"

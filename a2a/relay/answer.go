@@ -33,14 +33,14 @@ func (c *call) copyAnswer(ctx context.Context, resp *http.Response) {
 		if resp.StatusCode == http.StatusOK {
 			// a2a-go answers a call without a result (deleting a push
 			// config) with nothing at all; JSON-RPC says result null.
-			b, _ := encodeJSON(map[string]any{"jsonrpc": "2.0", "id": c.id, "result": nil})
+			b, _ := compat.EncodeJSON(map[string]any{"jsonrpc": "2.0", "id": c.id, "result": nil})
 			c.answer(b)
 			return
 		}
 		c.fail(compat.CodeInternalError, causeBadResponse, "agent %q answered HTTP %s with no body", c.name, resp.Status)
 		return
 	}
-	parsed, err := decodeJSON(raw)
+	parsed, err := compat.DecodeJSON(raw)
 	answer, _ := parsed.(map[string]any)
 	_, hasResult := answer["result"]
 	_, hasError := answer["error"]
@@ -48,7 +48,7 @@ func (c *call) copyAnswer(ctx context.Context, resp *http.Response) {
 		// a2a-go (0.3.15) leaves the result out of an answer without one
 		// (deleting a push config); JSON-RPC says result null.
 		answer["result"] = nil
-		if b, err := encodeJSON(answer); err == nil {
+		if b, err := compat.EncodeJSON(answer); err == nil {
 			raw, hasResult = b, true
 		}
 	}
@@ -69,11 +69,11 @@ func (c *call) copyAnswer(ctx context.Context, resp *http.Response) {
 			c.fail(compat.CodeInvalidAgentResponse, causeTranslation, "agent %q: its A2A %s answer cannot be translated to A2A %s: %s", c.name, c.av, c.cv, compat.AsError(err).Message)
 			return
 		}
-		parsed, _ = decodeJSON(raw)
+		parsed, _ = compat.DecodeJSON(raw)
 		answer, _ = parsed.(map[string]any)
 	}
 	if out, changed := c.inspect(answer); changed {
-		if b, err := encodeJSON(out); err == nil {
+		if b, err := compat.EncodeJSON(out); err == nil {
 			raw = b
 		}
 	}
@@ -104,12 +104,12 @@ func (c *call) inspect(answer map[string]any) (map[string]any, bool) {
 	}
 	if compat.Method10(c.method) == "GetExtendedAgentCard" {
 		if card, ok := result.(map[string]any); ok {
-			if doc, err := encodeJSON(card); err == nil {
+			if doc, err := compat.EncodeJSON(card); err == nil {
 				if rewritten, err := c.rl.rewriteCard(doc, c.name); err == nil {
 					if c.cv == compat.V10 {
 						rewritten, err = compat.CardTo10(rewritten)
 					}
-					if v, err2 := decodeJSON(rewritten); err == nil && err2 == nil {
+					if v, err2 := compat.DecodeJSON(rewritten); err == nil && err2 == nil {
 						out := maps.Clone(answer)
 						out["result"] = v
 						return out, true
@@ -147,7 +147,7 @@ func (c *call) agentError(id any, e map[string]any) map[string]any {
 	if prefix := fmt.Sprintf("agent %q: ", c.name); !strings.HasPrefix(msg, prefix) {
 		msg = prefix + msg
 	}
-	parsed, err := decodeJSON(compat.ErrorResponse(c.cv, id, &compat.Error{Code: code, Message: msg, Data: data}))
+	parsed, err := compat.DecodeJSON(compat.ErrorResponse(c.cv, id, &compat.Error{Code: code, Message: msg, Data: data}))
 	out, _ := parsed.(map[string]any)
 	rendered, _ := out["error"].(map[string]any)
 	if err != nil || rendered == nil {

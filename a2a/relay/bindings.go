@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
-	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
 	"google.golang.org/grpc"
 )
@@ -21,20 +20,6 @@ const restSub = "rest"
 // RESTURL is the base URL of the relay's REST face for the named agent
 // (A2A 1.0 at it, 0.3 under its /v1, as 0.3 clients put every path).
 func (rl *Relay) RESTURL(name string) string { return rl.AgentURL(name) + "/" + restSub }
-
-// newRESTHandler serves both versions of the A2A HTTP+JSON binding on one
-// base, as the gateway's own face does: 0.3 under /v1, 1.0 at the root.
-func newRESTHandler(h a2asrv.RequestHandler) http.Handler {
-	v10 := a2asrv.NewRESTHandler(h)
-	v03 := a2av0.NewRESTHandler(h)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, a2av0.RESTPathPrefix+"/") {
-			v03.ServeHTTP(w, r)
-			return
-		}
-		v10.ServeHTTP(w, r)
-	})
-}
 
 // serveREST relays a REST call to the named agent through the forwarder:
 // the SDK's REST bindings read the caller's request and write the answer

@@ -746,8 +746,10 @@ func TestRelayGRPCAudit(t *testing.T) {
 }
 
 // TestRelayBindingsPushAndList: over REST and gRPC, a push-notification
-// callback the guard refuses is refused and nothing reaches the agent,
-// and a ListTasks answer keeps only the caller's tasks.
+// callback the guard refuses is refused and nothing reaches the agent;
+// the calls on a task's push-notification configs reach the agent for
+// the task's caller only; and a ListTasks answer keeps only the caller's
+// tasks.
 func TestRelayBindingsPushAndList(t *testing.T) {
 	env := newBindingsEnvWith(t, func(o *relay.Options) {
 		// The agents live on loopback (the registry allows it); the
@@ -775,6 +777,55 @@ func TestRelayBindingsPushAndList(t *testing.T) {
 			}
 			if n := agent.calls(); n != calls {
 				t.Errorf("the agent got %d calls with refused callbacks; want none", n-calls)
+			}
+
+			// The push-notification config calls on a task reach the agent
+			// for the task's caller, the agent's own answer coming back
+			// naming it; another caller's are "task not found", and the
+			// agent is not called.
+			res, err := client.SendMessage(alice, userMessage("quick"))
+			if err != nil {
+				t.Fatalf("send: %v", err)
+			}
+			task, ok := res.(*a2a.Task)
+			if !ok {
+				t.Fatalf("send returned %T, want a task", res)
+			}
+			env.waitRelayed(t, name, string(task.ID), "completed")
+
+			tests := []struct {
+				name string
+				call func(ctx context.Context) error
+			}{
+				{"get", func(ctx context.Context) error {
+					_, err := client.GetTaskPushConfig(ctx, &a2a.GetTaskPushConfigRequest{TaskID: task.ID, ID: "cfg"})
+					return err
+				}},
+				{"list", func(ctx context.Context) error {
+					_, err := client.ListTaskPushConfigs(ctx, &a2a.ListTaskPushConfigRequest{TaskID: task.ID})
+					return err
+				}},
+				{"delete", func(ctx context.Context) error {
+					return client.DeleteTaskPushConfig(ctx, &a2a.DeleteTaskPushConfigRequest{TaskID: task.ID, ID: "cfg"})
+				}},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					before := agent.calls()
+					if err := tt.call(bob); !errors.Is(err, a2a.ErrTaskNotFound) {
+						t.Errorf("bob's %s = %v, want task not found", tt.name, err)
+					}
+					if n := agent.calls(); n != before {
+						t.Errorf("the agent got %d calls for bob's %s; want none", n-before, tt.name)
+					}
+					// The agent has no push notifications: its own answer.
+					if err := tt.call(alice); !errors.Is(err, a2a.ErrPushNotificationNotSupported) || !strings.Contains(err.Error(), name) {
+						t.Errorf("alice's %s = %v, want the agent's %v naming it", tt.name, err, a2a.ErrPushNotificationNotSupported)
+					}
+					if n := agent.calls(); n != before+1 {
+						t.Errorf("the agent got %d calls for alice's %s; want 1", n-before, tt.name)
+					}
+				})
 			}
 
 			// The agent lists every task Parley started there.

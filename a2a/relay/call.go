@@ -71,7 +71,7 @@ func (rl *Relay) serveJSONRPC(w http.ResponseWriter, r *http.Request, name strin
 		c.writeJSON(http.StatusBadRequest, compat.ErrorResponse(c.cv, nil, &compat.Error{Code: compat.CodeParseError, Message: "reading the request: " + err.Error()}))
 		return
 	}
-	parsed, err := decodeJSON(body)
+	parsed, err := compat.DecodeJSON(body)
 	if err != nil {
 		c.writeJSON(http.StatusOK, compat.ErrorResponse(c.cv, nil, &compat.Error{Code: compat.CodeParseError, Message: "invalid JSON: " + err.Error()}))
 		return
@@ -183,7 +183,7 @@ func (c *call) relay(body []byte, req map[string]any) {
 			return
 		}
 		req = nil
-		if v, err := decodeJSON(out); err == nil {
+		if v, err := compat.DecodeJSON(out); err == nil {
 			req, _ = v.(map[string]any)
 		}
 	}
@@ -202,7 +202,7 @@ func (c *call) relay(body []byte, req map[string]any) {
 	// what Parley decoded, so that no duplicate member can name another
 	// task to a decoder that keeps the first of them.
 	if reencode || len(taskIDs) > 0 {
-		if b, err := encodeJSON(req); err == nil && req != nil {
+		if b, err := compat.EncodeJSON(req); err == nil && req != nil {
 			out = b
 		}
 	}

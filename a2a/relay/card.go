@@ -66,7 +66,7 @@ func rewriteCardWith(card []byte, relayURL string, more []compat.Interface) ([]b
 	if err != nil {
 		return nil, err
 	}
-	v, err := decodeJSON(c03)
+	v, err := compat.DecodeJSON(c03)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func rewriteCardWith(card []byte, relayURL string, more []compat.Interface) ([]b
 	if len(additional) > 0 {
 		c["additionalInterfaces"] = append([]any{map[string]any{"url": relayURL, "transport": compat.BindingJSONRPC}}, additional...)
 	}
-	doc, err := encodeJSON(c)
+	doc, err := compat.EncodeJSON(c)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func (rl *Relay) moreInterfaces(agent string) []compat.Interface {
 // the agent's, when the relay has them.
 func (rl *Relay) rewriteCard(card []byte, agent string) ([]byte, error) {
 	if rl.opts.SecuritySchemes != nil {
-		v, err := decodeJSON(card)
+		v, err := compat.DecodeJSON(card)
 		if err != nil {
 			return nil, err
 		}

@@ -316,60 +316,90 @@ func (c *fcall) checkSend(ctx context.Context, req *a2a.SendMessageRequest) erro
 	return nil
 }
 
-// SendMessage implements a2asrv.RequestHandler.
-func (f forwarder) SendMessage(ctx context.Context, req *a2a.SendMessageRequest) (a2a.SendMessageResult, error) {
-	out, c, err := f.begin(ctx, "SendMessage")
+// check is what a call checks before it is forwarded (the task it names,
+// the callback it sets); ctx is the caller's.
+type check func(ctx context.Context, c *fcall) error
+
+// onTask is the check of a call naming a task.
+func onTask(id a2a.TaskID) check {
+	return func(ctx context.Context, c *fcall) error { return c.checkTask(ctx, id) }
+}
+
+// unary forwards a call the agent answers once: begin, check (nil: none),
+// call the agent within the relay's timeout (callCtx, which carries the
+// caller's context's values), its failure in the caller's terms. The call
+// is returned for what the method does with the answer.
+func unary[T any](ctx context.Context, f forwarder, method string, chk check, call func(callCtx context.Context, c *fcall) (T, error)) (T, *fcall, error) {
+	var zero T
+	out, c, err := f.begin(ctx, method)
 	if err != nil {
-		return nil, err
+		return zero, nil, err
 	}
-	if err := c.checkSend(ctx, req); err != nil {
-		return nil, err
+	if chk != nil {
+		if err := chk(ctx, c); err != nil {
+			return zero, nil, err
+		}
 	}
 	callCtx, cancel := c.bounded(out)
 	defer cancel()
-	res, err := c.client.SendMessage(callCtx, c.sendRequest(ctx, req))
+	res, err := call(callCtx, c)
 	if err != nil {
-		return nil, c.failed(ctx, callCtx, err)
+		return zero, nil, c.failed(ctx, callCtx, err)
+	}
+	return res, c, nil
+}
+
+// unaryTask is unary for a call answered with a task (or a message), the
+// task seen for the caller.
+func unaryTask[T a2a.Event](ctx context.Context, f forwarder, method string, chk check, call func(callCtx context.Context, c *fcall) (T, error)) (T, error) {
+	res, c, err := unary(ctx, f, method, chk, call)
+	if err != nil {
+		return res, err
 	}
 	c.seenEvent(ctx, res)
 	return res, nil
 }
 
-// SendStreamingMessage implements a2asrv.RequestHandler: the agent's
-// events are passed on one by one as they arrive.
-func (f forwarder) SendStreamingMessage(ctx context.Context, req *a2a.SendMessageRequest) iter.Seq2[a2a.Event, error] {
+// streaming forwards a call the agent answers with a stream: begin, check,
+// then the agent's stream (open) passed on (see fcall.stream).
+func streaming(ctx context.Context, f forwarder, method string, chk check, open func(callCtx context.Context, c *fcall) iter.Seq2[a2a.Event, error]) iter.Seq2[a2a.Event, error] {
 	return func(yield func(a2a.Event, error) bool) {
-		out, c, err := f.begin(ctx, "SendStreamingMessage")
-		if err == nil {
-			err = c.checkSend(ctx, req)
+		out, c, err := f.begin(ctx, method)
+		if err == nil && chk != nil {
+			err = chk(ctx, c)
 		}
 		if err != nil {
 			yield(nil, err)
 			return
 		}
-		c.stream(ctx, out, yield, func(ctx context.Context) iter.Seq2[a2a.Event, error] {
-			return c.client.SendStreamingMessage(ctx, c.sendRequest(ctx, req))
-		})
+		c.stream(ctx, out, yield, func(callCtx context.Context) iter.Seq2[a2a.Event, error] { return open(callCtx, c) })
 	}
+}
+
+// SendMessage implements a2asrv.RequestHandler.
+func (f forwarder) SendMessage(ctx context.Context, req *a2a.SendMessageRequest) (a2a.SendMessageResult, error) {
+	checkSend := func(ctx context.Context, c *fcall) error { return c.checkSend(ctx, req) }
+	return unaryTask(ctx, f, "SendMessage", checkSend, func(callCtx context.Context, c *fcall) (a2a.SendMessageResult, error) {
+		return c.client.SendMessage(callCtx, c.sendRequest(ctx, req))
+	})
+}
+
+// SendStreamingMessage implements a2asrv.RequestHandler: the agent's
+// events are passed on one by one as they arrive.
+func (f forwarder) SendStreamingMessage(ctx context.Context, req *a2a.SendMessageRequest) iter.Seq2[a2a.Event, error] {
+	checkSend := func(ctx context.Context, c *fcall) error { return c.checkSend(ctx, req) }
+	return streaming(ctx, f, "SendStreamingMessage", checkSend, func(callCtx context.Context, c *fcall) iter.Seq2[a2a.Event, error] {
+		return c.client.SendStreamingMessage(callCtx, c.sendRequest(callCtx, req))
+	})
 }
 
 // SubscribeToTask implements a2asrv.RequestHandler.
 func (f forwarder) SubscribeToTask(ctx context.Context, req *a2a.SubscribeToTaskRequest) iter.Seq2[a2a.Event, error] {
-	return func(yield func(a2a.Event, error) bool) {
-		out, c, err := f.begin(ctx, "SubscribeToTask")
-		if err == nil {
-			err = c.checkTask(ctx, req.ID)
-		}
-		if err != nil {
-			yield(nil, err)
-			return
-		}
-		r := *req
-		r.Tenant = ""
-		c.stream(ctx, out, yield, func(ctx context.Context) iter.Seq2[a2a.Event, error] {
-			return c.client.SubscribeToTask(ctx, &r)
-		})
-	}
+	r := *req
+	r.Tenant = ""
+	return streaming(ctx, f, "SubscribeToTask", onTask(req.ID), func(callCtx context.Context, c *fcall) iter.Seq2[a2a.Event, error] {
+		return c.client.SubscribeToTask(callCtx, &r)
+	})
 }
 
 // stream passes on the agent's stream event by event. The relay's timeout
@@ -399,60 +429,32 @@ func (c *fcall) stream(ctx, out context.Context, yield func(a2a.Event, error) bo
 
 // GetTask implements a2asrv.RequestHandler.
 func (f forwarder) GetTask(ctx context.Context, req *a2a.GetTaskRequest) (*a2a.Task, error) {
-	out, c, err := f.begin(ctx, "GetTask")
-	if err != nil {
-		return nil, err
-	}
-	if err := c.checkTask(ctx, req.ID); err != nil {
-		return nil, err
-	}
 	r := *req
 	r.Tenant = ""
-	callCtx, cancel := c.bounded(out)
-	defer cancel()
-	t, err := c.client.GetTask(callCtx, &r)
-	if err != nil {
-		return nil, c.failed(ctx, callCtx, err)
-	}
-	c.seenEvent(ctx, t)
-	return t, nil
+	return unaryTask(ctx, f, "GetTask", onTask(req.ID), func(callCtx context.Context, c *fcall) (*a2a.Task, error) {
+		return c.client.GetTask(callCtx, &r)
+	})
 }
 
 // CancelTask implements a2asrv.RequestHandler.
 func (f forwarder) CancelTask(ctx context.Context, req *a2a.CancelTaskRequest) (*a2a.Task, error) {
-	out, c, err := f.begin(ctx, "CancelTask")
-	if err != nil {
-		return nil, err
-	}
-	if err := c.checkTask(ctx, req.ID); err != nil {
-		return nil, err
-	}
 	r := *req
 	r.Tenant = ""
-	callCtx, cancel := c.bounded(out)
-	defer cancel()
-	t, err := c.client.CancelTask(callCtx, &r)
-	if err != nil {
-		return nil, c.failed(ctx, callCtx, err)
-	}
-	c.seenEvent(ctx, t)
-	return t, nil
+	return unaryTask(ctx, f, "CancelTask", onTask(req.ID), func(callCtx context.Context, c *fcall) (*a2a.Task, error) {
+		return c.client.CancelTask(callCtx, &r)
+	})
 }
 
 // ListTasks implements a2asrv.RequestHandler: the answer keeps only the
 // caller's tasks (see Relay).
 func (f forwarder) ListTasks(ctx context.Context, req *a2a.ListTasksRequest) (*a2a.ListTasksResponse, error) {
-	out, c, err := f.begin(ctx, "ListTasks")
-	if err != nil {
-		return nil, err
-	}
 	r := *req
 	r.Tenant = ""
-	callCtx, cancel := c.bounded(out)
-	defer cancel()
-	resp, err := c.client.ListTasks(callCtx, &r)
+	resp, c, err := unary(ctx, f, "ListTasks", nil, func(callCtx context.Context, c *fcall) (*a2a.ListTasksResponse, error) {
+		return c.client.ListTasks(callCtx, &r)
+	})
 	if err != nil {
-		return nil, c.failed(ctx, callCtx, err)
+		return nil, err
 	}
 	kept := make([]*a2a.Task, 0, len(resp.Tasks))
 	for _, t := range resp.Tasks {
@@ -471,100 +473,63 @@ func (f forwarder) ListTasks(ctx context.Context, req *a2a.ListTasksRequest) (*a
 
 // GetTaskPushConfig implements a2asrv.RequestHandler.
 func (f forwarder) GetTaskPushConfig(ctx context.Context, req *a2a.GetTaskPushConfigRequest) (*a2a.PushConfig, error) {
-	out, c, err := f.begin(ctx, "GetTaskPushNotificationConfig")
-	if err != nil {
-		return nil, err
-	}
-	if err := c.checkTask(ctx, req.TaskID); err != nil {
-		return nil, err
-	}
 	r := *req
 	r.Tenant = ""
-	callCtx, cancel := c.bounded(out)
-	defer cancel()
-	cfg, err := c.client.GetTaskPushConfig(callCtx, &r)
-	if err != nil {
-		return nil, c.failed(ctx, callCtx, err)
-	}
-	return cfg, nil
+	cfg, _, err := unary(ctx, f, "GetTaskPushNotificationConfig", onTask(req.TaskID), func(callCtx context.Context, c *fcall) (*a2a.PushConfig, error) {
+		return c.client.GetTaskPushConfig(callCtx, &r)
+	})
+	return cfg, err
 }
 
 // ListTaskPushConfigs implements a2asrv.RequestHandler.
 func (f forwarder) ListTaskPushConfigs(ctx context.Context, req *a2a.ListTaskPushConfigRequest) (*a2a.ListTaskPushConfigResponse, error) {
-	out, c, err := f.begin(ctx, "ListTaskPushNotificationConfigs")
-	if err != nil {
-		return nil, err
-	}
-	if err := c.checkTask(ctx, req.TaskID); err != nil {
-		return nil, err
-	}
 	r := *req
 	r.Tenant = ""
-	callCtx, cancel := c.bounded(out)
-	defer cancel()
-	cfgs, err := c.client.ListTaskPushConfigs(callCtx, &r)
+	cfgs, _, err := unary(ctx, f, "ListTaskPushNotificationConfigs", onTask(req.TaskID), func(callCtx context.Context, c *fcall) ([]*a2a.PushConfig, error) {
+		return c.client.ListTaskPushConfigs(callCtx, &r)
+	})
 	if err != nil {
-		return nil, c.failed(ctx, callCtx, err)
+		return nil, err
 	}
 	return &a2a.ListTaskPushConfigResponse{Configs: cfgs}, nil
 }
 
 // CreateTaskPushConfig implements a2asrv.RequestHandler.
 func (f forwarder) CreateTaskPushConfig(ctx context.Context, req *a2a.PushConfig) (*a2a.PushConfig, error) {
-	out, c, err := f.begin(ctx, "CreateTaskPushNotificationConfig")
-	if err != nil {
-		return nil, err
-	}
-	if err := c.checkTask(ctx, req.TaskID); err != nil {
-		return nil, err
-	}
-	if err := c.checkCallback(ctx, req); err != nil {
-		return nil, err
+	checkConfig := func(ctx context.Context, c *fcall) error {
+		if err := c.checkTask(ctx, req.TaskID); err != nil {
+			return err
+		}
+		return c.checkCallback(ctx, req)
 	}
 	r := *req
 	r.Tenant = ""
-	callCtx, cancel := c.bounded(out)
-	defer cancel()
-	cfg, err := c.client.CreateTaskPushConfig(callCtx, &r)
-	if err != nil {
-		return nil, c.failed(ctx, callCtx, err)
-	}
-	return cfg, nil
+	cfg, _, err := unary(ctx, f, "CreateTaskPushNotificationConfig", checkConfig, func(callCtx context.Context, c *fcall) (*a2a.PushConfig, error) {
+		return c.client.CreateTaskPushConfig(callCtx, &r)
+	})
+	return cfg, err
 }
 
 // DeleteTaskPushConfig implements a2asrv.RequestHandler.
 func (f forwarder) DeleteTaskPushConfig(ctx context.Context, req *a2a.DeleteTaskPushConfigRequest) error {
-	out, c, err := f.begin(ctx, "DeleteTaskPushNotificationConfig")
-	if err != nil {
-		return err
-	}
-	if err := c.checkTask(ctx, req.TaskID); err != nil {
-		return err
-	}
 	r := *req
 	r.Tenant = ""
-	callCtx, cancel := c.bounded(out)
-	defer cancel()
-	if err := c.client.DeleteTaskPushConfig(callCtx, &r); err != nil {
-		return c.failed(ctx, callCtx, err)
-	}
-	return nil
+	_, _, err := unary(ctx, f, "DeleteTaskPushNotificationConfig", onTask(req.TaskID), func(callCtx context.Context, c *fcall) (struct{}, error) {
+		return struct{}{}, c.client.DeleteTaskPushConfig(callCtx, &r)
+	})
+	return err
 }
 
 // GetExtendedAgentCard implements a2asrv.RequestHandler: the agent's
 // card, rewritten as the relay serves it (its interfaces the relay's).
 func (f forwarder) GetExtendedAgentCard(ctx context.Context, req *a2a.GetExtendedAgentCardRequest) (*a2a.AgentCard, error) {
-	out, c, err := f.begin(ctx, "GetExtendedAgentCard")
-	if err != nil {
-		return nil, err
-	}
 	r := *req
 	r.Tenant = ""
-	callCtx, cancel := c.bounded(out)
-	defer cancel()
-	card, err := c.client.GetExtendedAgentCard(callCtx, &r)
+	card, c, err := unary(ctx, f, "GetExtendedAgentCard", nil, func(callCtx context.Context, c *fcall) (*a2a.AgentCard, error) {
+		return c.client.GetExtendedAgentCard(callCtx, &r)
+	})
 	if err != nil {
-		return nil, c.failed(ctx, callCtx, err)
+		return nil, err
 	}
 	doc, err := json.Marshal(card)
 	if err == nil {

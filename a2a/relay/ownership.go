@@ -245,7 +245,7 @@ func (c *call) taskNotFound() []byte {
 		"message": relayTaskNotFound,
 		"data":    map[string]any{"error": relayTaskNotFound},
 	})
-	b, err := encodeJSON(answer)
+	b, err := compat.EncodeJSON(answer)
 	if err != nil { // not for these values
 		return compat.ErrorResponse(c.cv, c.id, &compat.Error{Code: compat.CodeTaskNotFound, Message: relayTaskNotFound})
 	}

@@ -24,6 +24,7 @@ import (
 
 	a2ago "github.com/a2aproject/a2a-go/a2a"
 
+	parleya2a "github.com/parleyhq/parley/a2a"
 	"github.com/parleyhq/parley/a2a/compat"
 	"github.com/parleyhq/parley/agentcards"
 	"github.com/parleyhq/parley/store"
@@ -258,7 +259,6 @@ func New(opts Options) (*Relay, error) {
 			return nil, fmt.Errorf("relay: following the store's changes: %w", err)
 		}
 		rl.stop = stop
-		rl.agents.on = true
 		rl.wg.Go(func() {
 			rl.agents.follow(changes, rl.closed.Load, func(msg string) { rl.log.Warn(msg) })
 		})
@@ -266,7 +266,8 @@ func New(opts Options) (*Relay, error) {
 	if opts.Tasks != nil {
 		rl.rec = newRecorder(opts.Tasks, opts.Logger)
 	}
-	rl.rest = newRESTHandler(forwarder{rl: rl})
+	// Both versions of REST on one base, as the gateway's own face.
+	rl.rest = parleya2a.NewRESTHandler(forwarder{rl: rl})
 	return rl, nil
 }
 

@@ -21,25 +21,13 @@ import (
 // a2a-go (other line endings, comments, events split as they like).
 func startRawStreamAgent(t *testing.T, name, stream string) *testAgent {
 	t.Helper()
-	a := &testAgent{name: name}
-	var card []byte
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+agentcards.WellKnownPath, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(card)
+	return startAgent03(t, name, func(*testAgent) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, stream)
+		})
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, stream)
-	})
-	a.srv = httptest.NewServer(mux)
-	t.Cleanup(a.srv.Close)
-	var err error
-	if card, err = json.Marshal(agentcardstest.Card03(name, a.srv.URL+"/", agentcardstest.Skill("work", "Work", "test"))); err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 // rawStream POSTs a 0.3 message/stream through the relay and returns the

@@ -45,6 +45,31 @@ type relayEnv struct {
 	relay   *relay.Relay
 	srv     *httptest.Server
 	changes <-chan store.Change
+	saved   <-chan struct{} // a token after saves of relayed tasks (savedTasks)
+}
+
+// savedTasks is the store, with a token on saved after each save of
+// relayed tasks: those saves emit no change on the feed.
+type savedTasks struct {
+	*sqlite.Store
+	saved chan struct{}
+}
+
+func (s savedTasks) SaveRelayedTask(ctx context.Context, t store.RelayedTask) error {
+	defer s.note()
+	return s.Store.SaveRelayedTask(ctx, t)
+}
+
+func (s savedTasks) SaveRelayedTasks(ctx context.Context, ts []store.RelayedTask) error {
+	defer s.note()
+	return s.Store.SaveRelayedTasks(ctx, ts)
+}
+
+func (s savedTasks) note() {
+	select {
+	case s.saved <- struct{}{}:
+	default:
+	}
 }
 
 func newRelayEnv(t *testing.T, timeout time.Duration) *relayEnv {
@@ -71,10 +96,11 @@ func newRelayEnvWith(t *testing.T, configure func(*relay.Options), wrap func(htt
 	reg := agentcards.New(st, agentcards.Options{AllowPrivate: true, HealthInterval: -1})
 	router := chi.NewRouter()
 	srv := httptest.NewServer(router)
+	saved := make(chan struct{}, 1)
 	opts := relay.Options{
 		Registry:  reg,
 		Transport: reg.Guard().Transport(),
-		Tasks:     st,
+		Tasks:     savedTasks{st, saved},
 		PublicURL: srv.URL,
 		Principal: headerPrincipal,
 		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -93,7 +119,7 @@ func newRelayEnvWith(t *testing.T, configure func(*relay.Options), wrap func(htt
 	}
 	router.Mount(relay.Path, h)
 	t.Cleanup(srv.Close)
-	return &relayEnv{st: st, reg: reg, relay: rl, srv: srv, changes: changes}
+	return &relayEnv{st: st, reg: reg, relay: rl, srv: srv, changes: changes, saved: saved}
 }
 
 // url is the relay's endpoint for the agent.
@@ -143,7 +169,7 @@ func (e *relayEnv) client(t *testing.T, agent string, meta map[string]string) *a
 }
 
 // waitRelayed waits until the relayed task is recorded in the given state,
-// reading the store's change feed between looks.
+// looking again after each save.
 func (e *relayEnv) waitRelayed(t *testing.T, agent, taskID, state string) store.RelayedTask {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
@@ -158,7 +184,7 @@ func (e *relayEnv) waitRelayed(t *testing.T, agent, taskID, state string) store.
 			}
 		}
 		select {
-		case <-e.changes:
+		case <-e.saved:
 		case <-deadline:
 			t.Fatalf("relayed task %s/%s never recorded as %s; recorded: %+v", agent, taskID, state, list)
 		}
@@ -197,6 +223,15 @@ const (
 // 0.3 card.
 func startAgent(t *testing.T, name string, exec a2asrv.AgentExecutor) *testAgent {
 	t.Helper()
+	return startAgent03(t, name, func(a *testAgent) http.Handler {
+		return a.spy(a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(exec)))
+	})
+}
+
+// startAgent03 is an agent speaking A2A 0.3 only: its 0.3 card, and the
+// handler serve makes for it answering every call at its URL.
+func startAgent03(t *testing.T, name string, serve func(*testAgent) http.Handler) *testAgent {
+	t.Helper()
 	a := &testAgent{name: name}
 	var card []byte
 	mux := http.NewServeMux()
@@ -204,7 +239,7 @@ func startAgent(t *testing.T, name string, exec a2asrv.AgentExecutor) *testAgent
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(card)
 	})
-	mux.Handle("/", a.spy(a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(exec))))
+	mux.Handle("/", serve(a))
 	a.srv = httptest.NewServer(mux)
 	t.Cleanup(a.srv.Close)
 	var err error
@@ -870,7 +905,7 @@ func TestRelayVersions(t *testing.T) {
 			break
 		}
 		select {
-		case <-env.changes:
+		case <-env.saved:
 		case <-deadline:
 			t.Fatalf("%d relayed tasks recorded completed, want 12: %+v", len(list), list)
 		}

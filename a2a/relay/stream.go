@@ -75,10 +75,10 @@ func (c *call) event(ev sse.Event) (out []byte, ok bool) {
 			return renderEvent(ev), false
 		}
 	}
-	if parsed, err := decodeJSON(data); err == nil {
+	if parsed, err := compat.DecodeJSON(data); err == nil {
 		answer, _ := parsed.(map[string]any)
 		if changed, ok := c.inspect(answer); ok {
-			if b, err := encodeJSON(changed); err == nil {
+			if b, err := compat.EncodeJSON(changed); err == nil {
 				data = b
 			}
 		}

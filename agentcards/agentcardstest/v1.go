@@ -137,15 +137,7 @@ func NewPeer1With(t testing.TB, name string, exec a2asrvv1.AgentExecutor, skills
 	p.Server = httptest.NewServer(mux)
 	t.Cleanup(p.Server.Close)
 
-	card := &a2av1.AgentCard{
-		Name:               name,
-		Description:        name + ", a test agent (A2A 1.0)",
-		Version:            "1.0.0",
-		Capabilities:       a2av1.AgentCapabilities{Streaming: true},
-		DefaultInputModes:  []string{"text/plain"},
-		DefaultOutputModes: []string{"text/plain"},
-		Skills:             skills,
-	}
+	card := Card1(name, skills...)
 	for _, b := range bindings {
 		url := map[string]string{
 			BindingJSONRPC: p.Server.URL + "/jsonrpc", BindingREST: p.Server.URL + "/rest", BindingGRPC: p.GRPCAddr,
@@ -186,6 +178,20 @@ func (p *Peer1) URL() string { return p.Server.URL }
 func (p *Peer1) Stop() {
 	p.Server.Close()
 	p.stopGRPC()
+}
+
+// Card1 is Card03 for A2A 1.0: a valid card but for its interfaces,
+// which the caller adds as it serves them.
+func Card1(name string, skills ...a2av1.AgentSkill) *a2av1.AgentCard {
+	return &a2av1.AgentCard{
+		Name:               name,
+		Description:        name + ", a test agent (A2A 1.0)",
+		Version:            "1.0.0",
+		Capabilities:       a2av1.AgentCapabilities{Streaming: true},
+		DefaultInputModes:  []string{"text/plain"},
+		DefaultOutputModes: []string{"text/plain"},
+		Skills:             skills,
+	}
 }
 
 // Skill1 is Skill for A2A 1.0 cards.
