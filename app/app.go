@@ -159,6 +159,7 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	// whose every dial passes the SSRF guard.
 	agentClients := agentpool.New(a.Registry, agentpool.Options{
 		Guard: a.Registry.Guard(), Outbound: outbound.Transport, OutboundRPC: outbound.PerRPCCredentials,
+		Changes: st, // agents are cached, dropped as they change
 	})
 	a.onClose(func() error { agentClients.Close(); return nil })
 

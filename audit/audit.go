@@ -147,6 +147,17 @@ type Options struct {
 	// It bounds how much a read's record may lag, and so what a process
 	// that dies loses. Default 10ms; negative: commit at once.
 	ReadWindow time.Duration
+	// WriteWindow is how long Run lets records that callers wait for
+	// (Append: writes, and calls that may change things elsewhere, such as
+	// relayed A2A calls) gather before it commits them, and only while
+	// commits run back to back: when the last batch ended less than this
+	// ago. Under load a commit then carries several callers' records
+	// instead of one or two, which on SQLite saves most of each record's
+	// cost (the commit's WAL write); a caller still has its record
+	// committed before it is answered, up to this much later. An idle log
+	// commits a lone record at once. Default DefaultWriteWindow; negative:
+	// commit at once.
+	WriteWindow time.Duration
 	// Principal tells who the caller in ctx is (from the auth middleware's
 	// context), for entries that do not say. Default: nobody (empty).
 	Principal func(ctx context.Context) Principal
@@ -183,6 +194,12 @@ func New(st store.Audit, opts Options) *Log {
 		opts.ReadWindow = DefaultReadWindow
 	case opts.ReadWindow < 0:
 		opts.ReadWindow = 0
+	}
+	switch {
+	case opts.WriteWindow == 0:
+		opts.WriteWindow = DefaultWriteWindow
+	case opts.WriteWindow < 0:
+		opts.WriteWindow = 0
 	}
 	l := &Log{st: st, opts: opts, log: opts.Logger}
 	l.outbox, _ = st.(store.AuditOutbox)

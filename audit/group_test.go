@@ -17,6 +17,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sync/errgroup"
+
 	"github.com/parleyhq/parley/store"
 )
 
@@ -430,7 +433,9 @@ func TestMiddlewareWaitsForWrites(t *testing.T) {
 func TestReadsGatherForTheWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		m := &memStore{}
-		l := New(m, Options{ReadWindow: 50 * time.Millisecond})
+		// No write window: a write right after a commit goes at once too
+		// (TestWritesGatherWhileBusy).
+		l := New(m, Options{ReadWindow: 50 * time.Millisecond, WriteWindow: -1})
 		runLog(t, l)
 
 		start := time.Now()
@@ -471,6 +476,65 @@ func TestReadsGatherForTheWindow(t *testing.T) {
 		}
 		if res, err := l.Verify(t.Context()); err != nil || !res.OK || res.Records != 6 {
 			t.Errorf("Verify = %+v, %v", res, err)
+		}
+	})
+}
+
+// TestWritesGatherWhileBusy: a record a caller waits for (Append) is
+// committed at once when the log is idle; right after a commit (commits
+// back to back) it waits up to the write window for others to share its
+// commit, and a Flush does not wait it out.
+func TestWritesGatherWhileBusy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := &memStore{}
+		const window = 2 * time.Millisecond
+		l := New(m, Options{WriteWindow: window})
+		runLog(t, l)
+		ctx := t.Context()
+		appendAt := func(target string) time.Duration {
+			t.Helper()
+			start := time.Now()
+			if _, err := l.Append(ctx, Entry{Action: "x.write", Target: target}); err != nil {
+				t.Fatal(err)
+			}
+			return time.Since(start)
+		}
+
+		if waited := appendAt("idle"); waited != 0 {
+			t.Errorf("an idle log committed after %v, want at once", waited)
+		}
+		// Right after that commit: three callers at once share one commit,
+		// a window later.
+		var g errgroup.Group
+		waits := make([]time.Duration, 3)
+		for i := range waits {
+			g.Go(func() error { waits[i] = appendAt(fmt.Sprint("busy-", i)); return nil })
+		}
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]time.Duration{window, window, window}, waits); diff != "" {
+			t.Errorf("waits of the callers right after a commit (-want +got):\n%s", diff)
+		}
+		// A Flush cuts the window short.
+		done := make(chan struct{})
+		go func() { appendAt("flushed"); close(done) }()
+		synctest.Wait()
+		start := time.Now()
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("Flush took %v, want at once", waited)
+		}
+		// Quiet for a window: idle again.
+		time.Sleep(window)
+		if waited := appendAt("idle-again"); waited != 0 {
+			t.Errorf("after a quiet window, committed after %v, want at once", waited)
+		}
+		if sizes := m.batchSizes(); !slices.Equal(sizes, []int{1, 3, 1, 1}) {
+			t.Errorf("batches = %v, want [1 3 1 1]", sizes)
 		}
 	})
 }

@@ -6,11 +6,6 @@ import (
 	"time"
 )
 
-// KindRelayedTask is the change kind of a write to a relayed task
-// (RelayedTasks): the key is RelayedTask.Key (agent name, "/", task ID),
-// the version counts the task's saves.
-const KindRelayedTask = "relayed_task"
-
 // RelayedTask records a task of a registered agent that a caller reached
 // through Parley's relay (/a2a/agents/{name}): which agent, which task,
 // who asked, and the task's state as last seen passing through. The task
@@ -34,8 +29,7 @@ type RelayedTask struct {
 	UpdatedAt time.Time
 }
 
-// Key names a relayed task on the change feed and in RelayedTaskFilter
-// After: the agent's name, "/" and the task ID. Agent names never contain
+// Key names a relayed task in RelayedTaskFilter After: the agent's name, "/" and the task ID. Agent names never contain
 // "/", so the first "/" splits it.
 func (t RelayedTask) Key() string { return RelayedTaskKey(t.Agent, t.TaskID) }
 
@@ -72,9 +66,16 @@ type RelayedTasks interface {
 	// none was known) and the update time. A save older than the stored
 	// update time is ignored, so that a late write cannot take a task's
 	// state back, and so is a save that changes neither state nor context.
-	// Each save that changes the record bumps its version and emits a
-	// KindRelayedTask change keyed by its Key (with the agent's name as
-	// first saved). Agent and TaskID are required.
+	// Each save that changes the record bumps its version. Agent and
+	// TaskID are required.
+	//
+	// A save emits no change on the Feed. The relay saves a task or more
+	// on every relayed call, nothing in the gateway follows relayed tasks
+	// (GetRelayedTask reads the record when it is needed), and each change
+	// would wake every subscriber of every replica to read the feed again:
+	// about a sixth of the gateway's CPU per relayed call, measured
+	// (docs/benchmarks.md). Something that comes to need them should get a
+	// change kind of its own that wakes only who asks for it.
 	SaveRelayedTask(ctx context.Context, t RelayedTask) error
 	// ListRelayedTasks returns relayed tasks oldest first, and whether
 	// more follow.

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2aclient"
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sync/errgroup"
@@ -19,17 +21,49 @@ import (
 	"github.com/parleyhq/parley/a2a/agentpool"
 	"github.com/parleyhq/parley/agentcards"
 	"github.com/parleyhq/parley/agentcards/agentcardstest"
+	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/store/sqlite"
 )
 
 func newRegistry(t *testing.T) *agentcards.Registry {
+	t.Helper()
+	reg, _ := newRegistryStore(t)
+	return reg
+}
+
+// newRegistryStore is newRegistry, with the store under it (its feed).
+func newRegistryStore(t *testing.T) (*agentcards.Registry, store.Store) {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return agentcards.New(st, agentcards.Options{AllowPrivate: true, HealthInterval: -1})
+	return agentcards.New(st, agentcards.Options{AllowPrivate: true, HealthInterval: -1}), st
+}
+
+// countingDirectory counts the registry reads.
+type countingDirectory struct {
+	agentpool.Directory
+	gets atomic.Int64
+}
+
+func (d *countingDirectory) Get(ctx context.Context, name string) (agentcards.Agent, error) {
+	d.gets.Add(1)
+	return d.Directory.Get(ctx, name)
+}
+
+// agentChange reads the feed ch up to the next change of the agent and
+// returns its sequence number.
+func agentChange(t *testing.T, ch <-chan store.Change, name string) int64 {
+	t.Helper()
+	for c := range ch {
+		if c.Kind == store.KindAgent && strings.EqualFold(c.Key, name) {
+			return c.Seq
+		}
+	}
+	t.Fatalf("the feed ended before a change of agent %q", name)
+	return 0
 }
 
 func replyText(t *testing.T, res a2a.SendMessageResult) string {
@@ -156,37 +190,84 @@ func (countingCreds) RequireTransportSecurity() bool { return false }
 
 // TestPoolNewCard: when the registry holds a new card for an agent (here
 // one at another address, preferring another binding), the pool builds a
-// new client from it; until then it hands out the cached one.
+// new client from it; until then it hands out the cached one. With the
+// store's change feed (Options.Changes) the pool keeps the agent it read,
+// reads the registry once for all its calls, and drops the agent when the
+// feed says it changed; without the feed it reads the registry on every
+// call.
 func TestPoolNewCard(t *testing.T) {
-	ctx := t.Context()
-	reg := newRegistry(t)
-	first := agentcardstest.NewPeer1(t, "billing", nil, agentcardstest.BindingJSONRPC)
-	second := agentcardstest.NewPeer1(t, "billing", nil, agentcardstest.BindingREST)
-	if _, err := reg.Register(ctx, agentcards.Registration{URL: first.URL()}); err != nil {
-		t.Fatal(err)
-	}
-	pool := agentpool.New(reg, agentpool.Options{Guard: reg.Guard()})
-	t.Cleanup(pool.Close)
-	old, _, err := pool.Client(ctx, "billing")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.Replace(ctx, "billing", agentcards.Registration{URL: second.URL()}); err != nil {
-		t.Fatal(err)
-	}
-	client, _, err := pool.Client(ctx, "billing")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if client == old {
-		t.Fatal("the pool kept the client of the old card")
-	}
-	if _, err := client.SendMessage(ctx, &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart("hi"))}); err != nil {
-		t.Fatal(err)
-	}
-	got := []int64{first.Calls(agentcardstest.BindingJSONRPC), second.Calls(agentcardstest.BindingREST)}
-	if diff := cmp.Diff([]int64{0, 1}, got); diff != "" {
-		t.Errorf("calls to the old agent's JSON-RPC and the new one's REST (-want +got):\n%s", diff)
+	for _, feed := range []bool{true, false} {
+		t.Run(map[bool]string{true: "with feed", false: "without feed"}[feed], func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			reg, st := newRegistryStore(t)
+			changes, err := st.Subscribe(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := agentcardstest.NewPeer1(t, "billing", nil, agentcardstest.BindingJSONRPC)
+			second := agentcardstest.NewPeer1(t, "billing", nil, agentcardstest.BindingREST)
+			if _, err := reg.Register(ctx, agentcards.Registration{URL: first.URL()}); err != nil {
+				t.Fatal(err)
+			}
+			dir := &countingDirectory{Directory: reg}
+			opts := agentpool.Options{Guard: reg.Guard()}
+			if feed {
+				opts.Changes = st
+			}
+			pool := agentpool.New(dir, opts)
+			t.Cleanup(pool.Close)
+			if feed {
+				// The cache caches once it follows the feed: a change after
+				// New, handled, says it does.
+				other := agentcardstest.NewPeer1(t, "other", nil, agentcardstest.BindingJSONRPC)
+				if _, err := reg.Register(ctx, agentcards.Registration{URL: other.URL()}); err != nil {
+					t.Fatal(err)
+				}
+				agentChange(t, changes, "billing")
+				if err := agentpool.WaitAgentChange(ctx, pool, agentChange(t, changes, "other")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const calls = 3
+			var old *a2aclient.Client
+			for i := range calls {
+				c, _, err := pool.Client(ctx, "billing")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i > 0 && c != old {
+					t.Fatalf("call %d: the pool built another client for the same card", i)
+				}
+				old = c
+			}
+			wantGets := map[bool]int64{true: 1, false: calls}[feed]
+			if got := dir.gets.Load(); got != wantGets {
+				t.Errorf("registry reads for %d calls = %d, want %d", calls, got, wantGets)
+			}
+			if _, err := reg.Replace(ctx, "billing", agentcards.Registration{URL: second.URL()}); err != nil {
+				t.Fatal(err)
+			}
+			if feed {
+				if err := agentpool.WaitAgentChange(ctx, pool, agentChange(t, changes, "billing")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			client, _, err := pool.Client(ctx, "billing")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if client == old {
+				t.Fatal("the pool kept the client of the old card")
+			}
+			if _, err := client.SendMessage(ctx, &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart("hi"))}); err != nil {
+				t.Fatal(err)
+			}
+			got := []int64{first.Calls(agentcardstest.BindingJSONRPC), second.Calls(agentcardstest.BindingREST)}
+			if diff := cmp.Diff([]int64{0, 1}, got); diff != "" {
+				t.Errorf("calls to the old agent's JSON-RPC and the new one's REST (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -3,8 +3,6 @@ package relay
 import (
 	"context"
 	"encoding/json"
-	"hash/fnv"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -105,28 +103,33 @@ func (rl *Relay) record(t store.RelayedTask) {
 }
 
 // recorder saves relayed tasks in the background, so that a slow or broken
-// store never delays a call. Saves of one task go through one worker, in
-// the order they were seen; a full queue drops the record (and says so in
-// the log) rather than wait. A worker saves what has queued up while it
-// was saving in one batch, in one transaction when the store can
-// (batchSaver): under load a transaction per save would bound the relay by
-// the store's commit rate. It counts the saves of each task still
-// waiting, so that the ownership check can wait for those seen before it
-// (await).
+// store never delays a call. One worker saves them in the order they were
+// seen; a full queue drops the record (and says so in the log) rather than
+// wait. The worker saves in batches, one transaction each when the store
+// can (batchSaver): under load a transaction per save would bound the
+// relay by the store's commit rate, and each commit costs CPU (SQLite's
+// WAL write). A batch is what queued up while the last one was saved, and
+// what comes in a short linger after (recorderLinger), cut short by a full
+// batch, by close, or by a reader waiting for a task's save (await). One
+// worker rather than several: several commit smaller batches through the
+// store's single writer, which costs more CPU and saves nothing faster
+// (docs/benchmarks.md). It counts the saves of each task still waiting,
+// so that the ownership check can wait for those seen before it (await).
 type recorder struct {
 	st  store.RelayedTasks
 	log *slog.Logger
 
 	mu     sync.RWMutex
 	closed bool
-	queues []chan store.RelayedTask
-	wg     sync.WaitGroup
+	saves  chan store.RelayedTask
+	hurry  chan struct{} // a reader is waiting: save without lingering
+	done   chan struct{} // closed when the worker is done
 
 	pendingMu sync.Mutex
 	pending   map[string]*pendingSaves // by recordKey; only tasks with saves waiting
 }
 
-// pendingSaves counts a task's saves handed to the workers and those done
+// pendingSaves counts a task's saves handed to the worker and those done
 // with (saved, failed or dropped); changed is closed, and replaced, each
 // time one is done with.
 type pendingSaves struct {
@@ -139,10 +142,13 @@ type pendingSaves struct {
 func recordKey(agent, taskID string) string { return strings.ToLower(agent) + "/" + taskID }
 
 const (
-	recorderWorkers = 4
-	recorderQueue   = 1024
-	recorderBatch   = 256 // saves in one transaction, at most
-	recordTimeout   = 10 * time.Second
+	recorderQueue = 4096
+	recorderBatch = 256 // saves in one transaction, at most
+	// recorderLinger is how long the worker waits for more saves before it
+	// commits a batch that is not full. A relayed call never waits for it
+	// (only a read of a task just relayed might, and that cuts it short).
+	recorderLinger = 5 * time.Millisecond
+	recordTimeout  = 10 * time.Second
 )
 
 // batchSaver is a store that saves many relayed tasks in one transaction,
@@ -152,36 +158,69 @@ type batchSaver interface {
 }
 
 func newRecorder(st store.RelayedTasks, log *slog.Logger) *recorder {
-	r := &recorder{st: st, log: log, pending: map[string]*pendingSaves{}}
-	for range recorderWorkers {
-		q := make(chan store.RelayedTask, recorderQueue)
-		r.queues = append(r.queues, q)
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			batch := make([]store.RelayedTask, 0, recorderBatch)
-			for t := range q {
-				batch = append(batch[:0], t)
-			more:
-				for len(batch) < recorderBatch {
-					select {
-					case t, ok := <-q:
-						if !ok {
-							break more
-						}
-						batch = append(batch, t)
-					default:
-						break more
+	r := &recorder{
+		st: st, log: log, pending: map[string]*pendingSaves{},
+		saves: make(chan store.RelayedTask, recorderQueue),
+		hurry: make(chan struct{}, 1),
+		done:  make(chan struct{}),
+	}
+	go r.run()
+	return r
+}
+
+// run is the worker: it saves batches until close closes the queue, and
+// what was queued before.
+func (r *recorder) run() {
+	defer close(r.done)
+	batch := make([]store.RelayedTask, 0, recorderBatch)
+	linger := time.NewTimer(recorderLinger)
+	linger.Stop()
+	for t := range r.saves {
+		batch = append(batch[:0], t)
+		open := r.drain(&batch)
+		if open && len(batch) < recorderBatch && recorderLinger > 0 {
+			// A hurry left from a batch already saved only spares this
+			// batch its linger.
+			linger.Reset(recorderLinger)
+		wait:
+			for len(batch) < recorderBatch {
+				select {
+				case t, ok := <-r.saves:
+					if !ok {
+						break wait
 					}
-				}
-				r.save(batch)
-				for _, t := range batch {
-					r.settle(recordKey(t.Agent, t.TaskID))
+					batch = append(batch, t)
+				case <-linger.C:
+					break wait
+				case <-r.hurry:
+					r.drain(&batch)
+					break wait
 				}
 			}
-		}()
+			linger.Stop()
+		}
+		r.save(batch)
+		for _, t := range batch {
+			r.settle(recordKey(t.Agent, t.TaskID))
+		}
 	}
-	return r
+}
+
+// drain adds what is queued to the batch, up to a full one, without
+// waiting; it reports whether the queue is still open.
+func (r *recorder) drain(batch *[]store.RelayedTask) bool {
+	for len(*batch) < recorderBatch {
+		select {
+		case t, ok := <-r.saves:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, t)
+		default:
+			return true
+		}
+	}
+	return true
 }
 
 // save saves a batch: in one transaction when the store can, else (or
@@ -207,8 +246,6 @@ func (r *recorder) save(batch []store.RelayedTask) {
 
 func (r *recorder) record(t store.RelayedTask) {
 	key := recordKey(t.Agent, t.TaskID)
-	h := fnv.New32a()
-	_, _ = io.WriteString(h, key)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
@@ -216,7 +253,7 @@ func (r *recorder) record(t store.RelayedTask) {
 	}
 	r.queue(key)
 	select {
-	case r.queues[h.Sum32()%uint32(len(r.queues))] <- t:
+	case r.saves <- t:
 	default:
 		r.settle(key)
 		r.log.Warn("relay: too many relayed tasks waiting to be recorded; one was not", "agent", t.Agent, "task", t.TaskID, "caller", t.Caller, "state", t.State)
@@ -251,7 +288,7 @@ func (r *recorder) settle(key string) {
 	}
 }
 
-// await waits until the saves of the agent's task handed to the workers
+// await waits until the saves of the agent's task handed to the worker
 // before it was called are done with (saved, failed or dropped), or ctx
 // ends. Saves queued meanwhile are not waited for: a task streaming
 // updates would keep a waiter forever.
@@ -266,6 +303,12 @@ func (r *recorder) await(ctx context.Context, agent, taskID string) error {
 	for p.settled < target {
 		changed := p.changed
 		r.pendingMu.Unlock()
+		// The worker may be lingering with this task's save in its batch
+		// (or soon be, with it in the next).
+		select {
+		case r.hurry <- struct{}{}:
+		default:
+		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
@@ -281,10 +324,8 @@ func (r *recorder) close() {
 	r.mu.Lock()
 	if !r.closed {
 		r.closed = true
-		for _, q := range r.queues {
-			close(q)
-		}
+		close(r.saves) // the worker saves what is queued, then ends
 	}
 	r.mu.Unlock()
-	r.wg.Wait()
+	<-r.done
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -123,10 +124,11 @@ func TestRecorderBatches(t *testing.T) {
 				r := newRecorder(st, slog.New(slog.DiscardHandler))
 				defer r.close()
 				ctx := t.Context()
-				// The first save holds the worker; the next three queue
-				// behind it (one task: one worker).
+				// The first save, once the linger is over, holds the
+				// worker; the next three queue behind it.
 				first := store.RelayedTask{Agent: "billing", TaskID: "t1", Caller: "alice", State: "submitted"}
 				r.record(first)
+				time.Sleep(recorderLinger)
 				synctest.Wait()
 				var queued []store.RelayedTask
 				for _, state := range []string{"working", "input-required", "completed"} {
@@ -166,4 +168,94 @@ func TestRecorderBatches(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestRecorderLingers: the worker waits up to recorderLinger for more saves
+// before it commits a batch, unless a reader waits for a task in it
+// (await) or the recorder closes; saves that come in the linger go in the
+// same batch, in order.
+func TestRecorderLingers(t *testing.T) {
+	t1 := store.RelayedTask{Agent: "billing", TaskID: "t1", Caller: "alice", State: "submitted"}
+	t2 := store.RelayedTask{Agent: "shipping", TaskID: "t2", Caller: "bob", State: "working"}
+	t3 := store.RelayedTask{Agent: "billing", TaskID: "t3", Caller: "carol", State: "completed"}
+	tests := []struct {
+		name string
+		// act records and returns when the batch must be saved, as time
+		// since the first record.
+		act  func(t *testing.T, r *recorder) time.Duration
+		want []store.RelayedTask
+	}{
+		{"one save waits out the linger", func(t *testing.T, r *recorder) time.Duration {
+			r.record(t1)
+			return recorderLinger
+		}, []store.RelayedTask{t1}},
+		{"saves within the linger go in one batch", func(t *testing.T, r *recorder) time.Duration {
+			r.record(t1)
+			time.Sleep(recorderLinger / 4)
+			r.record(t2)
+			time.Sleep(recorderLinger / 2)
+			r.record(t3)
+			return recorderLinger
+		}, []store.RelayedTask{t1, t2, t3}},
+		{"a reader cuts the linger short", func(t *testing.T, r *recorder) time.Duration {
+			r.record(t1)
+			r.record(t2)
+			if err := r.await(t.Context(), "shipping", "t2"); err != nil {
+				t.Errorf("await: %v", err)
+			}
+			return 0
+		}, []store.RelayedTask{t1, t2}},
+		{"close saves what is queued at once", func(t *testing.T, r *recorder) time.Duration {
+			r.record(t1)
+			synctest.Wait() // the worker lingers with t1
+			r.record(t2)
+			r.close()
+			return 0
+		}, []store.RelayedTask{t1, t2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				st := &timedTasks{}
+				r := newRecorder(st, slog.New(slog.DiscardHandler))
+				defer r.close()
+				start := time.Now()
+				after := tt.act(t, r)
+				time.Sleep(time.Hour) // long past any linger
+				want := []timedBatch{{at: start.Add(after), tasks: tt.want}}
+				if diff := cmp.Diff(want, st.saved(), cmp.AllowUnexported(timedBatch{})); diff != "" {
+					t.Errorf("batches (-want +got):\n%s", diff)
+				}
+			})
+		})
+	}
+}
+
+// timedTasks is a store that saves batches and notes when each came.
+type timedTasks struct {
+	store.RelayedTasks
+	mu      sync.Mutex
+	batches []timedBatch
+}
+
+type timedBatch struct {
+	at    time.Time
+	tasks []store.RelayedTask
+}
+
+func (s *timedTasks) SaveRelayedTask(ctx context.Context, t store.RelayedTask) error {
+	return s.SaveRelayedTasks(ctx, []store.RelayedTask{t})
+}
+
+func (s *timedTasks) SaveRelayedTasks(_ context.Context, ts []store.RelayedTask) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batches = append(s.batches, timedBatch{at: time.Now(), tasks: slices.Clone(ts)})
+	return nil
+}
+
+func (s *timedTasks) saved() []timedBatch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.batches)
 }

@@ -15,7 +15,8 @@ import (
 //
 // A save is one INSERT … ON CONFLICT DO UPDATE … WHERE: the WHERE makes a
 // save that is older than the record, or changes nothing, a no-op that
-// neither bumps the version nor emits a change.
+// does not bump the version. No save emits a change (store.RelayedTasks
+// says why), so no save wakes the feed's subscribers either.
 
 const relayedTaskColumns = `agent, task_id, context_id, caller, state, version, created_at, updated_at`
 
@@ -35,7 +36,7 @@ func (db *DB) SaveRelayedTask(ctx context.Context, t store.RelayedTask) error {
 		return err
 	}
 	return db.inTx(ctx, "save relayed task", func(tx *sql.Tx) (bool, error) {
-		return db.saveRelayedTask(ctx, tx, t)
+		return false, db.saveRelayedTask(ctx, tx, t)
 	})
 }
 
@@ -53,15 +54,12 @@ func (db *DB) SaveRelayedTasks(ctx context.Context, ts []store.RelayedTask) erro
 		return nil
 	}
 	return db.inTx(ctx, "save relayed tasks", func(tx *sql.Tx) (bool, error) {
-		changed := false
 		for _, t := range ts {
-			c, err := db.saveRelayedTask(ctx, tx, t)
-			if err != nil {
+			if err := db.saveRelayedTask(ctx, tx, t); err != nil {
 				return false, err
 			}
-			changed = changed || c
 		}
-		return changed, nil
+		return false, nil
 	})
 }
 
@@ -75,12 +73,18 @@ func checkRelayedTask(t store.RelayedTask) error {
 	return nil
 }
 
-// saveRelayedTask is one save in tx; it reports whether it wrote.
-func (db *DB) saveRelayedTask(ctx context.Context, tx *sql.Tx, t store.RelayedTask) (bool, error) {
+// saveRelayedTask is one save in tx, through the prepared-statement cache
+// (the relay saves a task or more per relayed call).
+//
+// The transaction reports nothing changed to inTx even when this wrote:
+// inTx then wakes no feed subscriber (there is no change to read), and
+// claims no audit intent of ctx. A relayed-task record is the gateway's
+// note of a call to an agent, not a write a caller asked Parley for: the
+// relay saves it in the background (a context with no audit intent), and
+// the relayed call's own audit record does not wait for it.
+func (db *DB) saveRelayedTask(ctx context.Context, tx *sql.Tx, t store.RelayedTask) error {
 	at := micros(t.UpdatedAt)
-	var version int64
-	var agent string
-	err := tx.QueryRowContext(ctx, db.q(`INSERT INTO relayed_tasks (agent_key, `+relayedTaskColumns+`)
+	_, err := db.txExec(ctx, tx, `INSERT INTO relayed_tasks (agent_key, `+relayedTaskColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
 		ON CONFLICT (agent_key, task_id) DO UPDATE SET
 			state = CASE WHEN excluded.state = '' THEN relayed_tasks.state ELSE excluded.state END,
@@ -89,16 +93,9 @@ func (db *DB) saveRelayedTask(ctx context.Context, tx *sql.Tx, t store.RelayedTa
 			updated_at = excluded.updated_at
 		WHERE excluded.updated_at >= relayed_tasks.updated_at
 			AND ((excluded.state <> '' AND excluded.state <> relayed_tasks.state)
-				OR (relayed_tasks.context_id = '' AND excluded.context_id <> ''))
-		RETURNING version, agent`),
-		agentKey(t.Agent), t.Agent, t.TaskID, t.ContextID, t.Caller, t.State, at, at).Scan(&version, &agent)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil // stale or unchanged: nothing written
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, db.emit(ctx, tx, store.KindRelayedTask, store.RelayedTaskKey(agent, t.TaskID), version, t.UpdatedAt)
+				OR (relayed_tasks.context_id = '' AND excluded.context_id <> ''))`,
+		agentKey(t.Agent), t.Agent, t.TaskID, t.ContextID, t.Caller, t.State, at, at)
+	return err
 }
 
 // GetRelayedTask implements store.RelayedTasks.
