@@ -17,6 +17,17 @@ type Describe func(r *http.Request, method string) (Entry, bool)
 // JSON-RPC method; larger bodies are recorded without it.
 const maxPeek = 1 << 20
 
+// peekMethod is the "method" of a JSON-RPC request's body, or "".
+func peekMethod(head []byte) string {
+	var rpc struct {
+		Method string `json:"method"`
+	}
+	if json.Unmarshal(head, &rpc) != nil {
+		return ""
+	}
+	return rpc.Method
+}
+
 // Middleware appends one record per request that describe accepts, once
 // the handler has answered: outcome OK for 2xx answers, Denied for 401 and
 // 403, Error otherwise, unless the handler noted worse (NoteDenied,
@@ -35,15 +46,20 @@ func Middleware(log *Log, describe Describe) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			method := ""
-			if r.Method == http.MethodPost && r.Body != nil {
+			if b, ok := r.Body.(interface{ Unread() []byte }); ok && r.Method == http.MethodPost {
+				// The JSON-RPC edge in front read the body already
+				// (jsonrpcedge.Body): peek at its bytes where they are,
+				// leaving the body as it is, rather than read and copy them
+				// and hide the edge's body from the handler.
+				head := b.Unread()
+				if len(head) > maxPeek {
+					head = head[:maxPeek]
+				}
+				method = peekMethod(head)
+			} else if r.Method == http.MethodPost && r.Body != nil {
 				head, err := io.ReadAll(io.LimitReader(r.Body, maxPeek))
 				if err == nil {
-					var rpc struct {
-						Method string `json:"method"`
-					}
-					if json.Unmarshal(head, &rpc) == nil {
-						method = rpc.Method
-					}
+					method = peekMethod(head)
 				}
 				r.Body = struct {
 					io.Reader

@@ -19,7 +19,7 @@ import (
 // error naming the agent).
 func (c *call) copyAnswer(ctx context.Context, resp *http.Response) {
 	c.copyActivatedExtensions(resp.Header)
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.rl.opts.MaxResponseBytes+1))
+	raw, err := readAnswer(resp, c.rl.opts.MaxResponseBytes)
 	if err != nil {
 		c.callFailed(ctx, fmt.Errorf("reading its answer: %w", err))
 		return
@@ -79,6 +79,38 @@ func (c *call) copyAnswer(ctx context.Context, resp *http.Response) {
 	}
 	c.answer(raw)
 }
+
+// readAnswer reads an agent's answer, up to max+1 bytes (one more than
+// allowed, to tell an answer over the limit), as io.ReadAll of a
+// LimitReader does, into a buffer sized from the declared length when
+// there is one: io.ReadAll starts at 512 bytes and grows, copying the
+// answer several times. The declared length is the agent's word, so what
+// is allocated before any byte arrives stays within answerPresize.
+func readAnswer(resp *http.Response, max int64) ([]byte, error) {
+	r := io.LimitReader(resp.Body, max+1)
+	size := int64(512)
+	if n := resp.ContentLength; n > 0 && n <= max {
+		size = min(n+1, answerPresize) // + 1: room for the read that meets the end
+	}
+	b := make([]byte, 0, size)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow, as io.ReadAll does
+		}
+	}
+}
+
+// answerPresize bounds the buffer readAnswer allocates from an answer's
+// declared length; a longer answer grows it as it arrives.
+const answerPresize = 1 << 20
 
 // inspect looks at an answer (or streamed event) in the caller's version:
 // an agent's error is annotated with its name, a task is recorded, a card

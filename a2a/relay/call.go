@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/parleyhq/parley/a2a/compat"
 	"github.com/parleyhq/parley/agentcards"
 	"github.com/parleyhq/parley/auth"
+	"github.com/parleyhq/parley/internal/jsonrpcedge"
 	"github.com/parleyhq/parley/store"
 )
 
@@ -60,8 +62,7 @@ func (rl *Relay) serveJSONRPC(w http.ResponseWriter, r *http.Request, name strin
 		c.writeJSON(http.StatusMethodNotAllowed, compat.ErrorResponse(c.cv, nil, &compat.Error{Code: compat.CodeInvalidRequest, Message: "A2A JSON-RPC requests are POSTed"}))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rl.opts.MaxBodyBytes))
-	_ = r.Body.Close()
+	body, err := readRequest(w, r, rl.opts.MaxBodyBytes)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -103,6 +104,23 @@ func (rl *Relay) serveJSONRPC(w http.ResponseWriter, r *http.Request, name strin
 		return
 	}
 	c.relay(body, req)
+}
+
+// readRequest reads a caller's request body, up to limit bytes. The
+// gateway's JSON-RPC edge in front has read it already
+// (jsonrpcedge.Body): its bytes are taken as they are rather than copied
+// again, unless there are more of them than limit (then read as any other
+// body, for the same refusal).
+func readRequest(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if b, ok := r.Body.(*jsonrpcedge.Body); ok {
+		if data := b.Unread(); int64(len(data)) <= limit {
+			_ = r.Body.Close()
+			return data, nil
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	_ = r.Body.Close()
+	return body, err
 }
 
 // checkCallbacks refuses a request whose push-notification callback URLs
@@ -246,8 +264,12 @@ func (c *call) relay(body []byte, req map[string]any) {
 		return
 	}
 	defer resp.Body.Close()
-	rl.log.DebugContext(r.Context(), "relay: agent answered", "agent", c.name, "method", c.method, "caller", c.caller,
-		"status", resp.StatusCode, "after", time.Since(start), "caller_version", c.cv, "agent_version", c.av)
+	// Asked first: the arguments, boxed for the call, cost allocations on
+	// every relayed call even when debug lines are off.
+	if rl.log.Enabled(r.Context(), slog.LevelDebug) {
+		rl.log.DebugContext(r.Context(), "relay: agent answered", "agent", c.name, "method", c.method, "caller", c.caller,
+			"status", resp.StatusCode, "after", time.Since(start), "caller_version", c.cv, "agent_version", c.av)
+	}
 	if resp.StatusCode == http.StatusOK && isEventStream(resp.Header.Get("Content-Type")) {
 		c.copyStream(ctx, resp)
 		return
