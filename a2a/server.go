@@ -220,9 +220,6 @@ func NewServer(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// RequestHandler is the transport-independent A2A handler.
-func (s *Server) RequestHandler() a2asrv.RequestHandler { return s.handler }
-
 // JSONRPCHandler serves A2A JSON-RPC in both versions: mount it at
 // JSONRPCPath.
 func (s *Server) JSONRPCHandler() http.Handler { return s.jsonrpc }

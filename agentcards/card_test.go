@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/a2aproject/a2a-go/a2a"
 	"github.com/a2aproject/a2a-go/a2asrv"
 
 	"github.com/parleyhq/parley/agentcards"
@@ -230,52 +229,6 @@ func TestCardHashIsCanonical(t *testing.T) {
 	if c.Hash == a.Hash {
 		t.Error("a changed card hashes the same")
 	}
-}
-
-func TestCardA2A(t *testing.T) {
-	t.Run("1.0 card translated", func(t *testing.T) {
-		c, err := agentcards.ParseCard([]byte(card10))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := c.A2A()
-		if err != nil {
-			t.Fatalf("A2A: %v", err)
-		}
-		if got.URL != "https://refunds.example/a2a" || got.PreferredTransport != a2a.TransportProtocolJSONRPC || got.ProtocolVersion != "1.0" ||
-			len(got.AdditionalInterfaces) != 2 || !got.SupportsAuthenticatedExtendedCard || got.Skills[0].ID != "refund" {
-			t.Errorf("A2A = %+v", got)
-		}
-		bearer, ok := got.SecuritySchemes["bearer"].(a2a.HTTPAuthSecurityScheme)
-		if !ok || bearer.Scheme != "Bearer" {
-			t.Errorf("bearer scheme = %#v", got.SecuritySchemes["bearer"])
-		}
-		key, ok := got.SecuritySchemes["key"].(a2a.APIKeySecurityScheme)
-		if !ok || key.Name != "X-Key" || key.In != "header" {
-			t.Errorf("api key scheme = %#v", got.SecuritySchemes["key"])
-		}
-		if len(got.Security) != 1 || !slices.Equal(got.Security[0]["bearer"], a2a.SecuritySchemeScopes{"refunds"}) {
-			t.Errorf("security = %#v", got.Security)
-		}
-	})
-	t.Run("0.3 card kept", func(t *testing.T) {
-		in := card03("Echo", "http://127.0.0.1:9/", skill("echo", "Echo"))
-		in.SecuritySchemes = a2a.NamedSecuritySchemes{"oidc": a2a.OpenIDConnectSecurityScheme{OpenIDConnectURL: "https://idp.example/.well-known/openid-configuration"}}
-		c, err := agentcards.ParseCard(mustJSON(t, in))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := c.A2A()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.URL != in.URL || got.ProtocolVersion != "0.3.0" || got.Name != "Echo" || len(got.AdditionalInterfaces) != 0 {
-			t.Errorf("A2A = %+v", got)
-		}
-		if _, ok := got.SecuritySchemes["oidc"].(a2a.OpenIDConnectSecurityScheme); !ok {
-			t.Errorf("oidc scheme = %#v", got.SecuritySchemes["oidc"])
-		}
-	})
 }
 
 func TestCompare(t *testing.T) {

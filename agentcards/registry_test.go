@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/a2aproject/a2a-go/a2a"
-	"github.com/a2aproject/a2a-go/a2aclient"
+	a2av1 "github.com/a2aproject/a2a-go/v2/a2a"
 
+	"github.com/parleyhq/parley/a2a/agentpool"
 	"github.com/parleyhq/parley/agentcards"
 	"github.com/parleyhq/parley/store"
 )
@@ -94,31 +94,27 @@ func TestRegisterByURLAndSearch(t *testing.T) {
 	}
 }
 
-// The registered card is good enough for a2a-go's client to reach the
-// agent.
+// The registered card is good enough for the gateway's clients (the
+// agent pool, a2a-go v2) to reach the agent.
 func TestRegisteredCardReachesTheAgent(t *testing.T) {
 	ctx := t.Context()
 	reg, _, _ := newRegistry(t)
 	p := newPeer(t, "Echo", skill("echo", "Echo"))
-	a, err := reg.Register(ctx, agentcards.Registration{URL: p.URL()})
-	if err != nil {
+	if _, err := reg.Register(ctx, agentcards.Registration{URL: p.URL()}); err != nil {
 		t.Fatal(err)
 	}
-	card, err := a.Card.A2A()
+	pool := agentpool.New(reg, agentpool.Options{Guard: reg.Guard()})
+	defer pool.Close()
+	client, _, err := pool.Client(ctx, "Echo")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("client: %v", err)
 	}
-	client, err := a2aclient.NewFromCard(ctx, card)
-	if err != nil {
-		t.Fatalf("NewFromCard: %v", err)
-	}
-	defer client.Destroy()
-	res, err := client.SendMessage(ctx, &a2a.MessageSendParams{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.TextPart{Text: "hello"})})
+	res, err := client.SendMessage(ctx, &a2av1.SendMessageRequest{Message: a2av1.NewMessage(a2av1.MessageRoleUser, a2av1.NewTextPart("hello"))})
 	if err != nil {
 		t.Fatalf("message/send: %v", err)
 	}
-	msg, ok := res.(*a2a.Message)
-	if !ok || len(msg.Parts) != 1 || msg.Parts[0].(a2a.TextPart).Text != "Echo echoes: hello" {
+	msg, ok := res.(*a2av1.Message)
+	if !ok || len(msg.Parts) != 1 || msg.Parts[0].Text() != "Echo echoes: hello" {
 		t.Errorf("reply = %#v", res)
 	}
 }
