@@ -11,32 +11,43 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/gateway"
 )
 
 // heldConn is a client connection that the server has accepted and is
 // serving a request on, parked in /hold until released.
 type heldConn struct {
-	c  net.Conn
-	br *bufio.Reader
+	c       net.Conn
+	br      *bufio.Reader
+	release chan struct{} // closed to let this connection's request finish
 }
 
-// holdingGateway serves /hold, which parks each request until the test
-// sends on release, and reports each arrival on entered.
-func holdingGateway(t *testing.T, mod func(*config.Config)) (addr string, entered <-chan struct{}, release chan<- struct{}) {
+// holdingGateway serves /hold (holdRequests).
+func holdingGateway(t *testing.T, mod func(*config.Config)) (addr string, entered <-chan chan struct{}) {
 	t.Helper()
 	g, _ := newGateway(t, mod, pingOK)
-	in, out := make(chan struct{}), make(chan struct{})
-	g.Router().Get("/hold", func(w http.ResponseWriter, r *http.Request) {
-		in <- struct{}{}
-		select {
-		case <-out:
-		case <-r.Context().Done():
-		}
-	})
+	entered = holdRequests(g)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	addr, _ = serve(t, ctx, g)
-	return addr, in, out
+	return addr, entered
+}
+
+// holdRequests routes /hold to a handler that parks each request until its
+// own release channel, sent on entered as it arrives, is closed. One
+// channel per request, so that finishing a held connection releases that
+// connection's request and no other's.
+func holdRequests(g *gateway.Gateway) <-chan chan struct{} {
+	entered := make(chan chan struct{})
+	g.Router().Get("/hold", func(w http.ResponseWriter, r *http.Request) {
+		release := make(chan struct{})
+		entered <- release
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	return entered
 }
 
 // dialFrom connects to addr from the local address from ("" for any).
@@ -60,18 +71,19 @@ func dialFrom(t *testing.T, addr, from string) net.Conn {
 
 // hold opens a connection whose request the server is serving: it has
 // been accepted and counts against the limits until released.
-func hold(t *testing.T, addr, from string, entered <-chan struct{}) heldConn {
+func hold(t *testing.T, addr, from string, entered <-chan chan struct{}) heldConn {
 	t.Helper()
 	c := dialFrom(t, addr, from)
 	// Connection: close, so that the server closes it once answered and
 	// the client's EOF says the slot is free.
 	fmt.Fprint(c, "GET /hold HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+	var release chan struct{}
 	select {
-	case <-entered:
+	case release = <-entered:
 	case <-time.After(clientTimeout):
 		t.Fatal("a connection within the limits was not served")
 	}
-	return heldConn{c: c, br: bufio.NewReader(c)}
+	return heldConn{c: c, br: bufio.NewReader(c), release: release}
 }
 
 // expectRefused asserts that a new connection from from is closed by the
@@ -96,9 +108,9 @@ func expectServed(t *testing.T, addr, from string) {
 
 // finish releases one held request and waits until the server has closed
 // its connection (by then its slot is free).
-func (h heldConn) finish(t *testing.T, release chan<- struct{}) {
+func (h heldConn) finish(t *testing.T) {
 	t.Helper()
-	release <- struct{}{}
+	close(h.release)
 	if resp, _ := readResponse(t, h.br); resp.StatusCode != http.StatusOK {
 		t.Fatalf("released request = %d", resp.StatusCode)
 	}
@@ -107,7 +119,7 @@ func (h heldConn) finish(t *testing.T, release chan<- struct{}) {
 
 func TestConnectionsPerClient(t *testing.T) {
 	const limit = 3
-	addr, entered, release := holdingGateway(t, func(c *config.Config) {
+	addr, entered := holdingGateway(t, func(c *config.Config) {
 		c.HTTP.MaxConnsPerClient = limit
 		c.HTTP.MaxConns = 100
 	})
@@ -123,40 +135,36 @@ func TestConnectionsPerClient(t *testing.T) {
 	expectServed(t, addr, "127.0.0.2")
 
 	// A connection that ends frees its slot.
-	held[0].finish(t, release)
+	held[0].finish(t)
 	expectServed(t, addr, "127.0.0.1")
 	for _, h := range held[1:] {
-		h.finish(t, release)
+		h.finish(t)
 	}
 }
 
 func TestConnectionsInTotal(t *testing.T) {
 	const limit = 2
-	addr, entered, release := holdingGateway(t, func(c *config.Config) {
+	addr, entered := holdingGateway(t, func(c *config.Config) {
 		c.HTTP.MaxConns = limit
 		c.HTTP.MaxConnsPerClient = -1 // no per-client limit
 	})
 	a := hold(t, addr, "127.0.0.1", entered)
 	b := hold(t, addr, "127.0.0.1", entered)
 	expectRefused(t, addr, "127.0.0.1")
-	a.finish(t, release)
+	a.finish(t)
 	expectServed(t, addr, "127.0.0.1")
-	b.finish(t, release)
+	b.finish(t)
 }
 
 func TestRefusedConnectionsAreLogged(t *testing.T) {
 	g, logs := newGateway(t, func(c *config.Config) { c.HTTP.MaxConnsPerClient = 1 }, pingOK)
-	entered, release := make(chan struct{}), make(chan struct{})
-	g.Router().Get("/hold", func(w http.ResponseWriter, r *http.Request) {
-		entered <- struct{}{}
-		<-release
-	})
+	entered := holdRequests(g)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addr, _ := serve(t, ctx, g)
 	h := hold(t, addr, "127.0.0.1", entered)
 	expectRefused(t, addr, "127.0.0.1")
-	h.finish(t, release)
+	h.finish(t)
 	// The refusal is logged before the refused connection is closed, so it
 	// is in the log by the time the client saw the reset.
 	for _, want := range []string{`msg="refused a connection: too many open connections"`, "limit=per_client", "max=1"} {
