@@ -183,6 +183,7 @@ func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error
 			b.server.AddSendingMiddleware(b.subs.sendingMiddleware)
 			b.sessions.handlerEvents = subscribedEvents{b.sessions.handlerEvents, b.subs}
 			b.sessions.streamOpened = b.subs.streamOpened
+			b.sessions.delivering = b.subs.delivering
 		}
 	}
 	b.addTools()

@@ -124,6 +124,10 @@ type durableSessions struct {
 	// streamOpened, if set, is called as a standalone GET stream of a
 	// session opens here (sessionSubscriptions.streamOpened).
 	streamOpened func(ctx context.Context, id string)
+	// delivering, if set, is called once a session opened here is
+	// recorded with this replica as its deliverer
+	// (sessionSubscriptions.delivering). Set with streamOpened.
+	delivering func(id string)
 	// handlerEvents is the event store the stateful handler gets: the
 	// bridge's, but for SessionClosed (replicaEvents).
 	handlerEvents mcp.EventStore
@@ -587,10 +591,18 @@ func (d *durableSessions) created(ctx context.Context, id string, req mcp.Reques
 		user = extra.TokenInfo.UserID
 	}
 	now := d.now()
-	err = d.store.CreateMCPSession(ctx, store.MCPSession{
+	rec := store.MCPSession{
 		ID: id, ProtocolVersion: result.ProtocolVersion, InitializeParams: data,
 		UserID: user, CreatedAt: now, LastActive: now,
-	})
+	}
+	if d.delivering != nil {
+		// The replica that opens a session delivers its updates until a
+		// GET stream opens elsewhere: named in the same write, so that
+		// the client's first GET stream, which usually comes here,
+		// writes nothing.
+		rec.Deliverer = d.replica
+	}
+	err = d.store.CreateMCPSession(ctx, rec)
 	switch {
 	case errors.Is(err, store.ErrExists):
 		// A rebuild's replayed initialize: the record is where it came from.
@@ -601,6 +613,9 @@ func (d *durableSessions) created(ctx context.Context, id string, req mcp.Reques
 		d.mu.Lock()
 		d.touched[id] = now
 		d.mu.Unlock()
+		if d.delivering != nil {
+			d.delivering(id)
+		}
 	}
 }
 

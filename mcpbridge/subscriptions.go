@@ -16,8 +16,9 @@ package mcpbridge
 //   - the replica on which the session's standalone GET stream opened last
 //     (it takes the role when the stream opens, before the client sees the
 //     response);
-//   - before any GET stream opened, the replica that served the session's
-//     first subscribe.
+//   - before any GET stream opened, the replica that opened the session
+//     (named in the session's own record), or, for a session recorded
+//     without one, the replica that served its first subscribe.
 // The deliverer keeps the role when its GET stream closes: go-sdk then
 // stores the updates in the session's standalone stream, for the client to
 // resume it there; a GET stream opening on another replica takes the role
@@ -147,12 +148,27 @@ func (s *sessionSubscriptions) take(ctx context.Context, id string, onlyIfNone b
 	return nil
 }
 
+// delivering notes that session id, opened here, was recorded with this
+// replica as its deliverer.
+func (s *sessionSubscriptions) delivering(id string) {
+	s.mu.Lock()
+	s.mine[id] = struct{}{}
+	s.mu.Unlock()
+}
+
 // streamOpened is called when session id's standalone GET stream opens on
 // this replica, before the response's headers leave: this replica delivers
 // the session's updates from now on.
 func (s *sessionSubscriptions) streamOpened(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
+	// Already the deliverer (named when the session opened here, or by
+	// an earlier stream): a read, and no write. Another replica that took
+	// over since is seen here, and handed the role back below.
+	if named, err := s.store.GetMCPSessionDeliverer(ctx, id); err == nil && named == s.replica {
+		s.delivering(id)
+		return
+	}
 	if err := s.take(ctx, id, false); err != nil {
 		// The previous deliverer goes on, if it still holds the session.
 		s.log.Warn("name MCP session deliverer", "session", id, "error", err)

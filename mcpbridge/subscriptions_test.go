@@ -321,3 +321,49 @@ func TestStandaloneStreamResumesOnAnotherReplica(t *testing.T) {
 		})
 	}
 }
+
+// The replica that opens a session is its deliverer from the start, named
+// with the session's record; a GET stream that opens elsewhere takes the
+// role, and one that opens on the first replica again takes it back.
+func TestSessionOpenedHereIsDeliveredFromHere(t *testing.T) {
+	for _, be := range sessionBackends {
+		t.Run(be.name, func(t *testing.T) {
+			clock := &sessionClock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+			reps := startReplicas(t, be.newOpen(t), clock, 2)
+			a, b := reps[0], reps[1]
+			ctx := t.Context()
+			cs := connectThrough(t, newRoundRobin(t, "alice", a)) // no GET stream
+			id := cs.ID()
+			deliverer := func() string {
+				t.Helper()
+				got, err := a.bridge.subs.store.GetMCPSessionDeliverer(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			steps := []struct {
+				name string
+				get  *replica // where a GET stream opens, if any
+				want *replica
+			}{
+				{"opened on A, no GET stream yet", nil, a},
+				{"a GET stream on A", a, a},
+				{"a GET stream on B", b, b},
+				{"a GET stream on A again", a, a},
+			}
+			for _, s := range steps {
+				if s.get != nil {
+					resp := sessionRequest(t, s.get, http.MethodGet, "alice", id)
+					if resp.StatusCode != http.StatusOK {
+						t.Fatalf("%s: HTTP %d", s.name, resp.StatusCode)
+					}
+					resp.Body.Close()
+				}
+				if got := deliverer(); got != s.want.bridge.subs.replica {
+					t.Errorf("%s: deliverer %q, want %q", s.name, got, s.want.bridge.subs.replica)
+				}
+			}
+		})
+	}
+}

@@ -30,6 +30,12 @@ type MCPSession struct {
 	// MCPSessions.TouchMCPSession).
 	CreatedAt  time.Time
 	LastActive time.Time
+	// Deliverer, when not empty, names the replica that delivers the
+	// session's resource updates from its start
+	// (MCPSessionSubscriptions.SetMCPSessionDeliverer), in the same write
+	// as the session. CreateMCPSession reads it; GetMCPSession leaves it
+	// empty (GetMCPSessionDeliverer reads the current one).
+	Deliverer string
 }
 
 // KindMCPSession is the feed kind of an MCP session's end: a change is

@@ -99,8 +99,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		feed.Logger = opts.Logger
 	}
 	dialect := sqlstore.Dialect{
-		Name:     "sqlite",
-		Classify: func(err error) error { return classify(path, "", err) },
+		Name:        "sqlite",
+		Classify:    func(err error) error { return classify(path, "", err) },
+		GroupCommit: true,
 	}
 	s := &Store{path: path, writer: writer, reader: reader}
 	// Commits of this process wake the feed directly; Run's poll picks up

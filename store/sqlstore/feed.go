@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/store"
@@ -11,6 +13,11 @@ import (
 
 // feedBatch bounds how many changes a subscriber reads per query.
 const feedBatch = 256
+
+// readChangesQuery has its limit written in: SQLite prepares a statement
+// again at every step when a bound parameter may change its plan, and a
+// bound LIMIT made it do so for every read of the feed.
+var readChangesQuery = `SELECT seq, kind, key, version, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ` + strconv.Itoa(feedBatch)
 
 // Subscribe implements store.Feed.
 func (db *DB) Subscribe(ctx context.Context) (<-chan store.Change, error) {
@@ -67,8 +74,8 @@ func (db *DB) subscribe(ctx context.Context, after int64) <-chan store.Change {
 		for {
 			// Take the wake channel before reading, so that a change
 			// committed during the read wakes us again.
-			woken := db.wake.wait()
-			batch, err := db.readChanges(ctx, cursor)
+			woken, gen := db.wake.wait()
+			batch, err := db.feedReads.read(ctx, cursor, gen, db.wake.generation, db.readChanges)
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -110,8 +117,63 @@ func (db *DB) subscribe(ctx context.Context, after int64) <-chan store.Change {
 	return out
 }
 
+// sharedReads lets the subscribers woken by one commit share one read of
+// the feed: a gateway has several subscribers (sessions, negotiations,
+// caches, …), and each used to run the same query for every change.
+//
+// A subscriber that took its wake channel after gen wakes needs a read
+// that began after it took the channel, or else it must be woken again
+// for what that read missed. A read that began when the waker had counted
+// gen wakes or more is as good: anything committed before the subscriber
+// took its channel was either before one of those wakes (so before the
+// read began), or its wake comes later and closes the subscriber's channel,
+// and the subscriber reads again.
+type sharedReads struct {
+	mu   sync.Mutex
+	last *feedRead // the latest read begun
+}
+
+// feedRead is one read of the feed after a sequence number, begun when the
+// waker had counted gen wakes. Its batch is shared: readers must not
+// change it.
+type feedRead struct {
+	after int64
+	gen   uint64
+	done  chan struct{}
+	batch []store.Change
+	err   error
+}
+
+// read returns the changes after cursor, for a subscriber that took its
+// wake channel after gen wakes: the latest read's, if it will do, or a
+// read of its own with fetch. generation tells how many wakes came so far.
+func (s *sharedReads) read(ctx context.Context, cursor int64, gen uint64, generation func() uint64,
+	fetch func(context.Context, int64) ([]store.Change, error)) ([]store.Change, error) {
+	s.mu.Lock()
+	if r := s.last; r != nil && r.after == cursor && r.gen >= gen {
+		s.mu.Unlock()
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if r.err == nil {
+			return r.batch, nil
+		}
+		// That read failed (perhaps its subscriber's context ended): read
+		// for ourselves.
+		s.mu.Lock()
+	}
+	r := &feedRead{after: cursor, gen: generation(), done: make(chan struct{})}
+	s.last = r
+	s.mu.Unlock()
+	r.batch, r.err = fetch(ctx, cursor)
+	close(r.done)
+	return r.batch, r.err
+}
+
 func (db *DB) readChanges(ctx context.Context, after int64) ([]store.Change, error) {
-	rows, err := db.reader.QueryContext(ctx, db.q(`SELECT seq, kind, key, version, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`), after, feedBatch)
+	rows, err := db.query(ctx, db.reader, readChangesQuery, after)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +205,7 @@ func (db *DB) pollFeed(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 		var last sql.NullInt64
-		if err := db.reader.QueryRowContext(ctx, `SELECT MAX(seq) FROM changes`).Scan(&last); err != nil {
+		if err := db.queryRow(ctx, db.reader, `SELECT MAX(seq) FROM changes`).Scan(&last); err != nil {
 			if ctx.Err() == nil {
 				db.log.Debug("change feed poll failed", "error", err)
 			}

@@ -22,8 +22,8 @@ const callSQL = `INSERT INTO mcp_stream_calls (session_id, stream_id, owner, req
 
 // BeatMCPReplica implements store.MCPReplicas.
 func (db *DB) BeatMCPReplica(ctx context.Context, id string, at time.Time) error {
-	if _, err := db.writer.ExecContext(ctx, db.q(`INSERT INTO mcp_replicas (id, heartbeat_at) VALUES (?, ?)
-		ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`), id, micros(at)); err != nil {
+	if _, err := db.exec(ctx, db.writer, `INSERT INTO mcp_replicas (id, heartbeat_at) VALUES (?, ?)
+		ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`, id, micros(at)); err != nil {
 		return db.fail("record replica heartbeat", err)
 	}
 	return nil
@@ -31,7 +31,7 @@ func (db *DB) BeatMCPReplica(ctx context.Context, id string, at time.Time) error
 
 // EndMCPReplica implements store.MCPReplicas.
 func (db *DB) EndMCPReplica(ctx context.Context, id string) error {
-	if _, err := db.writer.ExecContext(ctx, db.q(`UPDATE mcp_replicas SET heartbeat_at = 0 WHERE id = ?`), id); err != nil {
+	if _, err := db.exec(ctx, db.writer, `UPDATE mcp_replicas SET heartbeat_at = 0 WHERE id = ?`, id); err != nil {
 		return db.fail("record replica end", err)
 	}
 	return nil
@@ -41,9 +41,9 @@ func (db *DB) EndMCPReplica(ctx context.Context, id string) error {
 func (db *DB) GetMCPStreamCall(ctx context.Context, session, stream string) (store.MCPStreamCall, error) {
 	c := store.MCPStreamCall{Session: session, Stream: stream}
 	var seen int64
-	err := db.reader.QueryRowContext(ctx, db.q(`SELECT c.owner, c.request, COALESCE(r.heartbeat_at, 0)
+	err := db.queryRow(ctx, db.reader, `SELECT c.owner, c.request, COALESCE(r.heartbeat_at, 0)
 		FROM mcp_stream_calls AS c LEFT JOIN mcp_replicas AS r ON r.id = c.owner
-		WHERE c.session_id = ? AND c.stream_id = ?`), session, stream).Scan(&c.Owner, &c.Request, &seen)
+		WHERE c.session_id = ? AND c.stream_id = ?`, session, stream).Scan(&c.Owner, &c.Request, &seen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.MCPStreamCall{}, fmt.Errorf("call of stream %q: %w", stream, store.ErrNotFound)
 	}
@@ -58,8 +58,8 @@ func (db *DB) GetMCPStreamCall(ctx context.Context, session, stream string) (sto
 
 // TakeMCPStreamCall implements store.MCPReplicas.
 func (db *DB) TakeMCPStreamCall(ctx context.Context, session, stream, from, to string) error {
-	res, err := db.writer.ExecContext(ctx, db.q(`UPDATE mcp_stream_calls SET owner = ?
-		WHERE session_id = ? AND stream_id = ? AND owner = ?`), to, session, stream, from)
+	res, err := db.exec(ctx, db.writer, `UPDATE mcp_stream_calls SET owner = ?
+		WHERE session_id = ? AND stream_id = ? AND owner = ?`, to, session, stream, from)
 	if err != nil {
 		return db.fail("take over stream call", err)
 	}
@@ -76,7 +76,7 @@ func (db *DB) TakeMCPStreamCall(ctx context.Context, session, stream, from, to s
 
 // SweepMCPReplicas implements store.MCPReplicas.
 func (db *DB) SweepMCPReplicas(ctx context.Context, since time.Time) (int64, error) {
-	res, err := db.writer.ExecContext(ctx, db.q(`DELETE FROM mcp_replicas WHERE heartbeat_at < ?`), micros(since))
+	res, err := db.exec(ctx, db.writer, `DELETE FROM mcp_replicas WHERE heartbeat_at < ?`, micros(since))
 	if err != nil {
 		return 0, db.fail("sweep replicas", err)
 	}

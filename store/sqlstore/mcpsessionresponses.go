@@ -23,15 +23,15 @@ func (db *DB) AddMCPSessionResponse(ctx context.Context, r store.MCPSessionRespo
 	}
 	return db.inTx(ctx, "add MCP session response", func(tx *sql.Tx) (bool, error) {
 		var one int
-		err := tx.QueryRowContext(ctx, db.q(`SELECT 1 FROM mcp_sessions WHERE id = ?`), r.SessionID).Scan(&one)
+		err := db.txQueryRow(ctx, tx, `SELECT 1 FROM mcp_sessions WHERE id = ?`, r.SessionID).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return false, fmt.Errorf("MCP session: %w", store.ErrNotFound)
 		}
 		if err != nil {
 			return false, err
 		}
-		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO mcp_session_responses (session_id, rpc_id, body, at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (session_id, rpc_id) DO NOTHING`), r.SessionID, r.RPCID, string(r.Body), micros(r.At))
+		res, err := db.txExec(ctx, tx, `INSERT INTO mcp_session_responses (session_id, rpc_id, body, at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (session_id, rpc_id) DO NOTHING`, r.SessionID, r.RPCID, string(r.Body), micros(r.At))
 		if err != nil {
 			return false, err
 		}
@@ -44,8 +44,8 @@ func (db *DB) AddMCPSessionResponse(ctx context.Context, r store.MCPSessionRespo
 
 // ListMCPSessionResponses implements store.MCPSessionResponses.
 func (db *DB) ListMCPSessionResponses(ctx context.Context, sessionID string) ([]store.MCPSessionResponse, error) {
-	rows, err := db.reader.QueryContext(ctx, db.q(`SELECT rpc_id, body, at FROM mcp_session_responses
-		WHERE session_id = ? ORDER BY at, rpc_id`), sessionID)
+	rows, err := db.query(ctx, db.reader, `SELECT rpc_id, body, at FROM mcp_session_responses
+		WHERE session_id = ? ORDER BY at, rpc_id`, sessionID)
 	if err != nil {
 		return nil, db.fail("list MCP session responses", err)
 	}
@@ -69,13 +69,13 @@ func (db *DB) ListMCPSessionResponses(ctx context.Context, sessionID string) ([]
 
 // DeleteMCPSessionResponse implements store.MCPSessionResponses.
 func (db *DB) DeleteMCPSessionResponse(ctx context.Context, sessionID, rpcID string) error {
-	_, err := db.writer.ExecContext(ctx, db.q(`DELETE FROM mcp_session_responses WHERE session_id = ? AND rpc_id = ?`), sessionID, rpcID)
+	_, err := db.exec(ctx, db.writer, `DELETE FROM mcp_session_responses WHERE session_id = ? AND rpc_id = ?`, sessionID, rpcID)
 	return db.fail("delete MCP session response", err)
 }
 
 // SweepMCPSessionResponses implements store.MCPSessionResponses.
 func (db *DB) SweepMCPSessionResponses(ctx context.Context, before time.Time) (int64, error) {
-	res, err := db.writer.ExecContext(ctx, db.q(`DELETE FROM mcp_session_responses WHERE at < ?`), micros(before))
+	res, err := db.exec(ctx, db.writer, `DELETE FROM mcp_session_responses WHERE at < ?`, micros(before))
 	if err != nil {
 		return 0, db.fail("sweep MCP session responses", err)
 	}

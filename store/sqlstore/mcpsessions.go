@@ -26,15 +26,36 @@ func (db *DB) CreateMCPSession(ctx context.Context, s store.MCPSession) error {
 	if s.LastActive.Before(s.CreatedAt) {
 		s.LastActive = s.CreatedAt
 	}
-	res, err := db.writer.ExecContext(ctx, db.q(`INSERT INTO mcp_sessions (`+mcpSessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`),
-		s.ID, s.ProtocolVersion, string(s.InitializeParams), s.LogLevel, s.UserID, micros(s.CreatedAt), micros(s.LastActive))
+	// In a transaction, not a statement of its own: sessions opened at the
+	// same time then share a commit (Dialect.GroupCommit).
+	exists := false
+	err := db.inTx(ctx, "create MCP session", func(tx *sql.Tx) (bool, error) {
+		res, err := db.txExec(ctx, tx, `INSERT INTO mcp_sessions (`+mcpSessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO NOTHING`,
+			s.ID, s.ProtocolVersion, string(s.InitializeParams), s.LogLevel, s.UserID, micros(s.CreatedAt), micros(s.LastActive))
+		if err != nil {
+			return false, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n == 0 {
+			exists = err == nil
+			return false, err
+		}
+		if s.Deliverer != "" {
+			// As SetMCPSessionDeliverer names a first deliverer: from the
+			// last change committed now on.
+			if _, err := db.txExec(ctx, tx, `INSERT INTO mcp_session_deliverers (session_id, replica, since_seq, prev_replica, prev_since_seq)
+				VALUES (?, ?, COALESCE((SELECT MAX(seq) FROM changes), (SELECT purged_through FROM feed_state)), '', 0)`,
+				s.ID, s.Deliverer); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	})
 	if err != nil {
-		return db.fail("create MCP session", err)
+		return err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return db.fail("create MCP session", err)
-	} else if n == 0 {
+	if exists {
 		return fmt.Errorf("MCP session: %w", store.ErrExists)
 	}
 	return nil
@@ -45,7 +66,7 @@ func (db *DB) GetMCPSession(ctx context.Context, id string) (store.MCPSession, e
 	var s store.MCPSession
 	var params string
 	var created, active int64
-	err := db.reader.QueryRowContext(ctx, db.q(`SELECT `+mcpSessionColumns+` FROM mcp_sessions WHERE id = ?`), id).
+	err := db.queryRow(ctx, db.reader, `SELECT `+mcpSessionColumns+` FROM mcp_sessions WHERE id = ?`, id).
 		Scan(&s.ID, &s.ProtocolVersion, &params, &s.LogLevel, &s.UserID, &created, &active)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.MCPSession{}, fmt.Errorf("MCP session: %w", store.ErrNotFound)
@@ -62,8 +83,8 @@ func (db *DB) GetMCPSession(ctx context.Context, id string) (store.MCPSession, e
 func (db *DB) SetMCPSessionLogLevel(ctx context.Context, id, level string, at time.Time) error {
 	found := true
 	err := db.inTx(ctx, "set MCP session log level", func(tx *sql.Tx) (bool, error) {
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE mcp_sessions SET log_level = ?,
-			last_active = CASE WHEN last_active < ? THEN ? ELSE last_active END WHERE id = ? AND log_level <> ?`),
+		res, err := db.txExec(ctx, tx, `UPDATE mcp_sessions SET log_level = ?,
+			last_active = CASE WHEN last_active < ? THEN ? ELSE last_active END WHERE id = ? AND log_level <> ?`,
 			level, micros(at), micros(at), id, level)
 		if err != nil {
 			return false, err
@@ -77,8 +98,8 @@ func (db *DB) SetMCPSessionLogLevel(ctx context.Context, id, level string, at ti
 		}
 		// The same level again (a replica applying it replays it), or no
 		// such session: activity only.
-		res, err = tx.ExecContext(ctx, db.q(`UPDATE mcp_sessions SET
-			last_active = CASE WHEN last_active < ? THEN ? ELSE last_active END WHERE id = ?`), micros(at), micros(at), id)
+		res, err = db.txExec(ctx, tx, `UPDATE mcp_sessions SET
+			last_active = CASE WHEN last_active < ? THEN ? ELSE last_active END WHERE id = ?`, micros(at), micros(at), id)
 		if err != nil {
 			return false, err
 		}
@@ -100,7 +121,7 @@ func (db *DB) TouchMCPSession(ctx context.Context, id string, at time.Time) erro
 }
 
 func (db *DB) updateMCPSession(ctx context.Context, op, query string, args ...any) error {
-	res, err := db.writer.ExecContext(ctx, db.q(query), args...)
+	res, err := db.exec(ctx, db.writer, query, args...)
 	if err != nil {
 		return db.fail(op, err)
 	}
@@ -117,10 +138,10 @@ func (db *DB) updateMCPSession(ctx context.Context, op, query string, args ...an
 // DeleteMCPSession implements store.MCPSessions.
 func (db *DB) DeleteMCPSession(ctx context.Context, id string) error {
 	return db.inTx(ctx, "delete MCP session", func(tx *sql.Tx) (bool, error) {
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM mcp_streams WHERE session_id = ?`), id); err != nil {
+		if _, err := db.txExec(ctx, tx, `DELETE FROM mcp_streams WHERE session_id = ?`, id); err != nil {
 			return false, err
 		}
-		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM mcp_sessions WHERE id = ?`), id)
+		res, err := db.txExec(ctx, tx, `DELETE FROM mcp_sessions WHERE id = ?`, id)
 		if err != nil {
 			return false, err
 		}
@@ -135,11 +156,11 @@ func (db *DB) DeleteMCPSession(ctx context.Context, id string) error {
 func (db *DB) SweepMCPSessions(ctx context.Context, idleSince time.Time) (int64, error) {
 	var n int64
 	err := db.inTx(ctx, "sweep MCP sessions", func(tx *sql.Tx) (bool, error) {
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM mcp_streams WHERE session_id IN
-			(SELECT id FROM mcp_sessions WHERE last_active < ?)`), micros(idleSince)); err != nil {
+		if _, err := db.txExec(ctx, tx, `DELETE FROM mcp_streams WHERE session_id IN
+			(SELECT id FROM mcp_sessions WHERE last_active < ?)`, micros(idleSince)); err != nil {
 			return false, err
 		}
-		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM mcp_sessions WHERE last_active < ?`), micros(idleSince))
+		res, err := db.txExec(ctx, tx, `DELETE FROM mcp_sessions WHERE last_active < ?`, micros(idleSince))
 		if err != nil {
 			return false, err
 		}

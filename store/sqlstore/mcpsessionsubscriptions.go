@@ -17,9 +17,9 @@ import (
 
 // SubscribeMCPSession implements store.MCPSessionSubscriptions.
 func (db *DB) SubscribeMCPSession(ctx context.Context, sessionID, uri string) error {
-	res, err := db.writer.ExecContext(ctx, db.q(`INSERT INTO mcp_session_subscriptions (session_id, uri)
+	res, err := db.exec(ctx, db.writer, `INSERT INTO mcp_session_subscriptions (session_id, uri)
 		SELECT ?, ? WHERE EXISTS (SELECT 1 FROM mcp_sessions WHERE id = ?)
-		ON CONFLICT (session_id, uri) DO NOTHING`), sessionID, uri, sessionID)
+		ON CONFLICT (session_id, uri) DO NOTHING`, sessionID, uri, sessionID)
 	if err != nil {
 		return db.fail("record MCP session subscription", err)
 	}
@@ -34,7 +34,7 @@ func (db *DB) SubscribeMCPSession(ctx context.Context, sessionID, uri string) er
 
 // UnsubscribeMCPSession implements store.MCPSessionSubscriptions.
 func (db *DB) UnsubscribeMCPSession(ctx context.Context, sessionID, uri string) error {
-	if _, err := db.writer.ExecContext(ctx, db.q(`DELETE FROM mcp_session_subscriptions WHERE session_id = ? AND uri = ?`),
+	if _, err := db.exec(ctx, db.writer, `DELETE FROM mcp_session_subscriptions WHERE session_id = ? AND uri = ?`,
 		sessionID, uri); err != nil {
 		return db.fail("delete MCP session subscription", err)
 	}
@@ -55,7 +55,7 @@ func (db *DB) SetMCPSessionDeliverer(ctx context.Context, sessionID, replica str
 		// delivers the changes after it up to the handover.
 		var prev string
 		var prevSince int64
-		err := tx.QueryRowContext(ctx, db.q(`SELECT replica, since_seq FROM mcp_session_deliverers WHERE session_id = ?`), sessionID).Scan(&prev, &prevSince)
+		err := db.txQueryRow(ctx, tx, `SELECT replica, since_seq FROM mcp_session_deliverers WHERE session_id = ?`, sessionID).Scan(&prev, &prevSince)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -65,13 +65,13 @@ func (db *DB) SetMCPSessionDeliverer(ctx context.Context, sessionID, replica str
 			return false, nil
 		}
 		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT MAX(seq) FROM changes), (SELECT purged_through FROM feed_state))`).Scan(&last); err != nil {
+		if err := db.txQueryRow(ctx, tx, `SELECT COALESCE((SELECT MAX(seq) FROM changes), (SELECT purged_through FROM feed_state))`).Scan(&last); err != nil {
 			return false, err
 		}
-		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO mcp_session_deliverers (session_id, replica, since_seq, prev_replica, prev_since_seq)
+		res, err := db.txExec(ctx, tx, `INSERT INTO mcp_session_deliverers (session_id, replica, since_seq, prev_replica, prev_since_seq)
 			SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM mcp_sessions WHERE id = ?)
 			ON CONFLICT (session_id) DO UPDATE SET replica = excluded.replica, since_seq = excluded.since_seq,
-				prev_replica = excluded.prev_replica, prev_since_seq = excluded.prev_since_seq`), sessionID, replica, last, prev, prevSince, sessionID)
+				prev_replica = excluded.prev_replica, prev_since_seq = excluded.prev_since_seq`, sessionID, replica, last, prev, prevSince, sessionID)
 		if err != nil {
 			return false, err
 		}
@@ -92,8 +92,8 @@ func (db *DB) SetMCPSessionDeliverer(ctx context.Context, sessionID, replica str
 // GetMCPSessionDeliverer implements store.MCPSessionSubscriptions.
 func (db *DB) GetMCPSessionDeliverer(ctx context.Context, sessionID string) (string, error) {
 	var replica sql.NullString
-	err := db.reader.QueryRowContext(ctx, db.q(`SELECT d.replica FROM mcp_sessions AS s
-		LEFT JOIN mcp_session_deliverers AS d ON d.session_id = s.id WHERE s.id = ?`), sessionID).Scan(&replica)
+	err := db.queryRow(ctx, db.reader, `SELECT d.replica FROM mcp_sessions AS s
+		LEFT JOIN mcp_session_deliverers AS d ON d.session_id = s.id WHERE s.id = ?`, sessionID).Scan(&replica)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("MCP session: %w", store.ErrNotFound)
 	}
@@ -114,11 +114,11 @@ func (db *DB) MCPSessionSubscribers(ctx context.Context, replica string, seq int
 	for _, u := range uris {
 		args = append(args, u)
 	}
-	rows, err := db.reader.QueryContext(ctx, db.q(`SELECT s.session_id, s.uri FROM mcp_session_subscriptions AS s
+	rows, err := db.query(ctx, db.reader, `SELECT s.session_id, s.uri FROM mcp_session_subscriptions AS s
 		JOIN mcp_session_deliverers AS d ON d.session_id = s.session_id
 		WHERE ((d.replica = ? AND d.since_seq < ?) OR (d.prev_replica = ? AND d.since_seq >= ? AND d.prev_since_seq < ?))
 			AND s.uri IN (`+placeholders(len(uris))+`)
-		ORDER BY s.session_id, s.uri`), args...)
+		ORDER BY s.session_id, s.uri`, args...)
 	if err != nil {
 		return nil, db.fail("list MCP session subscribers", err)
 	}
@@ -140,7 +140,7 @@ func (db *DB) MCPSessionSubscribers(ctx context.Context, replica string, seq int
 // mcpSessionExists returns nil if the session exists, ErrNotFound if not.
 func (db *DB) mcpSessionExists(ctx context.Context, op, sessionID string) error {
 	var one int
-	err := db.reader.QueryRowContext(ctx, db.q(`SELECT 1 FROM mcp_sessions WHERE id = ?`), sessionID).Scan(&one)
+	err := db.queryRow(ctx, db.reader, `SELECT 1 FROM mcp_sessions WHERE id = ?`, sessionID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("MCP session: %w", store.ErrNotFound)
 	}

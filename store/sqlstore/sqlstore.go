@@ -54,6 +54,11 @@ type Dialect struct {
 	// statement only in a prepared statement, and would parse and plan
 	// SQL text on every call).
 	CachesStatements bool
+	// GroupCommit runs write transactions that wait at the same time as
+	// one database transaction, each in a savepoint, committed once
+	// (group.go). For a backend whose writes are serialized anyway, with a
+	// commit that costs more than its statements (SQLite).
+	GroupCommit bool
 }
 
 // Options tune a DB.
@@ -84,6 +89,10 @@ type DB struct {
 	pollInterval   time.Duration
 
 	wake waker
+	// group queues write transactions for a group commit (group.go).
+	group txGroup
+	// feedReads shares reads of the feed among subscribers (feed.go).
+	feedReads sharedReads
 	// closing ends when Close is called; it stops Run and subscriptions.
 	closing context.Context
 	stop    context.CancelFunc
@@ -344,6 +353,15 @@ func (db *DB) query(ctx context.Context, pool *sql.DB, query string, args ...any
 	return pool.QueryContext(ctx, db.q(query), args...)
 }
 
+// exec runs a statement on pool, with its prepared statement where the
+// store keeps one. The caller must not hold a connection of pool.
+func (db *DB) exec(ctx context.Context, pool *sql.DB, query string, args ...any) (sql.Result, error) {
+	if st := db.prepared(ctx, pool, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return pool.ExecContext(ctx, db.q(query), args...)
+}
+
 // txStmt returns query's prepared statement bound to tx (a transaction on
 // the writer pool), or nil where the store keeps none: the caller then
 // sends SQL text. It never prepares on the pool, which would wait for a
@@ -410,6 +428,14 @@ func Rebind(query string) string {
 // committed: the record goes into the audit outbox, and if that fails the
 // write fails too.
 func (db *DB) inTx(ctx context.Context, op string, f func(tx *sql.Tx) (changed bool, err error)) error {
+	if db.dialect.GroupCommit {
+		return db.groupTx(ctx, op, f)
+	}
+	return db.runTx(ctx, op, f)
+}
+
+// runTx runs f in a write transaction of its own (see inTx).
+func (db *DB) runTx(ctx context.Context, op string, f func(tx *sql.Tx) (changed bool, err error)) error {
 	tx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return db.fail(op, err)
@@ -468,18 +494,29 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
-// waker is a broadcast: every wake releases everyone waiting.
+// waker is a broadcast: every wake releases everyone waiting. It counts
+// its wakes, so that a feed read can tell which wakes it came after.
 type waker struct {
-	mu sync.Mutex
-	ch chan struct{}
+	mu  sync.Mutex
+	ch  chan struct{}
+	gen uint64
 }
 
 func newWaker() waker { return waker{ch: make(chan struct{})} }
 
-func (w *waker) wait() <-chan struct{} {
+// wait returns the channel the next wake closes, and how many wakes came
+// before it.
+func (w *waker) wait() (<-chan struct{}, uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.ch
+	return w.ch, w.gen
+}
+
+// generation returns how many wakes came so far.
+func (w *waker) generation() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gen
 }
 
 func (w *waker) wake() {
@@ -487,6 +524,7 @@ func (w *waker) wake() {
 	defer w.mu.Unlock()
 	close(w.ch)
 	w.ch = make(chan struct{})
+	w.gen++
 }
 
 // queryPage runs a listing: query (a SELECT … FROM …) with the conditions

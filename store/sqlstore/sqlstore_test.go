@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -108,6 +109,22 @@ func TestHotQueriesArePreparedOnce(t *testing.T) {
 				}
 			}
 			return err
+		}},
+		{"open, hand over and close sessions", func(i int) error {
+			id := fmt.Sprintf("session-%d", i)
+			if err := db.CreateMCPSession(ctx, store.MCPSession{ID: id, ProtocolVersion: "2025-11-25", InitializeParams: []byte(`{}`), CreatedAt: at}); err != nil {
+				return err
+			}
+			if _, err := db.GetMCPSession(ctx, id); err != nil {
+				return err
+			}
+			if _, err := db.SetMCPSessionDeliverer(ctx, id, "replica-a", false); err != nil {
+				return err
+			}
+			if err := db.TouchMCPSession(ctx, id, at.Add(time.Minute)); err != nil {
+				return err
+			}
+			return db.DeleteMCPSession(ctx, id)
 		}},
 		{"read stream events", func(int) error {
 			_, err := db.EventsAfter(ctx, "sess", "s", -1, 10)

@@ -40,13 +40,18 @@ func testMCPSessionSubscriptions(t *testing.T, newDB NewDB) {
 		if _, err := a.CreateTicket(ctx, ticket(id, "new", "", t0), hist("a", "create")); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case c := <-changes:
-			return c.Seq
-		case <-time.After(30 * time.Second):
-			t.Fatalf("no change on the feed for ticket %s", id)
+		// The feed also carries the sessions' ends: skip to the ticket's.
+		for {
+			select {
+			case c := <-changes:
+				if c.Key == id {
+					return c.Seq
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("no change on the feed for ticket %s", id)
+				return 0
+			}
 		}
-		return 0
 	}
 
 	// Subscriptions, written on either replica, subscribing twice included.
@@ -168,6 +173,32 @@ func testMCPSessionSubscriptions(t *testing.T, newDB NewDB) {
 			t.Fatal(err)
 		}
 	}
+	// A session recorded with its deliverer: named from the last change
+	// committed then on, as a first SetMCPSessionDeliverer would; naming
+	// the same replica again is no change, another takes over.
+	named := mcpSession("s-4", "alice", t0.Add(time.Hour))
+	named.Deliverer = "r-b"
+	if err := a.CreateMCPSession(ctx, named); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.GetMCPSessionDeliverer(ctx, "s-4"); err != nil || got != "r-b" {
+		t.Errorf("deliverer of a session recorded with r-b = %q, %v; want r-b", got, err)
+	}
+	if got, err := a.GetMCPSession(ctx, "s-4"); err != nil || got.Deliverer != "" {
+		t.Errorf("GetMCPSession(s-4).Deliverer = %q, %v; want empty", got.Deliverer, err)
+	}
+	if err := b.SubscribeMCPSession(ctx, "s-4", "ticket://T-2"); err != nil {
+		t.Fatal(err)
+	}
+	setDeliverers(set{a, "s-4", "r-a", true, false}, set{b, "s-4", "r-b", false, true})
+	c4 := change("C-4")
+	if diff := cmp.Diff([]store.MCPSessionSubscription{{SessionID: "s-4", URI: "ticket://T-2"}}, subscribers(a, "r-b", c4, "ticket://T-2")); diff != "" {
+		t.Errorf("r-b, named when s-4 was recorded, delivers (-want +got):\n%s", diff)
+	}
+	if err := a.DeleteMCPSession(ctx, "s-4"); err != nil {
+		t.Fatal(err)
+	}
+
 	want = []store.MCPSessionSubscription{{SessionID: "s-2", URI: "ticket://T-1"}}
 	c3 := change("C-3")
 	if diff := cmp.Diff(want, subscribers(b, "r-b", c3, "ticket://T-1", "ticket://T-2")); diff != "" {
