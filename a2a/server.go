@@ -36,6 +36,7 @@ import (
 
 	"github.com/parleyhq/parley/audit"
 	"github.com/parleyhq/parley/internal/connlimit"
+	"github.com/parleyhq/parley/observe"
 )
 
 // Options configure a Server.
@@ -107,6 +108,10 @@ type Options struct {
 	// HandlerOptions are added to the a2asrv request handler's.
 	HandlerOptions []a2asrv.RequestHandlerOption
 	Logger         *slog.Logger
+
+	// Metrics receives the face's instruments (metrics.go). Nil: they are
+	// kept on a private registry nobody reads.
+	Metrics *observe.Metrics
 }
 
 // Cluster is what runs tasks across replicas (a2asrv.ClusterConfig
@@ -190,6 +195,8 @@ func NewServer(opts Options) (*Server, error) {
 		a2asrv.WithLogger(opts.Logger),
 		a2asrv.WithCapabilityChecks(&a2ago.AgentCapabilities{Streaming: true, PushNotifications: opts.PushConfigs != nil}),
 		a2asrv.WithCallInterceptors(
+			traceInterceptor{}, // first: every call's span ends, refused ones too (trace.go)
+			metricsInterceptor{newFaceMetrics(opts.Metrics)}, // first: sees the answer as sent (metrics.go)
 			// Identity first, so that the error log names the caller.
 			identityInterceptor{principal: opts.Principal},
 			errorInterceptor{log: opts.Logger},
@@ -215,8 +222,8 @@ func NewServer(opts Options) (*Server, error) {
 		}))
 	}
 	s.handler = a2asrv.NewHandler(NewExecutor(opts.Tools, opts.Logger), append(handlerOpts, opts.HandlerOptions...)...)
-	s.jsonrpc = limitBody(opts.MaxBodyBytes, true, cleanAnswers(opts.MaxBodyBytes, newJSONRPCHandler(s.handler, opts.MaxBodyBytes)))
-	s.rest = limitBody(opts.MaxBodyBytes, false, cleanAnswers(opts.MaxBodyBytes, holdStreamStart(NewRESTHandler(s.handler))))
+	s.jsonrpc = withBinding(BindingJSONRPC, limitBody(opts.MaxBodyBytes, true, cleanAnswers(opts.MaxBodyBytes, newJSONRPCHandler(s.handler, opts.MaxBodyBytes))))
+	s.rest = withBinding(BindingREST, limitBody(opts.MaxBodyBytes, false, cleanAnswers(opts.MaxBodyBytes, holdStreamStart(NewRESTHandler(s.handler)))))
 	return s, nil
 }
 

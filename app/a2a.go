@@ -72,6 +72,7 @@ func (a *App) buildA2A(ctx context.Context, cfg config.Config, auditLog *audit.L
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		Version:           version,
 		Logger:            log,
+		Metrics:           a.Metrics,
 		Principal:         a.Auth.A2APrincipal,
 		IsAdmin:           auth.IsAdmin,
 		SecuritySchemes:   schemes,
@@ -131,13 +132,19 @@ func (a *App) closeA2AWorkOnEnd(ctx context.Context) error {
 func (a *App) sweepA2AEvents(ctx context.Context) error {
 	t := time.NewTicker(a2aSweepInterval)
 	defer t.Stop()
+	sweeps := newA2ASweepMetrics(a.Metrics)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		if _, err := a.a2aTasks.SweepEvents(ctx, time.Now().Add(-a2aEventRetention)); err != nil && ctx.Err() == nil {
+		n, err := a.a2aTasks.SweepEvents(ctx, time.Now().Add(-a2aEventRetention))
+		if ctx.Err() != nil {
+			return nil
+		}
+		sweeps.record(n, err)
+		if err != nil {
 			a.a2aLog.WarnContext(ctx, "a2a: sweep the task event logs", "err", err)
 		}
 	}

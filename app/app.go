@@ -35,6 +35,8 @@ import (
 	"github.com/parleyhq/parley/gateway"
 	"github.com/parleyhq/parley/mcpbridge"
 	"github.com/parleyhq/parley/negotiation"
+	"github.com/parleyhq/parley/observe"
+	"github.com/parleyhq/parley/observe/tracing"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/upstream"
 	"github.com/parleyhq/parley/workspace"
@@ -78,6 +80,13 @@ type App struct {
 	// UpstreamRegistry what is registered (upstreams.go).
 	Upstreams        *upstream.Manager
 	UpstreamRegistry *upstream.Registry
+	// Metrics is the registry /metrics serves (metrics.go); MetricsAddr
+	// the address it is served on (Addr unless metrics.listen is set;
+	// empty when metrics are off).
+	Metrics     *observe.Metrics
+	MetricsAddr string
+	// Tracing is the trace pipeline (trace.go); off without an endpoint.
+	Tracing *tracing.Tracing
 
 	ln       net.Listener
 	follower *upstreamFollower
@@ -88,6 +97,7 @@ type App struct {
 	a2aTasks    *a2astore.TaskStore
 	a2aLog      *slog.Logger
 	cleanups    []func() error // run in reverse by Close
+	metricsLn   net.Listener   // metrics.listen's, if set
 }
 
 // ErrInvalidRule reports an escalation rule that does not compile: the
@@ -109,12 +119,16 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	if version == "" {
 		version = "dev"
 	}
-	a := &App{Config: cfg}
+	a := &App{Config: cfg, Metrics: observe.NewMetrics()}
 	defer func() {
 		if err != nil {
 			_ = a.Close() // what was acquired before the failure
 		}
 	}()
+	// First, so that its shutdown (the last cleanup) flushes every span.
+	if err := a.startTracing(ctx, cfg, version, logger); err != nil {
+		return nil, err
+	}
 	if opts.Listener != nil {
 		a.ln = opts.Listener
 		a.onClose(func() error { return ignoreClosed(a.ln.Close()) })
@@ -133,8 +147,9 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	}
 	a.Store = st
 	a.onClose(st.Close)
+	setStoreMetrics(st, a.Metrics)
 
-	a.Gateway, err = gateway.New(cfg, gateway.Deps{Store: st}, logger)
+	a.Gateway, err = gateway.New(cfg, gateway.Deps{Store: st, Metrics: a.Metrics}, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -198,8 +213,10 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		},
 	})
 	auditLog := a.Audit
+	auditLog.SetMetrics(a.Metrics)
 	a.Auth, err = auth.New(ctx, cfg.Auth, auth.Options{
 		PublicURL: a.URL,
+		Metrics:   a.Metrics,
 		Logger:    logger.With("component", "auth"),
 		OnDecision: func(ctx context.Context, p *auth.Principal, permission string, d auth.Decision) {
 			if !d.Allowed {
@@ -233,10 +250,11 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		Lease:        cfg.Negotiation.Lease,
 		TurnTimeout:  cfg.Negotiation.TurnTimeout,
 		RetryBackoff: cfg.Negotiation.RetryBackoff,
+		Metrics:      a.Metrics,
 	})
 	// Session streams are kept in the store, so that a client whose stream
 	// breaks resumes it with Last-Event-ID.
-	a.events = mcpbridge.NewEventStore(st, mcpbridge.EventStoreOptions{Logger: logger.With("component", "mcp-events")})
+	a.events = mcpbridge.NewEventStore(st, mcpbridge.EventStoreOptions{Logger: logger.With("component", "mcp-events"), Metrics: a.Metrics})
 	fed, err := buildUpstreams(ctx, cfg, st, a.Registry.Guard(), func() []string { return a.Bridge.LocalNames() }, logger)
 	if err != nil {
 		return nil, err
@@ -266,14 +284,15 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	// user; each caller sees and calls only the tools it may. Auth
 	// outermost, so that the audit records name the caller; denials are
 	// recorded through OnDecision, linked to the caller's request ID by
-	// RequestLinksMiddleware, outermost.
-	a.Bridge.Server().AddReceivingMiddleware(mcpbridge.RequestLinksMiddleware(), authn.MCPMiddleware(), mcpbridge.AuditMiddleware(auditLog))
+	// RequestLinksMiddleware, outermost but for the request's span, which
+	// covers them all.
+	a.Bridge.Server().AddReceivingMiddleware(mcpbridge.TraceMiddleware(), a.Bridge.MetricsMiddleware(a.Metrics), mcpbridge.RequestLinksMiddleware(), authn.MCPMiddleware(), mcpbridge.AuditMiddleware(auditLog))
 	// upstream:NAME grants: the policy learns which upstream serves a tool
 	// or prompt from what the bridge mirrors.
 	authn.Policy().SetUpstreams(a.Bridge.UpstreamOf)
 	// Every JSON-RPC endpoint checks envelopes at the gateway's edge,
 	// inside auth (no body is read for a refused caller), outside audit.
-	g.HandleOwnBodyLimit(auth.MCPPath, authn.MCP(g.JSONRPC(gateway.MCPEndpoint)(a.Bridge)))
+	g.HandleOwnBodyLimit(auth.MCPPath, g.EndStreamsOnShutdown(authn.MCP(g.JSONRPC(gateway.MCPEndpoint)(a.Bridge))))
 	g.Router().Handle(auth.ProtectedResourceMetadataPath, authn.ProtectedResourceMetadata())
 	g.Router().Handle(auth.ProtectedResourceMetadataPath+auth.MCPPath, authn.ProtectedResourceMetadata())
 
@@ -318,10 +337,11 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	// Cards stay public; JSON-RPC needs a token when auth is on. Audit
 	// records go inside the auth faces, so that they name the caller.
 	auditRelay := audit.Middleware(auditLog, describeRelay)
+	countRelay := newRelayMetrics(a.Metrics, a.Relay).middleware // inside audit: reads what the relay noted
 	a2aEdge := g.JSONRPC(gateway.A2AEndpoint)
 	g.Router().Mount(relay.Path, relayRoutes(a.Relay,
-		func(h http.Handler) http.Handler { return authn.A2A(a2aEdge(auditRelay(h))) },
-		func(h http.Handler) http.Handler { return authn.A2A(auditRelay(h)) })) // REST: no JSON-RPC edge
+		func(h http.Handler) http.Handler { return authn.A2A(a2aEdge(auditRelay(countRelay(h)))) },
+		func(h http.Handler) http.Handler { return authn.A2A(auditRelay(countRelay(h))) })) // REST: no JSON-RPC edge
 	g.Router().Handle(a2a.JSONRPCPath, authn.A2A(a2aEdge(audit.Middleware(auditLog, describeA2A)(a.A2A.JSONRPCHandler()))))
 	g.Router().Mount(a2a.RESTPath, http.StripPrefix(a2a.RESTPath, authn.A2A(audit.Middleware(auditLog, describeA2AREST)(a.A2A.RESTHandler()))))
 	g.Router().Handle(a2asrv.WellKnownAgentCardPath, a.A2A.CardHandler())
@@ -332,7 +352,14 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		adminapi.New(a.Registry, adminapi.Options{Logger: logger.With("component", "admin-api"), Authorize: authorize}).Mount(r)
 		adminapi.NewAudit(auditLog, adminapi.Options{Logger: logger.With("component", "admin-api"), Authorize: authorize}).Mount(r)
 		mountUpstreamAPI(r, a.UpstreamRegistry, a.Upstreams, adminapi.Options{Logger: logger.With("component", "admin-api"), Authorize: authorize})
+		a.mountPipelineAPI(r, authorize, logger) // ui.go
 	})
+	// The admin web UI at /ui/, speaking only the admin API above (ui.go).
+	a.mountUI(version)
+	// /metrics: on the main listener like the admin API, or on its own.
+	if err := a.mountMetrics(ctx, cfg, authn); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -382,6 +409,7 @@ func (a *App) Run(ctx context.Context) error {
 	servers, serveCtx := errgroup.WithContext(serveCtx)
 	servers.Go(func() error { return a.A2A.Run(serveCtx) })
 	servers.Go(func() error { return a.Gateway.Serve(serveCtx, a.ln) })
+	servers.Go(func() error { return a.serveMetrics(serveCtx) })
 	serveErr := servers.Wait()
 	stopLoops()
 	return errors.Join(loops.Wait(), serveErr)

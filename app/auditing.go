@@ -91,7 +91,7 @@ func describeRelay(r *http.Request, method string) (audit.Entry, bool) {
 		// The relay's REST face: the JSON-RPC twin of the REST call.
 		method = a2a.RESTMethod(r.Method, rest)
 	}
-	return audit.Entry{Action: audit.ActionA2ARelay, Target: name, Read: a2aReads[method]}, method != "" && name != ""
+	return audit.Entry{Action: audit.ActionA2ARelay, Target: name, Method: method, Read: a2aReads[method]}, method != "" && name != ""
 }
 
 // describeAdmin records changes to the agent registry, and to the

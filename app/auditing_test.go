@@ -89,17 +89,19 @@ func TestA2AEntries(t *testing.T) {
 		t.Errorf("describeRelay(message/send) = %+v, %v; want recorded after the call", e, ok)
 	}
 	// The relay's REST face: the REST call's JSON-RPC twin decides.
+	// The record names the A2A method: a REST body carries none.
 	for _, tt := range []struct {
 		method, path string
 		read, ok     bool
+		a2aMethod    string
 	}{
-		{http.MethodPost, relay.Path + "/billing/rest/message:send", false, true},
-		{http.MethodGet, relay.Path + "/billing/rest/tasks/t1", true, true},
-		{http.MethodGet, relay.Path + "/billing/rest/v1/tasks/t1", true, true},
-		{http.MethodGet, relay.Path + "/billing/rest/nothing", false, false},
+		{http.MethodPost, relay.Path + "/billing/rest/message:send", false, true, "SendMessage"},
+		{http.MethodGet, relay.Path + "/billing/rest/tasks/t1", true, true, "GetTask"},
+		{http.MethodGet, relay.Path + "/billing/rest/v1/tasks/t1", true, true, "tasks/get"}, // A2A 0.3
+		{http.MethodGet, relay.Path + "/billing/rest/nothing", false, false, ""},
 	} {
 		e, ok := describeRelay(httptest.NewRequest(tt.method, tt.path, nil), "")
-		if ok != tt.ok || (ok && (e.Action != audit.ActionA2ARelay || e.Target != "billing" || e.Read != tt.read)) {
+		if ok != tt.ok || (ok && (e.Action != audit.ActionA2ARelay || e.Target != "billing" || e.Read != tt.read || e.Method != tt.a2aMethod)) {
 			t.Errorf("describeRelay(%s %s) = %+v, %v", tt.method, tt.path, e, ok)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/observe"
 )
 
 // NewLogger builds the process logger that cfg describes: a text or JSON
@@ -25,7 +26,8 @@ func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	} else {
 		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(&sdkDebug{next: h, sdk: &pcCache{}})
+	// Lines logged inside a span carry its trace_id and span_id.
+	return slog.New(observe.LogHandler(&sdkDebug{next: h, sdk: &pcCache{}}))
 }
 
 // sdkPackage is the import path prefix of go-sdk, whose log records

@@ -173,6 +173,8 @@ type Log struct {
 	opts   Options
 	log    *slog.Logger
 	q      queue
+
+	metrics *auditMetrics // nil until SetMetrics (metrics.go): nothing counted
 }
 
 // New returns a Log over st.

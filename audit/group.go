@@ -299,6 +299,7 @@ func (l *Log) commitQueued(ctx context.Context) bool {
 			l.logFailure(ctx, p.r, err)
 		}
 	}
+	l.metrics.batchCommitted(len(rs), err)
 	l.q.settle(len(batch), outboxServed)
 	return true
 }

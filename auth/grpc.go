@@ -83,7 +83,7 @@ func (s *Service) authenticateGRPC(ctx context.Context) (context.Context, error)
 		}
 	}
 	if missing := s.missingScopes(p); len(missing) > 0 {
-		s.refused(ctx, "grpc", errors.New("principal "+p.Name()+" lacks required scopes"))
+		s.refused(ctx, "grpc", missingScopesError{errors.New("principal " + p.Name() + " lacks required scopes")})
 		return nil, status.Error(codes.PermissionDenied, "insufficient scope")
 	}
 	return WithPrincipal(ctx, p), nil

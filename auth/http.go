@@ -111,7 +111,7 @@ func (s *Service) authenticateHTTP(r *http.Request, endpoint, metadata string) (
 		return nil, &ref
 	}
 	if missing := s.missingScopes(p); len(missing) > 0 {
-		err := fmt.Errorf("principal %s lacks required scopes %q", p.Name(), missing)
+		err := missingScopesError{fmt.Errorf("principal %s lacks required scopes %q", p.Name(), missing)}
 		s.refused(r.Context(), endpoint, err)
 		ref := scopeRefusal(s.requiredScopes(), metadata)
 		return nil, &ref

@@ -57,13 +57,30 @@ const (
 	AdminRegisterUpstream = "register_upstream" // reserved: a stdio upstream runs a command on the gateway's host
 	AdminRemoveUpstream   = "remove_upstream"   // reserved
 	AdminApproveUpstream  = "approve_upstream"  // reserved
+
+	// The support pipeline and the audit chain, as the admin UI shows
+	// them. Deciding a negotiation also needs agent:NAME:approve on every
+	// participant (package negotiation checks it).
+	AdminListTickets       = "list_tickets"
+	AdminGetTicket         = "get_ticket"
+	AdminListNegotiations  = "list_negotiations"
+	AdminGetNegotiation    = "get_negotiation"
+	AdminDecideNegotiation = "decide_negotiation"
+	AdminVerifyAudit       = "verify_audit"
+	AdminWatchChanges      = "watch_changes"
+
+	// AdminReadMetrics reads /metrics on the main listener: grant it to
+	// the scraper's client (admin:read_metrics) rather than an admin role.
+	AdminReadMetrics = "read_metrics"
 )
 
 var (
 	agentActions = []string{AgentMessage, AgentNegotiate, AgentApprove}
 	adminActions = []string{AdminListAgents, AdminGetAgent, AdminRegisterAgent, AdminReplaceAgent,
 		AdminRefetchAgent, AdminApproveAgent, AdminRemoveAgent, AdminListAudit,
-		AdminListUpstreams, AdminGetUpstream, AdminRegisterUpstream, AdminRemoveUpstream, AdminApproveUpstream}
+		AdminListUpstreams, AdminGetUpstream, AdminRegisterUpstream, AdminRemoveUpstream, AdminApproveUpstream, AdminReadMetrics,
+		AdminListTickets, AdminGetTicket, AdminListNegotiations, AdminGetNegotiation, AdminDecideNegotiation,
+		AdminVerifyAudit, AdminWatchChanges}
 	reservedAdmin = []string{AdminRegisterAgent, AdminReplaceAgent, AdminRefetchAgent, AdminApproveAgent, AdminRemoveAgent,
 		AdminRegisterUpstream, AdminRemoveUpstream, AdminApproveUpstream}
 )
@@ -110,6 +127,14 @@ var adminAPIActions = map[string]string{
 	"upstreams.register": AdminRegisterUpstream,
 	"upstreams.remove":   AdminRemoveUpstream,
 	"upstreams.approve":  AdminApproveUpstream,
+
+	"tickets.list":        AdminListTickets,
+	"tickets.get":         AdminGetTicket,
+	"negotiations.list":   AdminListNegotiations,
+	"negotiations.get":    AdminGetNegotiation,
+	"negotiations.decide": AdminDecideNegotiation,
+	"audit.verify":        AdminVerifyAudit,
+	"changes.watch":       AdminWatchChanges,
 }
 
 // Names of the built-in rules that decisions can name.

@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/observe"
 )
 
 // Errors for callers of Authorize and the admin seam.
@@ -92,6 +93,9 @@ type Options struct {
 	CELCostLimit uint64
 	// Now reads the clock (token expiry). Default time.Now.
 	Now func() time.Time
+	// Metrics receives the refusal and denial counters (metrics.go).
+	// Nil: they are kept on a private registry nobody reads.
+	Metrics *observe.Metrics
 }
 
 // Service authenticates and authorizes requests on every endpoint. Build
@@ -104,6 +108,7 @@ type Service struct {
 	policy   *Policy
 	resource string // the MCP resource URL
 	metaURL  string // its protected-resource metadata URL
+	metrics  *authMetrics
 }
 
 // New builds the Service from the auth configuration. With an issuer it
@@ -115,7 +120,7 @@ func New(ctx context.Context, cfg config.Auth, opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, opts: opts, log: opts.Logger}
+	s := &Service{cfg: cfg, opts: opts, log: opts.Logger, metrics: newAuthMetrics(opts.Metrics)}
 	// The policy is compiled in no-auth mode too (where it is not
 	// consulted), so that a bad rule is found before auth is turned on.
 	policy, err := NewPolicy(cfg.Policy, PolicyOptions{CELCostLimit: opts.CELCostLimit})
@@ -248,6 +253,7 @@ func (s *Service) Authorize(ctx context.Context, permission string, request map[
 	if d.Allowed {
 		return nil
 	}
+	s.metrics.denied(permission, d.Rule)
 	s.log.InfoContext(ctx, "permission denied", "principal", p.Name(), "permission", permission, "rule", d.Rule, "reason", d.Reason)
 	if p == nil {
 		return fmt.Errorf("%w: %s", ErrUnauthenticated, permission)
@@ -273,6 +279,7 @@ func (s *Service) A2APrincipal(ctx context.Context) (string, bool) {
 }
 
 func (s *Service) refused(ctx context.Context, endpoint string, err error) {
+	s.metrics.refused(endpoint, err)
 	var te *TokenError
 	if errors.As(err, &te) {
 		s.log.InfoContext(ctx, "request refused", "endpoint", endpoint, "reason", string(te.Reason), "err", err)

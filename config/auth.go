@@ -65,7 +65,9 @@ type Auth struct {
 // "agent:NAME:approve" (A2A agents), "admin:ACTION" (admin API:
 // list_agents, get_agent, register_agent, replace_agent, refetch_agent,
 // approve_agent, remove_agent, list_audit, list_upstreams, get_upstream,
-// register_upstream, remove_upstream, approve_upstream). A segment "*"
+// register_upstream, remove_upstream, approve_upstream, list_tickets,
+// get_ticket, list_negotiations, get_negotiation, decide_negotiation,
+// verify_audit, watch_changes). A segment "*"
 // matches any value ("tool:*", "agent:*:negotiate"); a lone "*" matches
 // everything.
 //

@@ -75,6 +75,15 @@ type Config struct {
 	// Negotiation configures escalation rules and the negotiation engine.
 	Negotiation Negotiation `yaml:"negotiation"`
 
+	// Metrics configures the Prometheus endpoint, /metrics (see Metrics).
+	Metrics Metrics `yaml:"metrics"`
+	// Tracing configures OpenTelemetry traces over OTLP/HTTP (see Tracing);
+	// the OTEL_* environment variables win over it.
+	Tracing Tracing `yaml:"tracing"`
+
+	// UI configures the admin web UI at /ui/ (see UI).
+	UI UI `yaml:"ui"`
+
 	// File is the config file the values were read from, empty when none
 	// was named. It is not itself a setting.
 	File string `yaml:"-"`
@@ -140,6 +149,7 @@ func Default() Config {
 		MCP:             MCP{ConfirmRefundAbove: DefaultConfirmRefundAbove, SessionTimeout: DefaultSessionTimeout, ReplicaLease: DefaultReplicaLease},
 		Agents:          Agents{HealthInterval: DefaultAgentHealthInterval},
 		Negotiation:     Negotiation{TurnTimeout: DefaultTurnTimeout, Lease: DefaultLease, RetryBackoff: DefaultRetryBackoff},
+		Metrics:         defaultMetrics(),
 		Auth: Auth{
 			RoleClaims: slices.Clone(DefaultRoleClaims),
 			AdminRoles: slices.Clone(DefaultAdminRoles),
@@ -213,6 +223,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("auth.insecure_no_auth", c.Auth.InsecureNoAuth),
 		slog.Int("auth.policy_rules", len(c.Auth.Policy)),
 		slog.Int("auth.agents_credentials", len(c.Auth.AgentsCredentials)),
+		slog.Bool("metrics.enabled", c.Metrics.Enabled),
+		slog.String("metrics.listen", c.Metrics.Listen),
 	}
 	if c.File != "" {
 		attrs = append(attrs, slog.String("file", c.File))
@@ -291,6 +303,9 @@ func (c Config) check() []*Error {
 	}
 	c.Auth.check(bad)
 	c.Negotiation.check(bad)
+	c.Metrics.check(c, bad)
+	c.Tracing.check(bad)
+	c.UI.check(bad)
 	return errs
 }
 

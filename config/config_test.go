@@ -81,6 +81,7 @@ log_format: json
 				Negotiation:     config.Default().Negotiation,
 				HTTP:            config.Default().HTTP,
 				Auth:            config.Default().Auth,
+				Metrics:         config.Default().Metrics,
 				File:            fileA,
 			},
 		},
@@ -125,6 +126,7 @@ log_format: json
 				Negotiation:     config.Default().Negotiation,
 				HTTP:            config.Default().HTTP,
 				Auth:            config.Default().Auth,
+				Metrics:         config.Default().Metrics,
 				File:            fileA,
 			},
 		},
@@ -136,7 +138,7 @@ log_format: json
 				*c = config.Config{Listen: "127.0.0.1:1111", GRPCListen: config.DefaultGRPCListen, Store: "sqlite:///var/lib/parley/a.db", MaxBodyBytes: 1000,
 					ShutdownTimeout: 30 * time.Second, LogLevel: "debug", LogFormat: "json", File: fileA,
 					MCP: config.MCP{ConfirmRefundAbove: config.DefaultConfirmRefundAbove, SessionTimeout: config.DefaultSessionTimeout, ReplicaLease: config.DefaultReplicaLease}, Agents: config.Agents{HealthInterval: config.DefaultAgentHealthInterval}, Negotiation: config.Default().Negotiation,
-					Auth: config.Default().Auth, HTTP: config.Default().HTTP}
+					Auth: config.Default().Auth, HTTP: config.Default().HTTP, Metrics: config.Default().Metrics}
 			}),
 		},
 		{
@@ -171,6 +173,7 @@ log_format: json
 				Negotiation:     config.Default().Negotiation,
 				HTTP:            config.Default().HTTP,
 				Auth:            config.Default().Auth,
+				Metrics:         config.Default().Metrics,
 				File:            fileA,
 			},
 		},

@@ -104,6 +104,16 @@ func settings() []setting {
 			func(c *Config) any { return &c.Negotiation.Lease }, ""},
 		{"negotiation.retry_backoff", "first wait before resending a negotiation turn after a transport failure, doubled for each retry (a `duration`)",
 			func(c *Config) any { return &c.Negotiation.RetryBackoff }, ""},
+		{"metrics.enabled", "serve Prometheus metrics at /metrics (protected like the admin API when auth is on, on the main listener)",
+			func(c *Config) any { return &c.Metrics.Enabled }, ""},
+		{"metrics.listen", "TCP `address` of a listener serving only /metrics, host:port (empty: on the main listener; no token asked there, so bind it where only the scraper reaches)",
+			func(c *Config) any { return &c.Metrics.Listen }, ""},
+		{"ui.client_id", "the admin web UI's OpenID Connect `client` ID at auth.issuer (a public client, redirect URI public_url + /ui/)",
+			func(c *Config) any { return &c.UI.ClientID }, ""},
+		{"ui.scopes", "`scopes` the admin web UI asks for at sign-in, comma-separated (default openid)",
+			func(c *Config) any { return &c.UI.Scopes }, ""},
+		{"ui.resource", "resource indicator (RFC 8707) the admin web UI sends at sign-in, for issuers that set the token's audience by it (a `URI`)",
+			func(c *Config) any { return &c.UI.Resource }, ""},
 	}
 }
 

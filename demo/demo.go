@@ -32,6 +32,7 @@ import (
 
 	"github.com/parleyhq/parley/app"
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/observe"
 )
 
 // Options configure one run of the demo.
@@ -52,6 +53,9 @@ type Options struct {
 	// Version is the release the gateway and the MCP clients name.
 	// Empty: "dev".
 	Version string
+	// UI keeps the gateway and the agents running after the pipeline,
+	// with the web UI's URL printed, until ctx ends (Ctrl-C).
+	UI bool
 	// Stdout receives the demo's account of the pipeline; Stderr the
 	// gateway's and the agents' logs. Nil discards.
 	Stdout, Stderr io.Writer
@@ -86,6 +90,10 @@ type demo struct {
 	http      *http.Client
 	// tempStore: the store is a temporary file, removed on exit.
 	tempStore bool
+	// ui: hold the gateway and agents for the web UI after the pipeline
+	// (ui.go), until hold ends.
+	ui   bool
+	hold context.Context
 
 	mcpURL string
 }
@@ -109,9 +117,10 @@ func Run(ctx context.Context, opts Options) error {
 	d := &demo{
 		out: &printer{w: opts.Stdout}, cfg: cfg, think: opts.Think, timeout: opts.Timeout, version: opts.Version,
 		started: time.Now(), transport: transport, http: &http.Client{Transport: transport},
-		tempStore: store.temporary && !opts.Keep,
+		tempStore: store.temporary && !opts.Keep, ui: opts.UI,
 	}
-	d.log = slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
+	// Lines logged inside a span carry its trace_id and span_id.
+	d.log = slog.New(observe.LogHandler(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()})))
 	err = d.run(ctx)
 	store.release(d)
 	return err
@@ -210,6 +219,7 @@ func (d *demo) startGateway(ctx context.Context) (*app.App, error) {
 func (d *demo) runPipeline(ctx context.Context, gw *app.App) error {
 	pctx, cancel := context.WithTimeoutCause(ctx, d.timeout, errTimeout)
 	defer cancel()
+	d.hold = ctx // not bounded by the timeout: the UI is held until Ctrl-C
 	err := d.drive(pctx, gw)
 	d.transport.CloseIdleConnections()
 	if err != nil && errors.Is(context.Cause(pctx), errTimeout) {

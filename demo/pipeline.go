@@ -81,6 +81,7 @@ func (d *demo) drive(ctx context.Context, gw *app.App) error {
 			return err
 		}
 	}
+	d.holdForUI(d.hold, gw) // ui.go
 	return nil
 }
 
@@ -96,6 +97,9 @@ func (d *demo) printGateway(gw *app.App) {
 		d.out.kv("store", "SQLite "+target+note)
 	} else {
 		d.out.kv("store", redactStore(d.cfg.Store))
+	}
+	if d.ui {
+		d.out.kv("web UI", uiURL(gw)+"  (open it now to watch the negotiation live)")
 	}
 	d.out.kv("rule", Rule.Name+": on "+Rule.Trigger+" when "+Rule.When)
 	d.out.kv("", fmt.Sprintf("%s negotiate, at most %d rounds, fallback %s", strings.Join(Rule.Participants, " and "), Rule.MaxRounds, Rule.Fallback))

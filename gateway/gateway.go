@@ -21,6 +21,7 @@ import (
 	"github.com/parleyhq/parley/internal/connlimit"
 	"github.com/parleyhq/parley/internal/hostcheck"
 	"github.com/parleyhq/parley/internal/jsonrpcedge"
+	"github.com/parleyhq/parley/observe"
 )
 
 // Pinger is what readiness needs from the store: the real store.Store
@@ -33,6 +34,9 @@ type Pinger interface {
 type Deps struct {
 	// Store answers /readyz. Required.
 	Store Pinger
+	// Metrics receives the HTTP server's instruments (metrics.go). Nil:
+	// they are kept on a private registry nobody reads.
+	Metrics *observe.Metrics
 }
 
 // Server timeouts. There is deliberately no WriteTimeout: MCP and A2A
@@ -57,6 +61,8 @@ type Gateway struct {
 	router     chi.Router
 	ownLimit   chi.Router // routes that enforce their own body limit
 	onShutdown []func()
+
+	httpMetrics *httpMetrics
 }
 
 // New builds a gateway with its middleware and health endpoints. A nil
@@ -75,7 +81,7 @@ func New(cfg config.Config, deps Deps, logger *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g := &Gateway{cfg: cfg, deps: deps, log: logger, hosts: hosts}
+	g := &Gateway{cfg: cfg, deps: deps, log: logger, hosts: hosts, httpMetrics: newHTTPMetrics(deps.Metrics)}
 	if len(cfg.HTTP.AllowedHosts) == 0 && cfg.PublicURL == "" {
 		if host, _ := hostcheck.NormalizeHost(cfg.Listen); !hostcheck.IsLoopback(host) {
 			logger.Warn("listening beyond loopback, but only localhost, 127.0.0.1 and [::1] are allowed as Host: " +
@@ -85,14 +91,16 @@ func New(cfg config.Config, deps Deps, logger *slog.Logger) (*Gateway, error) {
 
 	root := chi.NewRouter()
 	// Order matters: the request ID comes first so that everything after
-	// can log it; the access log wraps recovery so that a panic is logged
-	// as the 500 it turned into; the Host and Origin checks and the body
+	// can log it; the request's span (trace.go) next, so that the access
+	// log line carries its trace_id; the access log wraps recovery so that a panic is logged
+	// as the 500 it turned into, and the metrics (metrics.go), which read
+	// the status its wrapper records; the Host and Origin checks and the body
 	// read deadline come next, on the root, so that no route can be
 	// mounted without them; the JSON-only rule and the body limit are
 	// innermost because they answer on behalf of the handler. Routes added
 	// through Router get both; HandleOwnBodyLimit mounts a handler without
 	// the body limit.
-	root.Use(g.requestID, g.accessLog, g.recoverPanics, g.checkHostOrigin, g.limitBodyTime)
+	root.Use(g.requestID, g.trace, g.accessLog, g.metrics, g.recoverPanics, g.checkHostOrigin, g.limitBodyTime)
 	g.root = root
 	g.ownLimit = root.With(g.requireJSON)
 	r := root.With(g.requireJSON, g.limitBody)

@@ -364,15 +364,17 @@ func (b *Bridge) Run(ctx context.Context) error {
 				b.sessions.responded(ctx, c.Key)
 			}
 		}
+		nctx, span := startNotifySpan(ctx, c, uris) // under the span that made the change (trace.go)
 		for _, u := range uris {
-			if err := b.server.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: u}); err != nil && ctx.Err() == nil {
+			if err := b.server.ResourceUpdated(nctx, &mcp.ResourceUpdatedNotificationParams{URI: u}); err != nil && ctx.Err() == nil {
 				b.log.Warn("notify resource subscribers", "uri", u, "error", err)
 			}
 		}
 		if b.subs != nil {
 			// Sessions' subscriptions: from one replica each.
-			b.subs.deliver(ctx, c.Seq, uris)
+			b.subs.deliver(nctx, c.Seq, uris)
 		}
+		span.End()
 	}
 	return ctx.Err()
 }

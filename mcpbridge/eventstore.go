@@ -13,6 +13,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/parleyhq/parley/observe"
 	"github.com/parleyhq/parley/store"
 )
 
@@ -43,6 +44,9 @@ type EventStoreOptions struct {
 	// time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Metrics receives the store's instruments (eventstore_metrics.go).
+	// Nil: they are kept on a private registry nobody reads.
+	Metrics *observe.Metrics
 }
 
 // EventStore is a durable mcp.EventStore over the store's Events, so that an
@@ -124,6 +128,8 @@ type EventStore struct {
 	applied   chan struct{} // closed, and replaced, when a batch is written
 	kick      chan struct{} // wakes the flusher; capacity 1
 	sessions  map[string]*sessionState
+	metrics   *eventStoreMetrics
+
 	// owner, if set (sessions on any replica: setOwner), is this replica:
 	// a POST stream written to the store records its call and this owner
 	// (store.StreamCall), for another replica to follow or take it over.
@@ -217,13 +223,15 @@ func NewEventStore(ev store.Events, opts EventStoreOptions) *EventStore {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &EventStore{
+	s := &EventStore{
 		ev: ev, keep: max(opts.KeepPerStream, 0), maxAge: opts.MaxAge, sweepEvery: opts.SweepEvery,
 		writeTimeout: opts.WriteTimeout, maxQueued: opts.MaxQueued, maxBatch: opts.MaxBatch,
 		now: opts.Now, log: opts.Logger,
 		applied: make(chan struct{}), kick: make(chan struct{}, 1),
 		sessions: map[string]*sessionState{},
 	}
+	s.metrics = newEventStoreMetrics(opts.Metrics, s)
+	return s
 }
 
 // stream returns what s knows of a stream, with s.mu held; nil if nothing.
@@ -299,6 +307,7 @@ func (s *EventStore) Open(ctx context.Context, sessionID, streamID string) error
 // stored indices one behind the event IDs the client holds, and a later
 // resumption would silently skip an event.
 func (s *EventStore) Append(ctx context.Context, sessionID, streamID string, data []byte) error {
+	s.metrics.appended.Inc()
 	s.mu.Lock()
 	at := s.now()
 	if st := s.stream(sessionID, streamID); st != nil && st.discard {
@@ -907,6 +916,7 @@ func (s *EventStore) Sweep(ctx context.Context) (int64, error) {
 	defer cancel()
 	cutoff := s.now().Add(-s.maxAge)
 	n, err := s.ev.SweepEvents(ctx, cutoff)
+	s.metrics.sweptStreams(n, err)
 	if err != nil {
 		return n, err
 	}

@@ -127,8 +127,10 @@ type upstreamOp struct {
 func (op *upstreamOp) key() string { return op.method + " " + op.name }
 
 // send makes the request on the lease's session.
-func (op *upstreamOp) send(ctx context.Context, l *upstream.Lease) (mcp.Result, error) {
-	meta := op.meta
+func (op *upstreamOp) send(ctx context.Context, l *upstream.Lease) (res mcp.Result, err error) {
+	ctx, span := startUpstreamSpan(ctx, op) // federation_trace.go
+	defer func() { endUpstreamSpan(span, res, err) }()
+	meta := tracedMeta(ctx, op.meta)
 	if _, ok := meta["progressToken"]; ok {
 		meta = maps.Clone(meta)
 		meta["progressToken"] = l.ProgressToken()
@@ -474,7 +476,7 @@ func (f *federation) start(ctx context.Context, host *hostCall, op *upstreamOp, 
 	if err != nil {
 		return nil, err
 	}
-	callCtx, cancel := context.WithCancel(f.ctx)
+	callCtx, cancel := context.WithCancel(withSpanOf(f.ctx, ctx)) // in the host request's trace (federation_trace.go)
 	c.cancel = cancel
 	f.wg.Go(func() {
 		defer cancel()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/audit"
 	"github.com/parleyhq/parley/internal/textcheck"
+	"github.com/parleyhq/parley/observe"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/workspace"
 )
@@ -107,6 +108,7 @@ func (s *Service) ticketChangedFromFeed(ctx context.Context, c store.Change) {
 	if s.opts.Rules == nil {
 		return
 	}
+	ctx = observe.ChangeContext(ctx, store.KindTicket, c.Key, c.Version) // in the trace of the write, if noted here
 	t, err := s.ws.GetTicket(ctx, c.Key)
 	if err != nil || t.Version != c.Version {
 		return // gone, or already changed again: the later change is evaluated in its turn
@@ -140,7 +142,9 @@ func (s *Service) drive(ctx context.Context, n store.Negotiation) {
 		return
 	}
 	r := &run{s: s, n: n, st: st}
+	ctx, span := startRunSpan(ctx, &r.st) // trace.go
 	err = r.loop(ctx)
+	endRunSpan(span, &r.st, err)
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrLeaseLost):
@@ -167,8 +171,10 @@ func (r *run) persist(ctx context.Context) error {
 	case r.st.Outcome != nil && r.st.WrittenBack:
 		state = store.NegotiationDone
 	}
+	noteNegotiation(ctx, r.n) // before the write: negotiation://{id}'s notifications join the trace (trace.go)
 	n, err := r.s.save(ctx, r.n, &r.st, state, r.s.opts.Owner, r.s.now())
 	if err != nil {
+		forgetNegotiation(ctx, r.n)
 		return err
 	}
 	r.n = n
@@ -224,8 +230,10 @@ func (r *run) loop(ctx context.Context) error {
 }
 
 // turn sends the pending turn (first persisting it) and applies the reply.
-func (r *run) turn(ctx context.Context) error {
+func (r *run) turn(ctx context.Context) (err error) {
 	s := r.s
+	ctx, span := startTurnSpan(ctx, &r.st) // trace.go
+	defer func(round int) { endTurnSpan(span, &r.st, round, err) }(len(r.st.History) + 1)
 	if r.st.Pending == nil {
 		round := len(r.st.History) + 1
 		to := r.st.Participants[(round-1)%len(r.st.Participants)]
@@ -470,6 +478,8 @@ func (r *run) writeBack(ctx context.Context) error {
 		ps := workspace.Status(r.st.PriorStatus)
 		status = &ps
 	}
+	ctx, span := startWriteBackSpan(ctx, &r.st) // trace.go
+	defer span.End()
 	_, err := s.ws.SaveApproval(ctx, Actor, r.st.Subject.ID, a, status)
 	if err != nil && !errors.Is(err, workspace.ErrNotFound) {
 		return err
@@ -486,6 +496,7 @@ func (r *run) writeBack(ctx context.Context) error {
 		Detail: map[string]any{"status": o.Status, "decision": o.Decision, "terms": o.Terms, "rounds": o.Rounds, "reason": o.Reason, "decided_by": o.DecidedBy}}); err != nil {
 		return err
 	}
+	s.metrics.negotiationEnded(&r.st, s.now())
 	s.log.InfoContext(ctx, "negotiation ended", "negotiation", r.st.ID, "ticket", r.st.Subject.ID, "status", o.Status, "decision", o.Decision, "rounds", o.Rounds)
 	return nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/parleyhq/parley/audit"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/internal/textcheck"
+	"github.com/parleyhq/parley/observe"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/workspace"
 )
@@ -116,6 +117,9 @@ type Options struct {
 	Now func() time.Time
 	// Sleep waits between retries; default a timer honoring ctx.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Metrics receives the engine's instruments (metrics.go). Nil: they
+	// are kept on a private registry nobody reads.
+	Metrics *observe.Metrics
 }
 
 // Actor is the name the engine writes to ticket history under; rules do
@@ -130,6 +134,8 @@ type Service struct {
 	opts   Options
 	log    *slog.Logger
 	wakeup chan struct{}
+
+	metrics *negotiationMetrics // metrics.go
 
 	ready     chan struct{} // closed once Run has subscribed to the feed
 	readyOnce sync.Once
@@ -168,7 +174,7 @@ func New(st Store, ws *workspace.Workspace, send Sender, opts Options) *Service 
 		opts.Sleep = sleep
 	}
 	return &Service{st: st, ws: ws, send: send, opts: opts, log: opts.Logger,
-		wakeup: make(chan struct{}, 1), ready: make(chan struct{})}
+		wakeup: make(chan struct{}, 1), ready: make(chan struct{}), metrics: newNegotiationMetrics(opts.Metrics)}
 }
 
 // Ready is closed once Run has subscribed to the store's change feed:
@@ -252,6 +258,7 @@ func (s *Service) start(ctx context.Context, req StartRequest) (Started, error) 
 		StartedBy: req.StartedBy, StartedAt: now, Metadata: req.Metadata, RequestID: req.RequestID,
 		Status: StatusRunning, History: []MoveRecord{},
 		PriorStatus: string(t.Status),
+		Trace:       observe.Save(ctx), // the runner's spans join the starter's trace
 	}
 	st.Transcript = append(st.Transcript, Entry{At: now, Kind: EntryStart,
 		Text: fmt.Sprintf("%s started a negotiation between %s: %s", req.StartedBy, strings.Join(req.Participants, ", "), req.Question)})
@@ -283,6 +290,7 @@ func (s *Service) start(ctx context.Context, req StartRequest) (Started, error) 
 	if _, _, err := s.ws.BeginNegotiation(ctx, Actor, t.ID, st.ID); err != nil {
 		s.log.WarnContext(ctx, "negotiation started; marking its ticket failed, the runner will retry", "negotiation", st.ID, "ticket", t.ID, "error", err)
 	}
+	s.metrics.negotiationStarted(st.Rule)
 	s.log.InfoContext(ctx, "negotiation started", "negotiation", st.ID, "ticket", t.ID, "rule", st.Rule, "participants", st.Participants)
 	s.Wake()
 	return Started{ID: st.ID, Rule: req.rule}, nil
@@ -361,6 +369,13 @@ func (s *Service) TicketChanged(ctx context.Context, t workspace.Ticket, action,
 	if s.opts.Rules == nil || actor == Actor {
 		return nil, nil
 	}
+	ctx, span := startRulesSpan(ctx, t, action) // trace.go
+	started, err := s.ticketChanged(ctx, t, action, meta, requestID)
+	endRulesSpan(span, started, err)
+	return started, err
+}
+
+func (s *Service) ticketChanged(ctx context.Context, t workspace.Ticket, action string, meta map[string]any, requestID string) ([]Started, error) {
 	triggers := []string{config.TriggerTicketSaved}
 	if action == "escalate" {
 		triggers = append(triggers, config.TriggerEscalated)
@@ -383,6 +398,7 @@ func (s *Service) TicketChanged(ctx context.Context, t workspace.Ticket, action,
 	}
 	var started []Started
 	for _, m := range matches {
+		s.metrics.ruleFired(m.Rule)
 		key := fmt.Sprintf("%s/%s/%s/%d", m.Rule, subjectKindTicket, t.ID, t.Version)
 		if open != "" {
 			// A ticket negotiates one thing at a time; the same trigger

@@ -3,6 +3,8 @@ package negotiation
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/parleyhq/parley/observe"
 )
 
 // State is a negotiation's durable state: everything needed to resume it
@@ -24,6 +26,10 @@ type State struct {
 	Metadata map[string]any `json:"metadata,omitempty"`
 	// RequestID links audit records to the request that started it.
 	RequestID string `json:"request_id,omitempty"`
+	// Trace is the trace context of the span that started it (W3C
+	// traceparent and tracestate), so that every run of it, on any
+	// replica, joins that trace. Absent when tracing was off.
+	Trace observe.Carrier `json:"trace,omitempty"`
 
 	// Status is running until an outcome is known, then the outcome's.
 	Status   string       `json:"status"`

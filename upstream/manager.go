@@ -185,7 +185,7 @@ func (m *Manager) newConn(spec Spec) (*Conn, error) {
 		if err != nil {
 			return nil, fmt.Errorf("upstream %q: %w", spec.Name, err)
 		}
-		u.http = &http.Client{Transport: &credentialTransport{ts: ts, base: m.opts.Transport}}
+		u.http = &http.Client{Transport: traced(&credentialTransport{ts: ts, base: m.opts.Transport})} // trace.go
 	}
 	u.ctx, u.cancel = context.WithCancel(m.ctx)
 	return u, nil

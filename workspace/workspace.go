@@ -232,9 +232,11 @@ func (w *Workspace) createTicket(ctx context.Context, actor string, in TicketInp
 	d := map[string]any{"status": t.Status}
 	recordConfirmation(d, confirmed)
 	detail, _ := json.Marshal(d)
+	noteChange(ctx, t) // trace.go
 	_, err = w.st.CreateTicket(ctx, store.Ticket{ID: t.ID, Status: string(t.Status), Category: t.Category, Data: data, CreatedAt: now},
 		store.HistoryEntry{Actor: actor, Action: "create", Detail: detail})
 	if err != nil {
+		forgetChange(ctx, t)
 		return Ticket{}, err
 	}
 	return t, nil
@@ -263,9 +265,11 @@ func (w *Workspace) write(ctx context.Context, actor, action string, cur, next T
 	if err != nil {
 		return Ticket{}, err
 	}
+	noteChange(ctx, next) // trace.go
 	_, err = w.st.UpdateTicket(ctx, store.Ticket{ID: next.ID, Status: string(next.Status), Category: next.Category, Data: data, UpdatedAt: next.UpdatedAt},
 		cur.Version, store.HistoryEntry{Actor: actor, Action: action, Detail: d})
 	if err != nil {
+		forgetChange(ctx, next)
 		return Ticket{}, err
 	}
 	return next, nil

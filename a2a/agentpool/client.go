@@ -57,6 +57,7 @@ func (p *Pool) newClient(ctx context.Context, agent agentcards.Agent) (*a2aclien
 	}
 	return a2aclient.NewFromCard(ctx, card,
 		a2aclient.WithDefaultsDisabled(),
+		a2aclient.WithCallInterceptors(traceInterceptor{agent: agent.Name}), // spans and trace context (trace.go)
 		a2aclient.WithJSONRPCTransport(hc),
 		a2aclient.WithRESTTransport(hc),
 		a2aclient.WithTransport(a2a.TransportProtocolGRPC, grpcFactory(dial, a2agrpcv1.NewGRPCTransport)),

@@ -87,9 +87,15 @@ func (c *call) copyAnswer(ctx context.Context, resp *http.Response) {
 // answer several times. The declared length is the agent's word, so what
 // is allocated before any byte arrives stays within answerPresize.
 func readAnswer(resp *http.Response, max int64) ([]byte, error) {
-	r := io.LimitReader(resp.Body, max+1)
+	return readSized(resp.Body, resp.ContentLength, max)
+}
+
+// readSized is readAnswer for any body whose length is declared as
+// length (-1: not declared): a REST caller's request too (restsend.go).
+func readSized(body io.Reader, length, max int64) ([]byte, error) {
+	r := io.LimitReader(body, max+1)
 	size := int64(512)
-	if n := resp.ContentLength; n > 0 && n <= max {
+	if n := length; n > 0 && n <= max {
 		size = min(n+1, answerPresize) // + 1: room for the read that meets the end
 	}
 	b := make([]byte, 0, size)
@@ -229,6 +235,7 @@ func (c *call) writeJSON(status int, b []byte) {
 // fail answers with a JSON-RPC error naming the agent.
 func (c *call) fail(code int, cause, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
+	c.cause = cause
 	noteRelayFailure(c.r.Context(), cause) // the call's audit record says it failed, or was refused
 	c.answer(compat.ErrorResponse(c.cv, c.id, relayError(code, c.name, cause, msg)))
 }

@@ -25,7 +25,8 @@ func (rl *Relay) RESTURL(name string) string { return rl.AgentURL(name) + "/" + 
 // the SDK's REST bindings read the caller's request and write the answer
 // (events streamed one by one), the forwarder calls the agent over
 // whatever binding and version its card offers. rest is the path under
-// the agent's REST base.
+// the agent's REST base. A2A 1.0's message:send goes through the JSON-RPC
+// relay instead, when that answers as this path would (sendREST).
 func (rl *Relay) serveREST(w http.ResponseWriter, r *http.Request, name, rest string) {
 	if rl.opts.Clients == nil {
 		http.NotFound(w, r)
@@ -36,6 +37,15 @@ func (rl *Relay) serveREST(w http.ResponseWriter, r *http.Request, name, rest st
 			fmt.Sprintf("the request body is larger than the %d bytes the gateway accepts", rl.opts.MaxBodyBytes))
 		return
 	}
+	body := r.Body
+	if isRESTSend(r, rest) {
+		// Relayed by the JSON-RPC relay when it answers as this path would
+		// (restsend.go); else body is the request's body as it came.
+		var done bool
+		if done, body = rl.sendREST(w, r, name); done {
+			return
+		}
+	}
 	r2 := r.WithContext(withAgent(r.Context(), name))
 	u := *r.URL
 	u.Path, u.RawPath = rest, ""
@@ -43,8 +53,8 @@ func (rl *Relay) serveREST(w http.ResponseWriter, r *http.Request, name, rest st
 		u.Path = "/"
 	}
 	r2.URL = &u
-	if r.Body != nil {
-		r2.Body = http.MaxBytesReader(w, r.Body, rl.opts.MaxBodyBytes)
+	if body != nil {
+		r2.Body = http.MaxBytesReader(w, body, rl.opts.MaxBodyBytes)
 	}
 	rl.rest.ServeHTTP(w, r2)
 }

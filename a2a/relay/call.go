@@ -50,6 +50,10 @@ type call struct {
 	streaming bool
 	caller    string
 	started   bool // SSE headers written
+	// agent is the agent, when the caller looked it up already (the REST
+	// relay's message:send, which needs its card to choose its path).
+	agent *agentcards.Agent
+	cause string // why the relay failed the call itself (fail), if it did
 }
 
 func (rl *Relay) serveJSONRPC(w http.ResponseWriter, r *http.Request, name string) {
@@ -93,11 +97,23 @@ func (rl *Relay) serveJSONRPC(w http.ResponseWriter, r *http.Request, name strin
 		return
 	}
 	c.cv = v
+	c.run(body, req)
+}
+
+// run relays a request read and parsed (body, and req decoded from it,
+// with c.id, c.method and c.cv set): every check and the call to the
+// agent. The JSON-RPC relay runs it, and so does the REST relay's
+// message:send (restsend.go), on the request it wraps.
+func (c *call) run(body []byte, req map[string]any) {
 	c.streaming = compat.IsStreaming(c.method)
-	c.caller = rl.caller(r)
-	NoteRequestTask(r.Context(), req) // the call's audit record names its task
+	c.caller = c.rl.caller(c.r)
+	NoteRequestTask(c.r.Context(), req) // the call's audit record names its task
 	if k := misspelledEnvelope(req); k != "" {
 		c.fail(compat.CodeInvalidRequest, causeAmbiguous, "the request has a member %q: JSON-RPC's members are spelled jsonrpc, id, method and params", snippet([]byte(k)))
+		return
+	}
+	if k := ambiguousMember(req["params"]); k != "" {
+		c.fail(compat.CodeInvalidParams, causeAmbiguous, "the request's params have a member %q that A2A does not spell so, or another member of the same name in another case or spelling: spell A2A's members as the specification does", snippet([]byte(k)))
 		return
 	}
 	if !c.checkCallbacks(req) {
@@ -163,7 +179,13 @@ func callbackReason(err error) string {
 
 func (c *call) relay(body []byte, req map[string]any) {
 	rl, r := c.rl, c.r
-	agent, err := rl.agents.get(r.Context(), c.name)
+	var agent agentcards.Agent
+	var err error
+	if c.agent != nil {
+		agent = *c.agent
+	} else {
+		agent, err = rl.agents.get(r.Context(), c.name)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		c.fail(compat.CodeInvalidRequest, causeNotRegistered, "agent %q is not registered with Parley", c.name)
 		return

@@ -337,3 +337,60 @@ func misspelledEnvelope(req map[string]any) string {
 	}
 	return ""
 }
+
+// ambiguousMember returns a member name in v (a request's params, decoded)
+// that the relay's checks and the agent's decoder could read differently,
+// or "". The relay finds task IDs, push callbacks and the message it
+// writes the caller into by member name, folding ASCII case and
+// underscores as lenient decoders do; but Go's encoding/json also folds
+// some letters outside ASCII ("ſ" is "s" to it, "K" is "k"), and keeps the
+// last of two names it takes for one. So refused are: a member name
+// outside ASCII, two names one ignoring case and underscores, and the
+// message under another spelling than "message" or its snake case (the
+// caller is written into "message" only). The contents of metadata and
+// of data parts are the caller's own, not A2A's, and are not looked into.
+func ambiguousMember(v any) string {
+	switch v := v.(type) {
+	case map[string]any:
+		if k, ok := firstUnplain(v); !ok {
+			return k
+		}
+		for k, val := range v {
+			if foldName(k) == "message" && k != "message" {
+				return k
+			}
+			if k == "metadata" || k == "data" {
+				continue
+			}
+			if bad := ambiguousMember(val); bad != "" {
+				return bad
+			}
+		}
+	case []any:
+		for _, val := range v {
+			if bad := ambiguousMember(val); bad != "" {
+				return bad
+			}
+		}
+	}
+	return ""
+}
+
+// firstUnplain is plainMembers, naming the member that fails it.
+func firstUnplain(o map[string]any) (string, bool) {
+	seen := make([]string, 0, len(o))
+	for k := range o {
+		for i := 0; i < len(k); i++ {
+			if k[i] >= 0x80 {
+				return k, false
+			}
+		}
+		for _, s := range seen {
+			if sameMember(s, k) {
+				return k, false
+			}
+		}
+		seen = append(seen, k)
+	}
+	return "", true
+}

@@ -6,7 +6,10 @@
 // with a pooled a2a-go v2 client (see forwarder), REST of both versions at
 // /a2a/agents/{name}/rest and gRPC 1.0 on the gateway's gRPC port, the
 // agent named by the request's tenant (TenantHandler), to agents of
-// either version on any binding.
+// either version on any binding. A REST message:send in A2A 1.0 to an
+// agent with a JSON-RPC interface takes the JSON-RPC relay instead, and is
+// answered in REST's form (restsend.go): the hot path, without a typed
+// client's decoding and encoding.
 package relay
 
 import (
@@ -242,7 +245,7 @@ func New(opts Options) (*Relay, error) {
 		agents: newAgentCache(opts.Registry),
 		own:    own,
 		client: &http.Client{
-			Transport: transport,
+			Transport: tracedTransport(transport), // a client span per call, its context to the agent (trace.go)
 			// No total timeout: streams last as long as their task. A
 			// redirect is not followed: an agent's JSON-RPC endpoint does
 			// not move, and re-sending a POST elsewhere is not ours to do.

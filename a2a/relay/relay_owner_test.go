@@ -201,6 +201,11 @@ func TestRelayRefusesOtherCallersTasks(t *testing.T) {
 	task1010 := tasks[[2]compat.Version{compat.V10, compat.V10}]
 	cont := message03("more")
 	cont["TaskID"] = task03
+	// Go's encoding/json reads "taſkId" (a long s) as taskId; the relay
+	// must not take it for another member.
+	folded, kelvin := message10("more"), message10("more")
+	folded["ta\u017fkId"] = task1010 // a long s
+	kelvin["tas\u212aId"] = task1010 // a Kelvin sign
 	respelled := []struct {
 		name   string
 		agent  *testAgent
@@ -216,6 +221,12 @@ func TestRelayRefusesOtherCallersTasks(t *testing.T) {
 		{"snake_case id, untranslated", agents[compat.V10], compat.V10, "GetTask", map[string]any{"i_d": "x", "id": task1010}, ""},
 		{"snake_case task_id, untranslated", agents[compat.V10], compat.V10, "DeleteTaskPushNotificationConfig", map[string]any{"task_id": task1010, "id": "c1"}, task1010},
 		{"1.0 method with 0.3 params", a, compat.V10, "GetTaskPushNotificationConfig", map[string]any{"id": task10, "pushNotificationConfigId": "c1"}, task10},
+		// Refused as ambiguous: a member name outside ASCII, and the
+		// message spelled otherwise than the relay writes the caller into
+		// (the agent would read a caller made up by the sender).
+		{"taskId with a long s", agents[compat.V10], compat.V10, "SendMessage", map[string]any{"message": folded}, ""},
+		{"Message in capitals", agents[compat.V10], compat.V10, "SendMessage", map[string]any{"Message": message10("as alice")}, ""},
+		{"taskId with a Kelvin sign", agents[compat.V10], compat.V10, "SendMessage", map[string]any{"message": kelvin}, ""},
 	}
 	for _, tt := range respelled {
 		t.Run("spelled "+tt.name, func(t *testing.T) {

@@ -24,6 +24,7 @@ func demoCmd(ctx context.Context, e env, args []string) int {
 	timeout := fs.Duration("timeout", 60*time.Second, "give up if the pipeline takes longer than this")
 	think := fs.Duration("think", 150*time.Millisecond, "the agents' think time per message (0 for none)")
 	logLevel := fs.String("log-level", "warn", "the gateway's and agents' log level on stderr: debug, info, warn, error")
+	withUI := fs.Bool("ui", false, "keep the gateway and agents running after the pipeline and print the web UI's URL (http://127.0.0.1:PORT/ui/), until Ctrl-C")
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		demoUsage(e.stdout, fs)
@@ -44,7 +45,7 @@ func demoCmd(ctx context.Context, e env, args []string) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = demo.Run(ctx, demo.Options{
-		Store: *storeURL, Keep: *keep, Timeout: *timeout, Think: *think, LogLevel: *logLevel,
+		Store: *storeURL, Keep: *keep, Timeout: *timeout, Think: *think, LogLevel: *logLevel, UI: *withUI,
 		Version: resolveVersion(), Stdout: e.stdout, Stderr: e.stderr,
 	})
 	switch {

@@ -46,11 +46,12 @@ func Middleware(maxBody int64, errorStatus int, opts Options, describe func(erro
 				write(w, status, &Error{Code: CodeInvalidRequest, Message: msg})
 				return
 			}
-			if e := Check(body, opts); e != nil {
+			method, e := check(body, opts)
+			if e != nil {
 				write(w, errorStatus, e)
 				return
 			}
-			r.Body = &Body{data: body}
+			r.Body = &Body{data: body, method: method}
 			r.ContentLength = int64(len(body))
 			next.ServeHTTP(w, r)
 		})
@@ -61,9 +62,17 @@ func Middleware(maxBody int64, errorStatus int, opts Options, describe func(erro
 // and checked. A handler that needs the bytes themselves takes them with
 // Unread instead of reading (and copying) them again.
 type Body struct {
-	data []byte
-	off  int
+	data   []byte
+	off    int
+	method []byte
 }
+
+// Method is the method of the single request the body holds, as sent: a
+// JSON string with its quotes and any escapes ("\"tasks/get\""), nil for
+// a batch or a response. It lets a handler label a request (metrics,
+// spans) without decoding the body again: compare it with the quoted
+// names it knows rather than decode it. The caller must not modify it.
+func (b *Body) Method() []byte { return b.method }
 
 // Read implements io.Reader.
 func (b *Body) Read(p []byte) (int, error) {

@@ -88,9 +88,16 @@ var members = [...]string{"jsonrpc", "id", "method", "params", "result", "error"
 // Check validates body as the JSON-RPC message (or, with opts.Batch, the
 // batch) a JSON-RPC endpoint receives, and returns nil or what to answer.
 func Check(body []byte, opts Options) *Error {
+	_, e := check(body, opts)
+	return e
+}
+
+// check is Check that also returns the method member of a single
+// message, as sent (a JSON string, quotes and escapes included), or nil.
+func check(body []byte, opts Options) (method []byte, _ *Error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
-		return &Error{Code: CodeParseError, Message: "parse error: the request body is empty; send a JSON-RPC request"}
+		return nil, &Error{Code: CodeParseError, Message: "parse error: the request body is empty; send a JSON-RPC request"}
 	}
 	// JSON text is UTF-8 (RFC 8259 §8.1). The handlers behind the edge
 	// decode with encoding/json, which silently turns invalid bytes and
@@ -98,25 +105,28 @@ func Check(body []byte, opts Options) *Error {
 	// be stored as something else. Refuse it here, once for every
 	// endpoint, rather than in each handler.
 	if e := checkText(body); e != nil {
-		return e
+		return nil, e
 	}
 	switch trimmed[0] {
 	case '{':
 		msg, err := decodeObject(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return checkMessage(msg, opts)
+		if e := checkMessage(msg, opts); e != nil {
+			return nil, e
+		}
+		return msg["method"].raw, nil
 	case '[':
 		var batch []json.RawMessage
 		if err := json.Unmarshal(body, &batch); err != nil {
-			return parseError(err)
+			return nil, parseError(err)
 		}
 		if !opts.Batch {
-			return invalid(nil, "batch requests are not supported here: send one JSON-RPC request per HTTP request")
+			return nil, invalid(nil, "batch requests are not supported here: send one JSON-RPC request per HTTP request")
 		}
 		if len(batch) == 0 {
-			return invalid(nil, "the batch is empty: send at least one JSON-RPC request")
+			return nil, invalid(nil, "the batch is empty: send at least one JSON-RPC request")
 		}
 		for i, raw := range batch {
 			e := checkElement(raw, opts)
@@ -125,15 +135,15 @@ func Check(body []byte, opts Options) *Error {
 				// unit: nothing in it was run.
 				e.ID = nil
 				e.Message = fmt.Sprintf("batch element %d: %s", i, e.Message)
-				return e
+				return nil, e
 			}
 		}
-		return nil
+		return nil, nil
 	default:
 		if !json.Valid(body) {
-			return &Error{Code: CodeParseError, Message: "parse error: the request body is not valid JSON"}
+			return nil, &Error{Code: CodeParseError, Message: "parse error: the request body is not valid JSON"}
 		}
-		return invalid(nil, "a JSON-RPC request must be a JSON object")
+		return nil, invalid(nil, "a JSON-RPC request must be a JSON object")
 	}
 }
 

@@ -96,6 +96,7 @@ func (db *DB) subscribe(ctx context.Context, after int64) <-chan store.Change {
 				select {
 				case out <- c:
 					cursor = c.Seq
+					db.metrics.feedDelivered(c.At)
 				case <-ctx.Done():
 					return
 				case <-db.closed:

@@ -112,6 +112,8 @@ type DB struct {
 	stmtMu sync.Mutex
 	stmts  map[stmtKey]*sql.Stmt // nil values: preparing failed
 	wanted []stmtKey             // asked for in a transaction, not prepared yet
+
+	metrics *storeMetrics // nil until SetMetrics (metrics.go): nothing counted
 }
 
 // stmtKey names a prepared statement: its pool and its SQL text as
@@ -428,6 +430,9 @@ func Rebind(query string) string {
 // committed: the record goes into the audit outbox, and if that fails the
 // write fails too.
 func (db *DB) inTx(ctx context.Context, op string, f func(tx *sql.Tx) (changed bool, err error)) error {
+	if m := db.metrics; m != nil {
+		defer m.txDone(op, time.Now())
+	}
 	if db.dialect.GroupCommit {
 		return db.groupTx(ctx, op, f)
 	}
