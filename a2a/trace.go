@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/parleyhq/parley/internal/a2aevent"
 	"github.com/parleyhq/parley/observe"
 )
 
@@ -82,33 +83,10 @@ func (traceInterceptor) After(ctx context.Context, callCtx *a2asrv.CallContext, 
 	if id := responseTaskID(resp.Payload); id != "" {
 		span.SetAttributes(attrA2ATaskID.String(string(id)))
 	}
-	if m := callCtx.Method(); (m != "SendStreamingMessage" && m != "SubscribeToTask") || lastEvent(resp.Payload) {
+	if m := callCtx.Method(); (m != "SendStreamingMessage" && m != "SubscribeToTask") || a2aevent.Last(resp.Payload) {
 		span.End()
 	}
 	return nil
-}
-
-// lastEvent reports whether a streamed event ends the stream: a message,
-// or a task (or its status) that ended or waits for input.
-func lastEvent(payload any) bool {
-	var state a2ago.TaskState
-	switch p := payload.(type) {
-	case *a2ago.Message:
-		return true
-	case *a2ago.Task:
-		if p == nil {
-			return false
-		}
-		state = p.Status.State
-	case *a2ago.TaskStatusUpdateEvent:
-		if p == nil {
-			return false
-		}
-		state = p.Status.State
-	default:
-		return false
-	}
-	return state.Terminal() || state == a2ago.TaskStateInputRequired || state == a2ago.TaskStateAuthRequired
 }
 
 // serviceParamsCarrier reads the trace context from a call's service

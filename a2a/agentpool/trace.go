@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/parleyhq/parley/internal/a2aevent"
 	"github.com/parleyhq/parley/observe"
 )
 
@@ -85,7 +86,7 @@ func (traceInterceptor) After(ctx context.Context, resp *a2aclient.Response) err
 	if id := answerTaskID(resp.Payload); id != "" {
 		span.SetAttributes(attrA2ATaskID.String(id))
 	}
-	if !streaming(resp.Method) || lastEvent(resp.Payload) {
+	if !streaming(resp.Method) || a2aevent.Last(resp.Payload) {
 		span.End()
 	}
 	return nil
@@ -108,29 +109,6 @@ func answerTaskID(payload any) string {
 		}
 	}
 	return ""
-}
-
-// lastEvent reports whether a streamed event ends the stream: a message,
-// or a task (or its status) that ended or waits for input.
-func lastEvent(payload any) bool {
-	var state a2a.TaskState
-	switch p := payload.(type) {
-	case *a2a.Message:
-		return true
-	case *a2a.Task:
-		if p == nil {
-			return false
-		}
-		state = p.Status.State
-	case *a2a.TaskStatusUpdateEvent:
-		if p == nil {
-			return false
-		}
-		state = p.Status.State
-	default:
-		return false
-	}
-	return state.Terminal() || state == a2a.TaskStateInputRequired || state == a2a.TaskStateAuthRequired
 }
 
 // serviceParamsCarrier writes the trace context into a call's service
