@@ -40,6 +40,17 @@ func (c *call) copyAnswer(ctx context.Context, resp *http.Response) {
 		c.fail(compat.CodeInternalError, causeBadResponse, "agent %q answered HTTP %s with no body", c.name, resp.Status)
 		return
 	}
+	if c.av == c.cv && resp.StatusCode == http.StatusOK && compat.Method10(c.method) == "SendMessage" && json.Valid(raw) {
+		// The hot path: a send's task, passed on as it came (sent.go).
+		if id, ctxID, state, ok := sentTask(c.cv, raw); ok {
+			if id != "" {
+				noteTask(c.r.Context(), id) // the call's audit record names its task
+				c.rl.record(store.RelayedTask{Agent: c.name, TaskID: id, ContextID: ctxID, Caller: c.caller, State: state, UpdatedAt: c.rl.opts.Now()})
+			}
+			c.answer(raw)
+			return
+		}
+	}
 	parsed, err := compat.DecodeJSON(raw)
 	answer, _ := parsed.(map[string]any)
 	_, hasResult := answer["result"]
