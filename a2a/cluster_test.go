@@ -125,8 +125,13 @@ func startDurableGateway(t *testing.T, st *sqlite.Store, w wiring) *durableGatew
 			hs.Close()
 			cancel()
 			// As app.closeA2AWorkOnEnd: the SDK's pull loop ends once the
-			// tasks it runs finish.
+			// tasks it runs finish, and they finish before the store closes.
 			work.Close()
+			dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second) // a hang guard
+			if err := work.Drain(dctx); err != nil {
+				t.Errorf("drain the work queue: %v", err)
+			}
+			dcancel()
 			wg.Wait()
 		})
 	}

@@ -47,6 +47,7 @@ func (a *App) buildA2A(ctx context.Context, cfg config.Config, auditLog *audit.L
 	a.a2aNotifier = a2astore.NewNotifier(st)
 	a.a2aTasks = a2astore.NewTaskStore(st, a2astore.TaskStoreOptions{IsAdmin: auth.IsAdmin, Logger: log})
 	a.a2aWork = a2astore.NewWorkQueue(st, a2astore.WorkQueueOptions{Notifier: a.a2aNotifier, Logger: log})
+	a.a2aDrain = cfg.ShutdownTimeout
 	events := a2astore.NewEvents(st, a2astore.EventsOptions{Notifier: a.a2aNotifier, Logger: log})
 	guard := a.Registry.Guard()
 	var err error
@@ -120,11 +121,23 @@ func callbackCheck(guard *agentcards.Guard) func(context.Context, string) error 
 }
 
 // closeA2AWorkOnEnd stops the A2A work queue's reads when ctx ends (the
-// servers have drained by then): the SDK's pull loop ends once the tasks
-// it is running finish.
+// servers have drained by then), and waits, for up to the shutdown
+// timeout, for the executions still running to finish their tasks' last
+// writes before the store closes: the SDK fails a task whose push
+// notifications cannot be read from a closed store, even one it has just
+// completed. An execution that outlasts the wait is failed as interrupted
+// by the replica that takes its item over.
 func (a *App) closeA2AWorkOnEnd(ctx context.Context) error {
 	<-ctx.Done()
-	return a.a2aWork.Close()
+	if err := a.a2aWork.Close(); err != nil {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.a2aDrain)
+	defer cancel()
+	if err := a.a2aWork.Drain(dctx); err != nil {
+		a.a2aLog.Warn("a2a: shutting down with executions still running", "err", err)
+	}
+	return nil
 }
 
 // sweepA2AEvents deletes the event logs of tasks that ended more than

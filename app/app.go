@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/a2aproject/a2a-go/a2asrv"
 	"github.com/go-chi/chi/v5"
@@ -96,8 +97,11 @@ type App struct {
 	a2aWork     *a2astore.WorkQueue
 	a2aTasks    *a2astore.TaskStore
 	a2aLog      *slog.Logger
-	cleanups    []func() error // run in reverse by Close
-	metricsLn   net.Listener   // metrics.listen's, if set
+	// a2aDrain bounds the wait for A2A executions at shutdown
+	// (closeA2AWorkOnEnd): the configured shutdown timeout.
+	a2aDrain  time.Duration
+	cleanups  []func() error // run in reverse by Close
+	metricsLn net.Listener   // metrics.listen's, if set
 }
 
 // ErrInvalidRule reports an escalation rule that does not compile: the

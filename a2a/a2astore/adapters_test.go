@@ -428,3 +428,50 @@ func TestEventsPull(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkQueueDrain: Drain waits for the items the queue handed out to
+// be completed or returned, and gives up when its context ends.
+func TestWorkQueueDrain(t *testing.T) {
+	st := backends(t)[0].open(t)(t)
+	q := a2astore.NewWorkQueue(st, a2astore.WorkQueueOptions{Owner: "a", Lease: time.Minute, Poll: time.Hour, Notifier: runNotifier(t, st)})
+	ctx := t.Context()
+	if err := q.Drain(ctx); err != nil {
+		t.Fatalf("Drain of a queue that handed nothing out: %v", err)
+	}
+	for _, id := range []string{"task-1", "task-2"} {
+		if _, err := q.Write(ctx, &workqueue.Payload{Type: workqueue.PayloadTypeExecute, TaskID: a2a.TaskID(id),
+			ExecuteRequest: &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart("hi"))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var held []workqueue.Message
+	for range 2 {
+		m, err := q.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, m)
+	}
+	q.Close()
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := q.Drain(gone); !errors.Is(err, context.Canceled) {
+		t.Errorf("Drain with two items held and its context ended = %v, want context.Canceled", err)
+	}
+	drained := make(chan error, 1)
+	go func() { drained <- q.Drain(ctx) }()
+	if err := held[0].Complete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-drained:
+		t.Fatalf("Drain returned (%v) with an item still held", err)
+	default:
+	}
+	if err := held[1].Return(ctx, errors.New("stopping")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-drained; err != nil {
+		t.Errorf("Drain after both items settled: %v", err)
+	}
+}

@@ -46,6 +46,12 @@ type WorkQueue struct {
 	// waiting, if set (by tests), is called when a Read starts waiting;
 	// settled after an item was completed or returned.
 	waiting, settled func()
+
+	// held counts the items claimed and not yet completed or returned;
+	// idle, when Drain waits, is closed once held is 0.
+	heldMu sync.Mutex
+	held   int
+	idle   chan struct{}
 }
 
 var _ workqueue.ReadWriter = (*WorkQueue)(nil)
@@ -76,6 +82,53 @@ func NewWorkQueue(st store.A2AWorkQueue, opts WorkQueueOptions) *WorkQueue {
 func (q *WorkQueue) Close() error {
 	q.closeOnce.Do(func() { close(q.closed) })
 	return nil
+}
+
+// Drain waits until every item this queue handed out was completed or
+// returned, or ctx ends. Call it after Close, before the store closes: an
+// execution still running finishes its task's last writes (its final
+// state, the push notifications the SDK sends after it) through the store,
+// and the SDK fails the task if one of them fails.
+func (q *WorkQueue) Drain(ctx context.Context) error {
+	q.heldMu.Lock()
+	if q.held == 0 {
+		q.heldMu.Unlock()
+		return nil
+	}
+	if q.idle == nil {
+		q.idle = make(chan struct{})
+	}
+	idle := q.idle
+	q.heldMu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("a2a work queue: %d executions still running: %w", q.heldCount(), ctx.Err())
+	}
+}
+
+func (q *WorkQueue) heldCount() int {
+	q.heldMu.Lock()
+	defer q.heldMu.Unlock()
+	return q.held
+}
+
+// hold counts an item handed out; release counts it settled.
+func (q *WorkQueue) hold() {
+	q.heldMu.Lock()
+	q.held++
+	q.heldMu.Unlock()
+}
+
+func (q *WorkQueue) release() {
+	q.heldMu.Lock()
+	defer q.heldMu.Unlock()
+	q.held--
+	if q.held == 0 && q.idle != nil {
+		close(q.idle)
+		q.idle = nil
+	}
 }
 
 // Write implements workqueue.Writer: it enqueues the payload as JSON.
@@ -120,6 +173,7 @@ func (q *WorkQueue) Read(ctx context.Context) (workqueue.Message, error) {
 				}
 				continue
 			}
+			q.hold()
 			return &workMessage{q: q, item: w, payload: &p}, nil
 		case errors.Is(err, store.ErrNotFound):
 			if q.waiting != nil {
@@ -166,6 +220,7 @@ func (m *workMessage) Complete(ctx context.Context) error {
 }
 
 func (m *workMessage) settled() {
+	m.q.release()
 	if m.q.settled != nil {
 		m.q.settled()
 	}
