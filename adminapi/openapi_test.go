@@ -28,6 +28,11 @@ func TestRoutesAreDocumented(t *testing.T) {
 	r := chi.NewRouter()
 	adminapi.New(nil, adminapi.Options{}).Mount(r)
 	adminapi.NewUpstreams(nil, nil, adminapi.Options{}).Mount(r)
+	// The routes the admin UI reads.
+	adminapi.NewTickets(nil, nil, adminapi.Options{}).Mount(r)
+	adminapi.NewNegotiations(nil, adminapi.NegotiationOptions{}).Mount(r)
+	adminapi.NewAuditVerify(nil, adminapi.Options{}).Mount(r)
+	adminapi.NewChanges(nil, adminapi.ChangesOptions{}).Mount(r)
 	want := map[string][]string{
 		"POST /api/v1/agents":                {"201", "400", "409", "422", "502"},
 		"GET /api/v1/agents":                 {"200", "400"},
@@ -42,6 +47,14 @@ func TestRoutesAreDocumented(t *testing.T) {
 		"GET /api/v1/upstreams/{name}":          {"200", "404"},
 		"DELETE /api/v1/upstreams/{name}":       {"204", "404", "409"},
 		"POST /api/v1/upstreams/{name}/approve": {"200", "400", "404"},
+
+		"GET /api/v1/tickets":                     {"200", "400"},
+		"GET /api/v1/tickets/{name}":              {"200", "400", "404"},
+		"GET /api/v1/negotiations":                {"200", "400"},
+		"GET /api/v1/negotiations/{name}":         {"200", "400", "404"},
+		"POST /api/v1/negotiations/{name}/decide": {"200", "400", "404", "409"},
+		"GET /api/v1/audit/verify":                {"200", "400"},
+		"GET /api/v1/changes":                     {"200", "400", "503"},
 	}
 	seen := 0
 	err = chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
