@@ -225,6 +225,7 @@ func TestRequestID(t *testing.T) {
 		{"non-ASCII replaced", "ré", false},
 	}
 	seen := make(map[string]bool)
+	last := ""
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := newRequest(http.MethodGet, "/id", nil)
@@ -247,13 +248,18 @@ func TestRequestID(t *testing.T) {
 				}
 				return
 			}
-			if id == "" || id == tt.incoming || !regexp.MustCompile(`^[A-Z2-7]{26}$`).MatchString(id) {
-				t.Errorf("id = %q, want a fresh random one", id)
+			// A UUIDv7: generated IDs sort by time, so that the audit log's
+			// request index takes them at its end.
+			if id == "" || id == tt.incoming || !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
+				t.Errorf("id = %q, want a fresh UUIDv7", id)
 			}
 			if seen[id] {
 				t.Errorf("id %q generated twice", id)
 			}
-			seen[id] = true
+			if id <= last {
+				t.Errorf("id %q generated after %q sorts before it", id, last)
+			}
+			seen[id], last = true, id
 		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -778,5 +779,22 @@ func TestSessionLevelReachesEveryCopy(t *testing.T) {
 				break
 			}
 		})
+	}
+}
+
+// Session IDs sort by when they were made (the store's indexes take new
+// sessions at their end) and stay unguessable: 130 random bits after the
+// time.
+func TestNewSessionID(t *testing.T) {
+	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	id := newSessionID(at)
+	if !regexp.MustCompile(`^[0-9a-f]{12}[A-Z2-7]{26}$`).MatchString(id) {
+		t.Fatalf("newSessionID = %q, want 12 hex digits of time, then 26 base32 random characters", id)
+	}
+	if again := newSessionID(at); again == id {
+		t.Errorf("two IDs made at the same time are the same: %q", id)
+	}
+	if later := newSessionID(at.Add(time.Millisecond)); later <= id {
+		t.Errorf("an ID made a millisecond later, %q, sorts before %q", later, id)
 	}
 }

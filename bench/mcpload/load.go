@@ -71,9 +71,10 @@ type Config struct {
 	// Rounds splits each scenario's measurement into this many turns,
 	// taken in rotation with the other scenarios. Default 5.
 	Rounds int
-	// NoSave skips save_ticket; NoOpen skips opening sessions.
-	NoSave, NoOpen bool
-	Modes          []Mode
+	// NoGet skips get_ticket at full speed, NoSave save_ticket and NoOpen
+	// opening sessions: for profiling one scenario alone.
+	NoGet, NoSave, NoOpen bool
+	Modes                 []Mode
 	// Rate, if positive, adds get_ticket at this fixed rate (calls a
 	// second, spread over the clients) to every mode.
 	Rate float64
@@ -510,8 +511,10 @@ type scenario struct {
 func runMode(ctx context.Context, cfg *Config, env *env, mode Mode) ([]Result, error) {
 	ids := env.ids
 	var scenarios []scenario
-	for _, s := range env.servers {
-		scenarios = append(scenarios, scenario{server: s, tool: toolGet, call: getTicket(ids)})
+	if !cfg.NoGet {
+		for _, s := range env.servers {
+			scenarios = append(scenarios, scenario{server: s, tool: toolGet, call: getTicket(ids)})
+		}
 	}
 	if !cfg.NoSave {
 		for _, s := range env.servers {

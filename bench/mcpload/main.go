@@ -79,6 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Clients, "clients", 16, "concurrent MCP clients (one ClientSession and connection pool each)")
 	cli.RegisterTiming(fs, &cfg.Duration, &cfg.Warmup, &cfg.Rounds, &cfg.CallTimeout)
 	fs.IntVar(&cfg.Requests, "requests", 0, "measure this many calls per scenario instead of a duration (split among the clients)")
+	fs.BoolVar(&cfg.NoGet, "no-get", false, "skip get_ticket at full speed")
 	fs.BoolVar(&cfg.NoSave, "no-save", false, "skip save_ticket")
 	fs.BoolVar(&cfg.NoOpen, "no-open", false, "skip opening sessions")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "also measure get_ticket at this fixed rate, calls a second over all clients (0: not)")

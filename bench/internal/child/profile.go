@@ -28,6 +28,7 @@ func Profile(path string) (stop func(), err error) {
 	handle := func(m string) {
 		if m == MsgStartProfile && !started {
 			started = pprof.StartCPUProfile(f) == nil
+			writeAllocs(path + ".allocs0")
 		}
 	}
 	done, exited := make(chan struct{}), make(chan struct{})
@@ -54,9 +55,23 @@ func Profile(path string) (stop func(), err error) {
 		<-exited
 		if started {
 			pprof.StopCPUProfile()
+			writeAllocs(path + ".allocs")
 		}
 		f.Close()
 	}, nil
+}
+
+// writeAllocs writes the process's allocation profile beside its CPU
+// profile, at its start (.allocs0) and end (.allocs): on a server,
+// allocations drive much of the CPU (the GC). The measured load's
+// allocations are the difference (go tool pprof -diff_base).
+func writeAllocs(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = pprof.Lookup("allocs").WriteTo(f, 0)
 }
 
 // ParseFlags adds -cpuprofile to fs, parses args into it and prepares the
