@@ -370,6 +370,7 @@ func (db *DB) exec(ctx context.Context, pool *sql.DB, query string, args ...any)
 // connection while tx holds one (SQLite's writer has only one): a query not
 // yet prepared is prepared by inTx once the transaction is over.
 func (db *DB) txStmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	ctx = db.writeCtx(ctx)
 	if db.dialect.CachesStatements {
 		return nil
 	}
@@ -391,6 +392,7 @@ func (db *DB) txStmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
 // txExec runs a statement in tx (on the writer pool), prepared where the
 // store keeps it so.
 func (db *DB) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	ctx = db.writeCtx(ctx)
 	if st := db.txStmt(ctx, tx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -400,10 +402,25 @@ func (db *DB) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any)
 // txQueryRow runs a query returning at most one row in tx (on the writer
 // pool), prepared where the store keeps it so.
 func (db *DB) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	ctx = db.writeCtx(ctx)
 	if st := db.txStmt(ctx, tx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return tx.QueryRowContext(ctx, db.q(query), args...)
+}
+
+// writeCtx is the context a write transaction's statements run with. On a
+// backend with group commit (SQLite), not the caller's cancellation: the
+// transaction may be a group's, which outlives any one caller (a caller
+// that gives up before its turn is skipped, runGroup), and modernc's driver
+// starts a goroutine per statement to watch a context that can be
+// cancelled, a cost on every write for a statement that cannot be slow
+// enough to be worth interrupting behind a single writer.
+func (db *DB) writeCtx(ctx context.Context) context.Context {
+	if db.dialect.GroupCommit && ctx.Done() != nil {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // Rebind rewrites ? placeholders as $1, $2, ….
@@ -441,7 +458,7 @@ func (db *DB) inTx(ctx context.Context, op string, f func(tx *sql.Tx) (changed b
 
 // runTx runs f in a write transaction of its own (see inTx).
 func (db *DB) runTx(ctx context.Context, op string, f func(tx *sql.Tx) (changed bool, err error)) error {
-	tx, err := db.writer.BeginTx(ctx, nil)
+	tx, err := db.writer.BeginTx(db.writeCtx(ctx), nil)
 	if err != nil {
 		return db.fail(op, err)
 	}
