@@ -884,6 +884,21 @@ func (s *EventStore) after(ctx context.Context, sessionID, streamID string, inde
 	}
 }
 
+// CopyClosed forgets what this process holds in memory of a session whose
+// copy closed here while the session goes on (sessions kept in the store,
+// replicaEvents), if nothing of it was written: its streams ended with
+// their responses, and only their numbering is left. Without it, every
+// session would stay in memory until the age sweep (MaxAge), whatever its
+// client did. A session with written streams keeps them, for whichever
+// replica serves it next, until it ends or the sweep.
+func (s *EventStore) CopyClosed(sessionID string) {
+	s.mu.Lock()
+	if ss := s.sessions[sessionID]; ss != nil && !ss.stored {
+		delete(s.sessions, sessionID)
+	}
+	s.mu.Unlock()
+}
+
 // SessionClosed implements mcp.EventStore. The session's streams are
 // deleted after its queued writes, and later appends to them fail.
 func (s *EventStore) SessionClosed(ctx context.Context, sessionID string) error {

@@ -695,9 +695,20 @@ func (d *durableSessions) sweep(ctx context.Context) (int64, error) {
 // appends and its clients' resumption. Streams go with the session's
 // record (a DELETE, the sweep of idle sessions: the store deletes both)
 // or by the event store's own age sweep.
+// What the copy's closing does forget is the event store's memory of a
+// session that wrote nothing (copyCloser).
 type replicaEvents struct{ mcp.EventStore }
 
-func (replicaEvents) SessionClosed(context.Context, string) error { return nil }
+// copyCloser is an event store that can forget a session whose copy
+// closed (EventStore.CopyClosed).
+type copyCloser interface{ CopyClosed(sessionID string) }
+
+func (e replicaEvents) SessionClosed(_ context.Context, sessionID string) error {
+	if c, ok := e.EventStore.(copyCloser); ok {
+		c.CopyClosed(sessionID)
+	}
+	return nil
+}
 
 // missWriter passes a response through, except go-sdk's 404 for a
 // session it does not hold, which it keeps back (missed).

@@ -798,3 +798,40 @@ func TestNewSessionID(t *testing.T) {
 		t.Errorf("an ID made a millisecond later, %q, sorts before %q", later, id)
 	}
 }
+
+// A session that ends leaves nothing of itself in the event store's memory
+// when none of its streams was written (each ended with its response): the
+// stateful handler's SessionClosed does not reach the event store with
+// sessions in the store (replicaEvents), and every session opened used to
+// stay in memory until the age sweep, an hour by default.
+func TestEndedSessionLeavesNoEventState(t *testing.T) {
+	clock := &sessionClock{now: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)}
+	r := startReplicas(t, sessionBackends[0].newOpen(t), clock, 1)[0]
+	held := func() int {
+		r.events.mu.Lock()
+		defer r.events.mu.Unlock()
+		return len(r.events.sessions)
+	}
+	for i := range 5 {
+		c := mcp.NewClient(&mcp.Implementation{Name: "short-lived", Version: "1"}, nil)
+		cs, err := c.Connect(t.Context(), &mcp.StreamableClientTransport{
+			Endpoint:   r.url,
+			HTTPClient: &http.Client{Transport: newRoundRobin(t, "alice", r)},
+		}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		if err != nil {
+			t.Fatalf("session %d: connect: %v", i, err)
+		}
+		if _, err := cs.ListTools(t.Context(), nil); err != nil {
+			t.Fatalf("session %d: tools/list: %v", i, err)
+		}
+		if n := held(); n == 0 {
+			t.Fatalf("session %d: the event store holds no session while one is open: the test sees nothing", i)
+		}
+		if err := cs.Close(); err != nil {
+			t.Fatalf("session %d: close: %v", i, err)
+		}
+	}
+	if n := held(); n != 0 {
+		t.Errorf("the event store still holds %d sessions in memory after all 5 ended", n)
+	}
+}
