@@ -430,7 +430,9 @@ func (d *durableSessions) rebuild(r *http.Request, id string, seen uint64, initi
 	case <-ctx.Done():
 		return fmt.Errorf("not yet following the change feed: %w", ctx.Err())
 	}
-	rec, err := d.store.GetMCPSession(ctx, id)
+	// Read as a copy: the session's deletion, on whichever replica, then
+	// reaches this one on the feed.
+	rec, err := d.store.CopyMCPSession(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -201,7 +201,9 @@ func (t *takeovers) resume(w http.ResponseWriter, r *http.Request, id string) bo
 	if call.Owner == t.replica && t.takenCall(key) == nil {
 		return false // go-sdk's copy here runs it
 	}
-	rec, err := t.d.store.GetMCPSession(ctx, id)
+	// Read as a copy (the stream goes on here): the session's deletion
+	// then reaches this replica on the feed.
+	rec, err := t.d.store.CopyMCPSession(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		http.Error(w, "session not found", http.StatusNotFound)

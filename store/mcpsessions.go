@@ -39,9 +39,10 @@ type MCPSession struct {
 }
 
 // KindMCPSession is the feed kind of an MCP session's end: a change is
-// emitted when a session is deleted (the client's DELETE, on whichever
-// replica), so that every replica closes its copy of it. The key is the
-// session ID. Nothing else about sessions is on the feed.
+// emitted when a session that another replica copied
+// (MCPSessions.CopyMCPSession) is deleted (the client's DELETE, on
+// whichever replica), so that every replica closes its copy of it. The key
+// is the session ID.
 const KindMCPSession = "mcp_session"
 
 // KindMCPSessionLevel is the feed kind of a session's new log level: every
@@ -58,6 +59,12 @@ type MCPSessions interface {
 	// GetMCPSession reads a session. ErrNotFound if it does not exist (it
 	// never did, was deleted, or expired and was swept).
 	GetMCPSession(ctx context.Context, id string) (MCPSession, error)
+	// CopyMCPSession reads a session for a replica about to hold a copy of
+	// it that did not open it, and records that one does: the session's
+	// deletion is then on the feed (KindMCPSession). ErrNotFound as
+	// GetMCPSession. A deletion and a copy are ordered: a copy made after
+	// the deletion fails, and a deletion after the copy is on the feed.
+	CopyMCPSession(ctx context.Context, id string) (MCPSession, error)
 	// SetMCPSessionLogLevel records the session's log level and counts as
 	// activity at at; if the level is new, it emits a KindMCPSessionLevel
 	// change. ErrNotFound if the session does not exist.
@@ -67,8 +74,9 @@ type MCPSessions interface {
 	TouchMCPSession(ctx context.Context, id string, at time.Time) error
 	// DeleteMCPSession deletes a session (the client ended it) and its
 	// event streams (Events), whichever replica wrote them, and emits a
-	// KindMCPSession change if the session existed. Deleting a session
-	// that does not exist is not an error.
+	// KindMCPSession change if the session existed and was copied
+	// (CopyMCPSession). Deleting a session that does not exist is not an
+	// error.
 	DeleteMCPSession(ctx context.Context, id string) error
 	// SweepMCPSessions deletes the sessions last active before idleSince,
 	// with their event streams, and returns how many sessions it deleted.

@@ -10,8 +10,9 @@ import (
 	"github.com/parleyhq/parley/store"
 )
 
-// MCP sessions (store.MCPSessions), in mcp_sessions. Only a deletion is on
-// the feed (store.KindMCPSession), for the other replicas to close their
+// MCP sessions (store.MCPSessions), in mcp_sessions. Only the deletion of a
+// session another replica copied (copied, set by CopyMCPSession) is on the
+// feed (store.KindMCPSession), for the other replicas to close their
 // copies; the sweep emits nothing, as each copy ends by its own idle timer.
 // A session's event streams (mcp_streams, and their events by ON DELETE
 // CASCADE) go with it, in the same transaction.
@@ -30,7 +31,7 @@ func (db *DB) CreateMCPSession(ctx context.Context, s store.MCPSession) error {
 	// same time then share a commit (Dialect.GroupCommit).
 	exists := false
 	err := db.inTx(ctx, "create MCP session", func(tx *sql.Tx) (bool, error) {
-		res, err := db.txExec(ctx, tx, `INSERT INTO mcp_sessions (`+mcpSessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+		res, err := db.txExec(ctx, tx, `INSERT INTO mcp_sessions (`+mcpSessionColumns+`, copied) VALUES (?, ?, ?, ?, ?, ?, ?, 0)
 			ON CONFLICT (id) DO NOTHING`,
 			s.ID, s.ProtocolVersion, string(s.InitializeParams), s.LogLevel, s.UserID, micros(s.CreatedAt), micros(s.LastActive))
 		if err != nil {
@@ -73,6 +74,26 @@ func (db *DB) GetMCPSession(ctx context.Context, id string) (store.MCPSession, e
 	}
 	if err != nil {
 		return store.MCPSession{}, db.fail("get MCP session", err)
+	}
+	s.InitializeParams = []byte(params)
+	s.CreatedAt, s.LastActive = fromMicros(created), fromMicros(active)
+	return s, nil
+}
+
+// CopyMCPSession implements store.MCPSessions.
+func (db *DB) CopyMCPSession(ctx context.Context, id string) (store.MCPSession, error) {
+	var s store.MCPSession
+	var params string
+	var created, active int64
+	err := db.inTx(ctx, "copy MCP session", func(tx *sql.Tx) (bool, error) {
+		return false, db.txQueryRow(ctx, tx, `UPDATE mcp_sessions SET copied = 1 WHERE id = ? RETURNING `+mcpSessionColumns, id).
+			Scan(&s.ID, &s.ProtocolVersion, &params, &s.LogLevel, &s.UserID, &created, &active)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.MCPSession{}, fmt.Errorf("MCP session: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.MCPSession{}, err
 	}
 	s.InitializeParams = []byte(params)
 	s.CreatedAt, s.LastActive = fromMicros(created), fromMicros(active)
@@ -141,12 +162,16 @@ func (db *DB) DeleteMCPSession(ctx context.Context, id string) error {
 		if _, err := db.txExec(ctx, tx, `DELETE FROM mcp_streams WHERE session_id = ?`, id); err != nil {
 			return false, err
 		}
-		res, err := db.txExec(ctx, tx, `DELETE FROM mcp_sessions WHERE id = ?`, id)
-		if err != nil {
+		var copied int
+		switch err := db.txQueryRow(ctx, tx, `DELETE FROM mcp_sessions WHERE id = ? RETURNING copied`, id).Scan(&copied); {
+		case errors.Is(err, sql.ErrNoRows):
+			return false, nil // gone already
+		case err != nil:
 			return false, err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return false, err
+		case copied == 0:
+			// Held by no replica but the one deleting it, whose copy the
+			// client's DELETE closed.
+			return false, nil
 		}
 		return true, db.emit(ctx, tx, store.KindMCPSession, id, 0, db.now())
 	})

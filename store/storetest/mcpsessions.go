@@ -189,7 +189,11 @@ func testMCPSessionLevelFeed(t *testing.T, newDB NewDB) {
 	if got.LogLevel != "error" || !got.LastActive.Equal(t0.Add(3*time.Minute)) {
 		t.Errorf("session = level %q, last active %v; want error, %v", got.LogLevel, got.LastActive, t0.Add(3*time.Minute))
 	}
-	// Two changes, for the two new levels; a marker ends the wait.
+	// Two changes, for the two new levels; a marker ends the wait (the
+	// deletion of a copied session).
+	if _, err := s.CopyMCPSession(ctx, "s-1"); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.DeleteMCPSession(ctx, "s-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -204,10 +208,13 @@ func testMCPSessionLevelFeed(t *testing.T, newDB NewDB) {
 	}
 }
 
-// testMCPSessionDeleteFeed: deleting a session emits a change keyed by its
-// ID, so that every replica closes its copy; deleting an unknown session,
-// creating, touching and sweeping emit nothing (an idle session's copies
-// end on their own timers).
+// testMCPSessionDeleteFeed: deleting a session that a replica copied
+// emits a change keyed by its ID, so that every replica closes its copy;
+// deleting a session never copied (its only copy is the deleter's),
+// deleting an unknown session, creating, touching and sweeping emit
+// nothing (an idle session's copies end on their own timers).
+// CopyMCPSession reads the session as GetMCPSession does, and fails on
+// one deleted or swept.
 func testMCPSessionDeleteFeed(t *testing.T, newDB NewDB) {
 	ctx := t.Context()
 	s := openOne(t, newDB)
@@ -215,31 +222,52 @@ func testMCPSessionDeleteFeed(t *testing.T, newDB NewDB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{"s-1", "s-2", "s-idle"} {
+	for _, id := range []string{"s-1", "s-2", "s-3", "s-idle"} {
 		if err := s.CreateMCPSession(ctx, mcpSession(id, "alice", t0)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.TouchMCPSession(ctx, "s-1", t0.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.TouchMCPSession(ctx, "s-2", t0.Add(time.Hour)); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"s-1", "s-2", "s-3"} {
+		if err := s.TouchMCPSession(ctx, id, t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := s.SweepMCPSessions(ctx, t0.Add(time.Minute)); err != nil { // s-idle
 		t.Fatal(err)
 	}
-	if err := s.DeleteMCPSession(ctx, "nobody"); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"s-1", "s-3"} {
+		want, err := s.GetMCPSession(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.CopyMCPSession(ctx, id)
+		if err != nil {
+			t.Fatalf("CopyMCPSession(%s): %v", id, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("CopyMCPSession(%s) (-GetMCPSession +got):\n%s", id, diff)
+		}
 	}
-	for _, id := range []string{"s-1", "s-2"} {
+	for _, id := range []string{"nobody", "s-idle"} {
+		if _, err := s.CopyMCPSession(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("CopyMCPSession(%s) = %v, want ErrNotFound", id, err)
+		}
+	}
+	// s-2 was never copied: its deletion is not on the feed, and s-3's
+	// comes right after s-1's.
+	for _, id := range []string{"nobody", "s-1", "s-2", "s-3"} {
 		if err := s.DeleteMCPSession(ctx, id); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, want := range []string{"s-1", "s-2"} {
+	for _, want := range []string{"s-1", "s-3"} {
 		if got := next(t, ch); got.Kind != store.KindMCPSession || got.Key != want {
 			t.Errorf("change = %+v, want kind %q key %q", got, store.KindMCPSession, want)
+		}
+	}
+	for _, id := range []string{"s-1", "s-2"} {
+		if _, err := s.CopyMCPSession(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("CopyMCPSession(%s) after its deletion = %v, want ErrNotFound", id, err)
 		}
 	}
 }
