@@ -38,13 +38,13 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
 
 	"github.com/parleyhq/parley/a2a/compat"
 	"github.com/parleyhq/parley/audit"
+	"github.com/parleyhq/parley/internal/jsonscan"
 )
 
 // restSendPath is message:send under the REST face's root (A2A 1.0).
@@ -241,106 +241,22 @@ func (rl *Relay) writeRESTSend(w http.ResponseWriter, c *call, answer *capturedA
 // as a decoder keeps. ok is false, to read it otherwise, when it is not an
 // object or a member's name holds an escape.
 func answerMembers(b []byte) (result, errObj []byte, ok bool) {
-	i := skipSpace(b, 0)
-	if i == len(b) || b[i] != '{' {
+	ok = jsonscan.Members(b, func(name, value []byte) bool {
+		if bytes.IndexByte(name, '\\') >= 0 {
+			return false
+		}
+		switch string(name) {
+		case "result":
+			result = value
+		case "error":
+			errObj = value
+		}
+		return true
+	})
+	if !ok {
 		return nil, nil, false
 	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return nil, nil, true
-	}
-	for i < len(b) {
-		if b[i] != '"' {
-			return nil, nil, false
-		}
-		end := valueEnd(b, i)
-		if end < 0 {
-			return nil, nil, false
-		}
-		key := b[i+1 : end-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			return nil, nil, false
-		}
-		i = skipSpace(b, end)
-		if i == len(b) || b[i] != ':' {
-			return nil, nil, false
-		}
-		i = skipSpace(b, i+1)
-		end = valueEnd(b, i)
-		if end < 0 {
-			return nil, nil, false
-		}
-		switch string(key) {
-		case "result":
-			result = b[i:end]
-		case "error":
-			errObj = b[i:end]
-		}
-		i = skipSpace(b, end)
-		switch {
-		case i < len(b) && b[i] == ',':
-			i = skipSpace(b, i+1)
-		case i < len(b) && b[i] == '}':
-			return result, errObj, skipSpace(b, i+1) == len(b)
-		default:
-			return nil, nil, false
-		}
-	}
-	return nil, nil, false
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// valueEnd is the index just past the JSON value starting at b[i], or -1
-// when b ends first or no value starts there.
-func valueEnd(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		for j := i + 1; j < len(b); j++ {
-			switch b[j] {
-			case '\\':
-				j++
-			case '"':
-				return j + 1
-			}
-		}
-		return -1
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end := valueEnd(b, j)
-				if end < 0 {
-					return -1
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	case ',', ':', '}', ']':
-		return -1
-	}
-	j := i
-	for j < len(b) && !strings.ContainsRune(" \t\r\n,:{}[]\"", rune(b[j])) {
-		j++
-	}
-	return j
+	return result, errObj, true
 }
 
 // restStatus is how A2A 1.0's REST binding answers an error of one kind:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/parleyhq/parley/a2a/compat"
+	"github.com/parleyhq/parley/internal/jsonscan"
 )
 
 // The answer to a relayed message send, read without decoding it whole.
@@ -98,55 +99,25 @@ func sentTask(v compat.Version, raw []byte) (id, contextID, state string, ok boo
 // names. It fails on a name that is escaped or given twice, and on o not
 // being an object.
 func scanMembers(o []byte, names ...string) (map[string][]byte, bool) {
-	i := skipSpace(o, 0)
-	if i == len(o) || o[i] != '{' {
-		return nil, false
-	}
 	out := make(map[string][]byte, len(names))
-	i = skipSpace(o, i+1)
-	if i < len(o) && o[i] == '}' {
-		return out, true
-	}
-	for i < len(o) {
-		if o[i] != '"' {
-			return nil, false
-		}
-		end := valueEnd(o, i)
-		if end < 0 {
-			return nil, false
-		}
-		key := o[i+1 : end-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			return nil, false // an escaped name may spell one of names
-		}
-		i = skipSpace(o, end)
-		if i == len(o) || o[i] != ':' {
-			return nil, false
-		}
-		i = skipSpace(o, i+1)
-		end = valueEnd(o, i)
-		if end < 0 {
-			return nil, false
+	ok := jsonscan.Members(o, func(name, value []byte) bool {
+		if bytes.IndexByte(name, '\\') >= 0 {
+			return false // an escaped name may spell one of names
 		}
 		for _, n := range names {
-			if string(key) == n {
+			if string(name) == n {
 				if _, twice := out[n]; twice {
-					return nil, false
+					return false
 				}
-				out[n] = o[i:end]
+				out[n] = value
 			}
 		}
-		i = skipSpace(o, end)
-		switch {
-		case i < len(o) && o[i] == ',':
-			i = skipSpace(o, i+1)
-		case i < len(o) && o[i] == '}':
-			return out, true
-		default:
-			return nil, false
-		}
+		return true
+	})
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	return out, true
 }
 
 // isObject reports whether raw is a JSON object.
