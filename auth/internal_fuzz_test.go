@@ -61,3 +61,24 @@ func FuzzGlob(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBearerToken: the fast path for the usual header reads what the
+// general one (strings.Fields, as go-sdk's middleware splits it) does.
+func FuzzBearerToken(f *testing.F) {
+	for _, s := range []string{"Bearer abc.def-ghi_jkl", "bearer x", "BEARER  x", "Bearer x y", "Bearer\tx", "Basic abc", "Bearer ", "Bearer x\u00a0", "Bearerx"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		got, err := bearerToken(header)
+		var want string
+		var wantErr bool
+		if fields := strings.Fields(header); len(fields) == 2 && strings.EqualFold(fields[0], "bearer") {
+			want = fields[1]
+		} else {
+			wantErr = true
+		}
+		if got != want || (err != nil) != wantErr {
+			t.Fatalf("bearerToken(%q) = %q, %v; want %q, error %v", header, got, err, want, wantErr)
+		}
+	})
+}

@@ -201,6 +201,11 @@ func bearerToken(header string) (string, error) {
 	if header == "" {
 		return "", &TokenError{Reason: ReasonMissing}
 	}
+	// The usual header, "Bearer " and a token of visible ASCII, without
+	// splitting it: what strings.Fields would make of it.
+	if len(header) > 7 && header[6] == ' ' && strings.EqualFold(header[:6], "bearer") && visibleASCII(header[7:]) {
+		return header[7:], nil
+	}
 	fields := strings.Fields(header)
 	if len(fields) == 0 || !strings.EqualFold(fields[0], "bearer") {
 		// Another scheme (Basic, …) counts as no credentials (RFC 6750
@@ -211,6 +216,16 @@ func bearerToken(header string) (string, error) {
 		return "", &TokenError{Reason: ReasonMalformed, Detail: `the Authorization header is not "Bearer TOKEN"`}
 	}
 	return fields[1], nil
+}
+
+// visibleASCII reports whether s is all printable ASCII, without spaces.
+func visibleASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // missingScopes lists the required scopes p lacks.
