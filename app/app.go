@@ -268,6 +268,7 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	a.Bridge, err = mcpbridge.New(a.Workspace, st, mcpbridge.Options{
 		EventStore:   a.events,
 		Logger:       logger.With("component", "mcp"),
+		SDKLogger:    sdkLogger(logger.With("component", "mcp")),
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		StateKey:     []byte(cfg.MCP.StateKey),
 		Agents:       a.Registry,

@@ -82,3 +82,35 @@ func (c *pcCache) fromSDK(pc uintptr) bool {
 	c.m.Store(pc, sdk)
 	return sdk
 }
+
+// sdkLogger is l for go-sdk where Parley hands it a logger of its own (the
+// MCP server and handlers, which log a few lines for every session): its
+// info lines are debug lines, as sdkDebug makes them, and unless debug
+// logging is on they are not even built (sdkDebug can only drop a line
+// already built: it tells go-sdk's by the line's caller).
+func sdkLogger(l *slog.Logger) *slog.Logger { return slog.New(infoAsDebug{l.Handler()}) }
+
+// infoAsDebug takes info lines for debug lines.
+type infoAsDebug struct{ next slog.Handler }
+
+func infoToDebug(l slog.Level) slog.Level {
+	if l == slog.LevelInfo {
+		return slog.LevelDebug
+	}
+	return l
+}
+
+func (h infoAsDebug) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, infoToDebug(l))
+}
+
+func (h infoAsDebug) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = infoToDebug(r.Level)
+	return h.next.Handle(ctx, r)
+}
+
+func (h infoAsDebug) WithAttrs(as []slog.Attr) slog.Handler {
+	return infoAsDebug{h.next.WithAttrs(as)}
+}
+
+func (h infoAsDebug) WithGroup(name string) slog.Handler { return infoAsDebug{h.next.WithGroup(name)} }

@@ -98,15 +98,25 @@ func (g *Gateway) accessLog(next http.Handler) http.Handler {
 			if status >= http.StatusInternalServerError {
 				level = slog.LevelError
 			}
-			g.log.LogAttrs(r.Context(), level, "request",
+			// Straight to the handler: a Logger finds every line's caller
+			// (runtime.Callers), which this line, one per request, never
+			// shows.
+			ctx := r.Context()
+			h := g.log.Handler()
+			if !h.Enabled(ctx, level) {
+				return
+			}
+			rec := slog.NewRecord(time.Now(), level, "request", 0)
+			rec.AddAttrs(
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
 				slog.Int("bytes", ww.BytesWritten()),
 				slog.Duration("duration", time.Since(start)),
-				slog.String("request_id", RequestIDFrom(r.Context())),
+				slog.String("request_id", RequestIDFrom(ctx)),
 				slog.String("remote", r.RemoteAddr),
 			)
+			_ = h.Handle(ctx, rec)
 		}()
 		next.ServeHTTP(ww, r)
 	})

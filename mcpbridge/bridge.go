@@ -36,6 +36,10 @@ var Implementation = &mcp.Implementation{Name: "parley", Title: "Parley gateway"
 // Options configure a Bridge.
 type Options struct {
 	Logger *slog.Logger
+	// SDKLogger is what go-sdk's server and handlers log to. Default
+	// Logger. (The gateway's lowers go-sdk's info lines, a few for every
+	// session, to debug, where they are not even built.)
+	SDKLogger *slog.Logger
 	// MaxBodyBytes caps a request body; larger ones get HTTP 413 with a
 	// JSON-RPC error. Default 4 MiB.
 	MaxBodyBytes int64
@@ -159,10 +163,14 @@ func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error
 		ids = &sessionIDs{}
 		getSessionID = ids.next
 	}
+	sdkLog := opts.SDKLogger
+	if sdkLog == nil {
+		sdkLog = opts.Logger
+	}
 	b.server = mcp.NewServer(Implementation, &mcp.ServerOptions{
 		GetSessionID:       getSessionID,
 		Instructions:       instructions,
-		Logger:             opts.Logger,
+		Logger:             sdkLog,
 		SubscribeHandler:   b.subscribe,
 		UnsubscribeHandler: b.unsubscribe,
 		CompletionHandler:  completion,
@@ -204,13 +212,13 @@ func New(ws *workspace.Workspace, feed store.Feed, opts Options) (*Bridge, error
 		DisableLocalhostProtection: true,
 		EventStore:                 statefulEvents,
 		SessionTimeout:             opts.SessionTimeout,
-		Logger:                     opts.Logger,
+		Logger:                     sdkLog,
 		MaxRequestBodyBytes:        opts.MaxBodyBytes,
 	})
 	b.stateless = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
 		DisableLocalhostProtection:   true,
 		Stateless:                    true,
-		Logger:                       opts.Logger,
+		Logger:                       sdkLog,
 		MaxRequestBodyBytes:          opts.MaxBodyBytes,
 		PropagateRequestCancellation: true,
 	})
