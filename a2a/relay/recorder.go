@@ -152,7 +152,8 @@ const (
 	// then answered as for an unknown task. 20 ms rather than 5: each
 	// relayed task's row lands on a random page of the table's key (the
 	// agent picks the task IDs), and fewer, fuller commits cost less per
-	// task (docs/benchmarks.md, "A2A relay").
+	// task (docs/benchmarks.md, "Time-ordered request IDs and a 20 ms
+	// recorder linger").
 	recorderLinger = 20 * time.Millisecond
 	recordTimeout  = 10 * time.Second
 )

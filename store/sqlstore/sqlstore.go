@@ -458,6 +458,11 @@ func (db *DB) inTx(ctx context.Context, op string, f func(tx *sql.Tx) (changed b
 
 // runTx runs f in a write transaction of its own (see inTx).
 func (db *DB) runTx(ctx context.Context, op string, f func(tx *sql.Tx) (changed bool, err error)) error {
+	// A caller that gave up is not started on (as in runGroup); once
+	// started, the transaction runs to its end (writeCtx).
+	if err := ctx.Err(); err != nil {
+		return db.fail(op, err)
+	}
 	tx, err := db.writer.BeginTx(db.writeCtx(ctx), nil)
 	if err != nil {
 		return db.fail(op, err)
