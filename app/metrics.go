@@ -18,6 +18,7 @@ import (
 	"github.com/parleyhq/parley/auth"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/gateway"
+	"github.com/parleyhq/parley/internal/httpstatus"
 	"github.com/parleyhq/parley/internal/jsonrpcedge"
 	"github.com/parleyhq/parley/observe"
 	"github.com/parleyhq/parley/store"
@@ -147,11 +148,11 @@ func (rm *relayMetrics) middleware(next http.Handler) http.Handler {
 		}
 		ri := rm.instruments(relayKey{agent, binding, method})
 		start := time.Now()
-		sw := &statusRecorder{ResponseWriter: w}
+		sw := &httpstatus.Recorder{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		ri.requests.Inc()
 		ri.duration.Observe(time.Since(start).Seconds())
-		if sw.status >= http.StatusBadRequest || audit.NotedOutcome(r.Context()) != "" {
+		if sw.Status >= http.StatusBadRequest || audit.NotedOutcome(r.Context()) != "" {
 			ri.errors.Inc()
 		}
 	})
@@ -169,35 +170,6 @@ func (rm *relayMetrics) instruments(k relayKey) *relayInstruments {
 		}
 	})
 }
-
-// statusRecorder records the status a handler answered with, keeping
-// Flusher (relayed streams) and the ResponseController's Unwrap.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(p []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(p)
-}
-
-func (s *statusRecorder) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // a2aSweepMetrics count the sweeps of the A2A task event logs.
 type a2aSweepMetrics struct {

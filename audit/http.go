@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/parleyhq/parley/internal/httpstatus"
 )
 
 // Describe says what an HTTP request does, for its audit record: the entry
@@ -79,16 +81,16 @@ func Middleware(log *Log, describe Describe) func(http.Handler) http.Handler {
 				detail = map[string]string{"method": method}
 			}
 			ctx, call := log.BeginCall(r.Context(), entry, detail)
-			sw := &statusWriter{ResponseWriter: w}
+			sw := &httpstatus.Recorder{ResponseWriter: w}
 			next.ServeHTTP(sw, r.WithContext(ctx))
 			outcome := Error
 			switch {
-			case sw.status == 0 || sw.status < 300:
+			case sw.Status == 0 || sw.Status < 300:
 				outcome = OK
-			case sw.status == http.StatusUnauthorized || sw.status == http.StatusForbidden:
+			case sw.Status == http.StatusUnauthorized || sw.Status == http.StatusForbidden:
 				outcome = Denied
 			}
-			detail = map[string]string{"http_status": strconv.Itoa(max(sw.status, http.StatusOK))}
+			detail = map[string]string{"http_status": strconv.Itoa(max(sw.Status, http.StatusOK))}
 			if method != "" {
 				detail["method"] = method
 			}
@@ -99,33 +101,3 @@ func Middleware(log *Log, describe Describe) func(http.Handler) http.Handler {
 		})
 	}
 }
-
-// statusWriter records the status a handler answered with, keeping
-// Flusher visible for streamed answers.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(p []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(p)
-}
-
-func (s *statusWriter) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

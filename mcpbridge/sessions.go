@@ -39,6 +39,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/parleyhq/parley/internal/httpstatus"
 	"github.com/parleyhq/parley/store"
 )
 
@@ -281,9 +282,9 @@ func (d *durableSessions) serve(w http.ResponseWriter, r *http.Request, body []b
 	if body != nil {
 		r.Body = readCloser{bytes.NewReader(body)}
 	}
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &httpstatus.Recorder{ResponseWriter: w}
 	d.stateful.ServeHTTP(sw, r)
-	d.served(r, id, sw.status)
+	d.served(r, id, sw.Status)
 }
 
 // served records what a request of a session did to it: a DELETE that
@@ -773,35 +774,6 @@ func (m *missWriter) forget() {
 	h.Del("Content-Type")
 	h.Del("X-Content-Type-Options")
 }
-
-// statusWriter notes the status of a response.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(p []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(p)
-}
-
-func (s *statusWriter) Flush() {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	_ = http.NewResponseController(s.ResponseWriter).Flush()
-}
-
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // replayWriter takes the responses of a replayed handshake. go-sdk's POST
 // returns only once the call's response is written (by whichever goroutine
