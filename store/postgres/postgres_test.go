@@ -144,3 +144,35 @@ func TestUpgradeKeepsFeed(t *testing.T) {
 		t.Fatal("the change from the previous release never arrived")
 	}
 }
+
+// A database of the schema before migration 0018 keeps its sessions'
+// deliverers and subscriptions.
+func TestUpgradeKeepsDeliverers(t *testing.T) {
+	url := pgtest.NewSchema(t)
+	all, err := sqlstore.LoadMigrations(os.DirFS("."), "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var previous []sqlstore.Migration
+	for _, m := range all {
+		if m.Version <= storetest.UpgradeDeliverersBefore {
+			previous = append(previous, m)
+		}
+	}
+	old, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if err := sqlstore.Migrate(t.Context(), old, previous, "", sqlstore.Rebind); err != nil {
+		t.Fatalf("migrate to the previous schema: %v", err)
+	}
+	storetest.UpgradeDeliverers(t, old, sqlstore.Rebind, func(t testing.TB) store.Store {
+		s, err := postgres.Open(t.Context(), url, postgres.Options{})
+		if err != nil {
+			t.Fatalf("open the previous schema: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

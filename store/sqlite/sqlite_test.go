@@ -224,3 +224,35 @@ func TestUpgradeKeepsFeed(t *testing.T) {
 		t.Errorf("SweepFeed past its retention = %d, %v; want 1", n, err)
 	}
 }
+
+// A database of the schema before migration 0018 keeps its sessions'
+// deliverers and subscriptions.
+func TestUpgradeKeepsDeliverers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "parley.db")
+	all, err := sqlstore.LoadMigrations(os.DirFS("."), "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var previous []sqlstore.Migration
+	for _, m := range all {
+		if m.Version <= storetest.UpgradeDeliverersBefore {
+			previous = append(previous, m)
+		}
+	}
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if err := sqlstore.Migrate(t.Context(), old, previous, "", nil); err != nil {
+		t.Fatalf("migrate to the previous schema: %v", err)
+	}
+	storetest.UpgradeDeliverers(t, old, nil, func(t testing.TB) store.Store {
+		s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+		if err != nil {
+			t.Fatalf("open the previous schema: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

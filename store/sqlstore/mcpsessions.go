@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/parleyhq/parley/store"
@@ -28,30 +29,25 @@ func (db *DB) CreateMCPSession(ctx context.Context, s store.MCPSession) error {
 		s.LastActive = s.CreatedAt
 	}
 	// In a transaction, not a statement of its own: sessions opened at the
-	// same time then share a commit (Dialect.GroupCommit).
+	// same time then share a commit (Dialect.GroupCommit). A first
+	// deliverer is named as SetMCPSessionDeliverer names one: from the last
+	// change committed now on.
+	since := `0`
+	if s.Deliverer != "" {
+		since = `COALESCE((SELECT MAX(seq) FROM changes), (SELECT purged_through FROM feed_state))`
+	}
 	exists := false
 	err := db.inTx(ctx, "create MCP session", func(tx *sql.Tx) (bool, error) {
-		res, err := db.txExec(ctx, tx, `INSERT INTO mcp_sessions (`+mcpSessionColumns+`, copied) VALUES (?, ?, ?, ?, ?, ?, ?, 0)
+		res, err := db.txExec(ctx, tx, `INSERT INTO mcp_sessions (`+mcpSessionColumns+`, copied, deliverer, deliverer_since)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, `+since+`)
 			ON CONFLICT (id) DO NOTHING`,
-			s.ID, s.ProtocolVersion, string(s.InitializeParams), s.LogLevel, s.UserID, micros(s.CreatedAt), micros(s.LastActive))
+			s.ID, s.ProtocolVersion, string(s.InitializeParams), s.LogLevel, s.UserID, micros(s.CreatedAt), micros(s.LastActive), s.Deliverer)
 		if err != nil {
 			return false, err
 		}
 		n, err := res.RowsAffected()
-		if err != nil || n == 0 {
-			exists = err == nil
-			return false, err
-		}
-		if s.Deliverer != "" {
-			// As SetMCPSessionDeliverer names a first deliverer: from the
-			// last change committed now on.
-			if _, err := db.txExec(ctx, tx, `INSERT INTO mcp_session_deliverers (session_id, replica, since_seq, prev_replica, prev_since_seq)
-				VALUES (?, ?, COALESCE((SELECT MAX(seq) FROM changes), (SELECT purged_through FROM feed_state)), '', 0)`,
-				s.ID, s.Deliverer); err != nil {
-				return false, err
-			}
-		}
-		return false, nil
+		exists = err == nil && n == 0
+		return false, err
 	})
 	if err != nil {
 		return err
@@ -177,23 +173,66 @@ func (db *DB) DeleteMCPSession(ctx context.Context, id string) error {
 	})
 }
 
-// SweepMCPSessions implements store.MCPSessions.
+// SweepMCPSessions implements store.MCPSessions. The idle sessions are
+// found by a read, then deleted in batches, each only if still idle: SQLite
+// keeps no index of last_active (migration 0018), and its scan inside the
+// write transaction would hold up every other write for as long.
 func (db *DB) SweepMCPSessions(ctx context.Context, idleSince time.Time) (int64, error) {
-	var n int64
-	err := db.inTx(ctx, "sweep MCP sessions", func(tx *sql.Tx) (bool, error) {
-		if _, err := db.txExec(ctx, tx, `DELETE FROM mcp_streams WHERE session_id IN
-			(SELECT id FROM mcp_sessions WHERE last_active < ?)`, micros(idleSince)); err != nil {
-			return false, err
-		}
-		res, err := db.txExec(ctx, tx, `DELETE FROM mcp_sessions WHERE last_active < ?`, micros(idleSince))
-		if err != nil {
-			return false, err
-		}
-		n, err = res.RowsAffected()
-		return false, err
-	})
+	cutoff := micros(idleSince)
+	rows, err := db.query(ctx, db.reader, `SELECT id FROM mcp_sessions WHERE last_active < ?`, cutoff)
 	if err != nil {
-		return 0, err
+		return 0, db.fail("sweep MCP sessions", err)
+	}
+	var ids []any
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, db.fail("sweep MCP sessions", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, db.fail("sweep MCP sessions", err)
+	}
+	var n int64
+	for batch := range slices.Chunk(ids, sweepBatch) {
+		var deleted int64
+		err := db.inTx(ctx, "sweep MCP sessions", func(tx *sql.Tx) (bool, error) {
+			rows, err := tx.QueryContext(db.writeCtx(ctx), db.q(`DELETE FROM mcp_sessions WHERE last_active < ? AND id IN (`+placeholders(len(batch))+`) RETURNING id`),
+				append([]any{cutoff}, batch...)...)
+			if err != nil {
+				return false, err
+			}
+			var gone []any
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return false, err
+				}
+				gone = append(gone, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil || len(gone) == 0 {
+				return false, err
+			}
+			// Their streams go with them, whichever replica wrote them.
+			if _, err := db.txExec(ctx, tx, `DELETE FROM mcp_streams WHERE session_id IN (`+placeholders(len(gone))+`)`, gone...); err != nil {
+				return false, err
+			}
+			deleted = int64(len(gone))
+			return false, nil
+		})
+		if err != nil {
+			return n, err
+		}
+		n += deleted
 	}
 	return n, nil
 }
+
+// sweepBatch is how many idle sessions one transaction of the sweep
+// deletes.
+const sweepBatch = 500

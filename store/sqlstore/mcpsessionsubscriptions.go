@@ -10,9 +10,10 @@ import (
 )
 
 // MCP sessions' subscriptions and the replica that delivers their updates
-// (store.MCPSessionSubscriptions), in mcp_session_subscriptions and
-// mcp_session_deliverers. Both go with the session by ON DELETE CASCADE,
-// so a session's DELETE and the sweep of idle sessions take them along.
+// (store.MCPSessionSubscriptions): the subscriptions in
+// mcp_session_subscriptions, which go with the session by ON DELETE
+// CASCADE, so that a session's DELETE and the sweep of idle sessions take
+// them along; the deliverer in the session's own row (migration 0018).
 // Nothing here is on the feed.
 
 // SubscribeMCPSession implements store.MCPSessionSubscriptions.
@@ -55,30 +56,20 @@ func (db *DB) SetMCPSessionDeliverer(ctx context.Context, sessionID, replica str
 		// delivers the changes after it up to the handover.
 		var prev string
 		var prevSince int64
-		err := db.txQueryRow(ctx, tx, `SELECT replica, since_seq FROM mcp_session_deliverers WHERE session_id = ?`, sessionID).Scan(&prev, &prevSince)
+		err := db.txQueryRow(ctx, tx, `SELECT deliverer, deliverer_since FROM mcp_sessions WHERE id = ?`, sessionID).Scan(&prev, &prevSince)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
+			return false, fmt.Errorf("MCP session: %w", store.ErrNotFound)
 		case err != nil:
 			return false, err
-		case prev == replica || onlyIfNone:
+		case prev != "" && (prev == replica || onlyIfNone):
 			named = prev
 			return false, nil
 		}
-		var last int64
-		if err := db.txQueryRow(ctx, tx, `SELECT COALESCE((SELECT MAX(seq) FROM changes), (SELECT purged_through FROM feed_state))`).Scan(&last); err != nil {
+		if _, err := db.txExec(ctx, tx, `UPDATE mcp_sessions SET deliverer = ?,
+			deliverer_since = COALESCE((SELECT MAX(seq) FROM changes), (SELECT purged_through FROM feed_state)),
+			prev_deliverer = ?, prev_deliverer_since = ? WHERE id = ?`, replica, prev, prevSince, sessionID); err != nil {
 			return false, err
-		}
-		res, err := db.txExec(ctx, tx, `INSERT INTO mcp_session_deliverers (session_id, replica, since_seq, prev_replica, prev_since_seq)
-			SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM mcp_sessions WHERE id = ?)
-			ON CONFLICT (session_id) DO UPDATE SET replica = excluded.replica, since_seq = excluded.since_seq,
-				prev_replica = excluded.prev_replica, prev_since_seq = excluded.prev_since_seq`, sessionID, replica, last, prev, prevSince, sessionID)
-		if err != nil {
-			return false, err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return false, err
-		} else if n == 0 {
-			return false, fmt.Errorf("MCP session: %w", store.ErrNotFound)
 		}
 		named = replica
 		return false, nil
@@ -91,16 +82,15 @@ func (db *DB) SetMCPSessionDeliverer(ctx context.Context, sessionID, replica str
 
 // GetMCPSessionDeliverer implements store.MCPSessionSubscriptions.
 func (db *DB) GetMCPSessionDeliverer(ctx context.Context, sessionID string) (string, error) {
-	var replica sql.NullString
-	err := db.queryRow(ctx, db.reader, `SELECT d.replica FROM mcp_sessions AS s
-		LEFT JOIN mcp_session_deliverers AS d ON d.session_id = s.id WHERE s.id = ?`, sessionID).Scan(&replica)
+	var replica string
+	err := db.queryRow(ctx, db.reader, `SELECT deliverer FROM mcp_sessions WHERE id = ?`, sessionID).Scan(&replica)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("MCP session: %w", store.ErrNotFound)
 	}
 	if err != nil {
 		return "", db.fail("get MCP session deliverer", err)
 	}
-	return replica.String, nil
+	return replica, nil
 }
 
 // MCPSessionSubscribers implements store.MCPSessionSubscriptions.
@@ -115,8 +105,8 @@ func (db *DB) MCPSessionSubscribers(ctx context.Context, replica string, seq int
 		args = append(args, u)
 	}
 	rows, err := db.query(ctx, db.reader, `SELECT s.session_id, s.uri FROM mcp_session_subscriptions AS s
-		JOIN mcp_session_deliverers AS d ON d.session_id = s.session_id
-		WHERE ((d.replica = ? AND d.since_seq < ?) OR (d.prev_replica = ? AND d.since_seq >= ? AND d.prev_since_seq < ?))
+		JOIN mcp_sessions AS d ON d.id = s.session_id
+		WHERE ((d.deliverer = ? AND d.deliverer_since < ?) OR (d.prev_deliverer = ? AND d.deliverer_since >= ? AND d.prev_deliverer_since < ?))
 			AND s.uri IN (`+placeholders(len(uris))+`)
 		ORDER BY s.session_id, s.uri`, args...)
 	if err != nil {

@@ -338,8 +338,15 @@ func (db *DB) prepareWanted(ctx context.Context) {
 }
 
 // queryRow runs a query expected to return at most one row on pool, with
-// its prepared statement where the store keeps one.
+// its prepared statement where the store keeps one. On SQLite, not with
+// the caller's cancellation: each such query here is a lookup by key, over
+// before a cancellation could matter, and a context that can be cancelled
+// costs two goroutines per query (database/sql's watch of the rows and
+// modernc's of the statement).
 func (db *DB) queryRow(ctx context.Context, pool *sql.DB, query string, args ...any) *sql.Row {
+	if db.dialect.GroupCommit && ctx.Done() != nil {
+		ctx = context.WithoutCancel(ctx)
+	}
 	if st := db.prepared(ctx, pool, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
