@@ -64,6 +64,9 @@ type sessionSubscriptions struct {
 	server  *mcp.Server
 	log     *slog.Logger
 
+	// reads batches the deliverer reads of GET streams opening together.
+	reads *delivererReads
+
 	mu sync.Mutex
 	// mine holds the sessions this replica took delivery of and whose copy
 	// it still holds: the feed asks the store only while there is one.
@@ -73,7 +76,8 @@ type sessionSubscriptions struct {
 func newSessionSubscriptions(b *Bridge, st store.MCPSessionSubscriptions) *sessionSubscriptions {
 	return &sessionSubscriptions{
 		store: st, replica: b.sessions.replica, server: b.server, log: b.log,
-		mine: map[string]struct{}{},
+		reads: &delivererReads{store: st, linger: delivererLinger},
+		mine:  map[string]struct{}{},
 	}
 }
 
@@ -163,9 +167,14 @@ func (s *sessionSubscriptions) streamOpened(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	// Already the deliverer (named when the session opened here, or by
-	// an earlier stream): a read, and no write. Another replica that took
-	// over since is seen here, and handed the role back below.
-	if named, err := s.store.GetMCPSessionDeliverer(ctx, id); err == nil && named == s.replica {
+	// an earlier stream): a read, shared with the streams opening at the
+	// same time, and no write. Another replica that took over since is
+	// seen here, and handed the role back below.
+	named, exists, err := s.reads.read(ctx, id)
+	switch {
+	case err == nil && !exists:
+		return // ended meanwhile (its DELETE): nothing to deliver
+	case err == nil && named == s.replica:
 		s.delivering(id)
 		return
 	}

@@ -39,6 +39,10 @@ type MCPSessionSubscriptions interface {
 	// updates; "" if none is named. ErrNotFound if the session does not
 	// exist.
 	GetMCPSessionDeliverer(ctx context.Context, sessionID string) (string, error)
+	// GetMCPSessionDeliverers is GetMCPSessionDeliverer for several
+	// sessions in one read: by session ID, the replica named ("" for
+	// none); a session that does not exist is left out.
+	GetMCPSessionDeliverers(ctx context.Context, sessionIDs []string) (map[string]string, error)
 	// MCPSessionSubscribers returns the subscriptions to any of uris of the
 	// sessions whose change seq (Change.Seq) replica delivers, ordered by
 	// session, then URI.

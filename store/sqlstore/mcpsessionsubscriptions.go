@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/parleyhq/parley/store"
 )
@@ -92,6 +93,44 @@ func (db *DB) GetMCPSessionDeliverer(ctx context.Context, sessionID string) (str
 	}
 	return replica, nil
 }
+
+// GetMCPSessionDeliverers implements store.MCPSessionSubscriptions.
+func (db *DB) GetMCPSessionDeliverers(ctx context.Context, sessionIDs []string) (map[string]string, error) {
+	out := make(map[string]string, len(sessionIDs))
+	for batch := range slices.Chunk(sessionIDs, maxDelivererRead) {
+		// As many placeholders as the next power of two, the last ID
+		// repeated: a handful of statements to prepare, not one per count.
+		n := 1
+		for n < len(batch) {
+			n *= 2
+		}
+		args := make([]any, n)
+		for i := range args {
+			args[i] = batch[min(i, len(batch)-1)]
+		}
+		rows, err := db.query(db.lookupCtx(ctx), db.reader, `SELECT id, deliverer FROM mcp_sessions WHERE id IN (`+placeholders(n)+`)`, args...)
+		if err != nil {
+			return nil, db.fail("get MCP session deliverers", err)
+		}
+		for rows.Next() {
+			var id, replica string
+			if err := rows.Scan(&id, &replica); err != nil {
+				rows.Close()
+				return nil, db.fail("get MCP session deliverers", err)
+			}
+			out[id] = replica
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, db.fail("get MCP session deliverers", err)
+		}
+	}
+	return out, nil
+}
+
+// maxDelivererRead bounds the IDs one query of GetMCPSessionDeliverers
+// binds.
+const maxDelivererRead = 256
 
 // MCPSessionSubscribers implements store.MCPSessionSubscriptions.
 func (db *DB) MCPSessionSubscribers(ctx context.Context, replica string, seq int64, uris []string) ([]store.MCPSessionSubscription, error) {

@@ -338,15 +338,9 @@ func (db *DB) prepareWanted(ctx context.Context) {
 }
 
 // queryRow runs a query expected to return at most one row on pool, with
-// its prepared statement where the store keeps one. On SQLite, not with
-// the caller's cancellation: each such query here is a lookup by key, over
-// before a cancellation could matter, and a context that can be cancelled
-// costs two goroutines per query (database/sql's watch of the rows and
-// modernc's of the statement).
+// its prepared statement where the store keeps one, and lookupCtx.
 func (db *DB) queryRow(ctx context.Context, pool *sql.DB, query string, args ...any) *sql.Row {
-	if db.dialect.GroupCommit && ctx.Done() != nil {
-		ctx = context.WithoutCancel(ctx)
-	}
+	ctx = db.lookupCtx(ctx)
 	if st := db.prepared(ctx, pool, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -414,6 +408,18 @@ func (db *DB) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...
 		return st.QueryRowContext(ctx, args...)
 	}
 	return tx.QueryRowContext(ctx, db.q(query), args...)
+}
+
+// lookupCtx is the context of a read that looks rows up by key. On SQLite,
+// not the caller's cancellation: such a read is over before a cancellation
+// could matter, and a context that can be cancelled costs two goroutines
+// per query (database/sql's watch of the rows and modernc's of the
+// statement).
+func (db *DB) lookupCtx(ctx context.Context) context.Context {
+	if db.dialect.GroupCommit && ctx.Done() != nil {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // writeCtx is the context a write transaction's statements run with. On a

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -113,6 +114,30 @@ func testMCPSessionSubscriptions(t *testing.T, newDB NewDB) {
 	}
 	if _, err := b.GetMCPSessionDeliverer(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetMCPSessionDeliverer of an unknown session = %v, want ErrNotFound", err)
+	}
+
+	// Several at once: unknown sessions left out, one with none named
+	// there as "", and more IDs than one query binds.
+	if err := a.CreateMCPSession(ctx, mcpSession("s-none", "alice", t0)); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"s-3", "nobody", "s-1", "s-none", "s-2", "s-1"}
+	for i := range 300 {
+		ids = append(ids, fmt.Sprintf("gone-%d", i))
+	}
+	ids = append(ids, "s-3")
+	got, err := b.GetMCPSessionDeliverers(ctx, ids)
+	if err != nil {
+		t.Fatalf("GetMCPSessionDeliverers: %v", err)
+	}
+	if diff := cmp.Diff(map[string]string{"s-1": "r-a", "s-2": "r-b", "s-3": "r-a", "s-none": ""}, got); diff != "" {
+		t.Errorf("GetMCPSessionDeliverers (-want +got):\n%s", diff)
+	}
+	if got, err := b.GetMCPSessionDeliverers(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("GetMCPSessionDeliverers(none) = %v, %v; want an empty map", got, err)
+	}
+	if err := a.DeleteMCPSession(ctx, "s-none"); err != nil {
+		t.Fatal(err)
 	}
 
 	all := []string{"ticket://T-1", "ticket://T-2", "ticket://T-9"}
