@@ -218,8 +218,10 @@ func (db *DB) SweepMCPSessions(ctx context.Context, idleSince time.Time) (int64,
 			if err := rows.Err(); err != nil || len(gone) == 0 {
 				return false, err
 			}
-			// Their streams go with them, whichever replica wrote them.
-			if _, err := db.txExec(ctx, tx, `DELETE FROM mcp_streams WHERE session_id IN (`+placeholders(len(gone))+`)`, gone...); err != nil {
+			// Their streams go with them, whichever replica wrote them. (A
+			// statement of its own each time, not a prepared one: the
+			// count of IDs varies.)
+			if _, err := tx.ExecContext(db.writeCtx(ctx), db.q(`DELETE FROM mcp_streams WHERE session_id IN (`+placeholders(len(gone))+`)`), gone...); err != nil {
 				return false, err
 			}
 			deleted = int64(len(gone))
