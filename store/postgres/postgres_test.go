@@ -84,24 +84,8 @@ func TestOpenUnreachable(t *testing.T) {
 func TestUpgradeKeepsFeed(t *testing.T) {
 	ctx := t.Context()
 	url := pgtest.NewSchema(t)
-	all, err := sqlstore.LoadMigrations(os.DirFS("."), "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var previous []sqlstore.Migration
-	for _, m := range all {
-		if m.Version <= 7 {
-			previous = append(previous, m)
-		}
-	}
-	old, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	old := openMigratedThrough(t, url, 7)
 	defer old.Close()
-	if err := sqlstore.Migrate(ctx, old, previous, "", sqlstore.Rebind); err != nil {
-		t.Fatalf("migrate to the previous schema: %v", err)
-	}
 	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	if _, err := old.ExecContext(ctx, `SELECT parley_emit('ticket', 'T-old', 1, $1)`, at.UnixMicro()); err != nil {
 		t.Fatal(err)
@@ -149,24 +133,8 @@ func TestUpgradeKeepsFeed(t *testing.T) {
 // deliverers and subscriptions.
 func TestUpgradeKeepsDeliverers(t *testing.T) {
 	url := pgtest.NewSchema(t)
-	all, err := sqlstore.LoadMigrations(os.DirFS("."), "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var previous []sqlstore.Migration
-	for _, m := range all {
-		if m.Version <= storetest.UpgradeDeliverersBefore {
-			previous = append(previous, m)
-		}
-	}
-	old, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	old := openMigratedThrough(t, url, storetest.UpgradeDeliverersBefore)
 	defer old.Close()
-	if err := sqlstore.Migrate(t.Context(), old, previous, "", sqlstore.Rebind); err != nil {
-		t.Fatalf("migrate to the previous schema: %v", err)
-	}
 	storetest.UpgradeDeliverers(t, old, sqlstore.Rebind, func(t testing.TB) store.Store {
 		s, err := postgres.Open(t.Context(), url, postgres.Options{})
 		if err != nil {
@@ -175,4 +143,23 @@ func TestUpgradeKeepsDeliverers(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// openMigratedThrough opens the database at url with the schema of
+// migrations up to version: a database of an earlier release.
+func openMigratedThrough(t *testing.T, url string, version int) *sql.DB {
+	t.Helper()
+	all, err := sqlstore.LoadMigrations(os.DirFS("."), "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlstore.Migrate(t.Context(), old, sqlstore.MigrationsThrough(all, version), "", sqlstore.Rebind); err != nil {
+		old.Close()
+		t.Fatalf("migrate to the schema of version %d: %v", version, err)
+	}
+	return old
 }

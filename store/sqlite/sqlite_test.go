@@ -178,23 +178,7 @@ func TestRunSweepsOnItsTicks(t *testing.T) {
 func TestUpgradeKeepsFeed(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "parley.db")
-	all, err := sqlstore.LoadMigrations(os.DirFS("."), "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var previous []sqlstore.Migration
-	for _, m := range all {
-		if m.Version <= 7 {
-			previous = append(previous, m)
-		}
-	}
-	old, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sqlstore.Migrate(ctx, old, previous, "", nil); err != nil {
-		t.Fatalf("migrate to the previous schema: %v", err)
-	}
+	old := openMigratedThrough(t, path, 7)
 	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	if _, err := old.ExecContext(ctx, `INSERT INTO changes (kind, key, version, at) VALUES ('ticket', 'T-old', 1, ?)`, at.UnixMicro()); err != nil {
 		t.Fatal(err)
@@ -229,24 +213,8 @@ func TestUpgradeKeepsFeed(t *testing.T) {
 // deliverers and subscriptions.
 func TestUpgradeKeepsDeliverers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "parley.db")
-	all, err := sqlstore.LoadMigrations(os.DirFS("."), "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var previous []sqlstore.Migration
-	for _, m := range all {
-		if m.Version <= storetest.UpgradeDeliverersBefore {
-			previous = append(previous, m)
-		}
-	}
-	old, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	old := openMigratedThrough(t, path, storetest.UpgradeDeliverersBefore)
 	defer old.Close()
-	if err := sqlstore.Migrate(t.Context(), old, previous, "", nil); err != nil {
-		t.Fatalf("migrate to the previous schema: %v", err)
-	}
 	storetest.UpgradeDeliverers(t, old, nil, func(t testing.TB) store.Store {
 		s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
 		if err != nil {
@@ -255,4 +223,23 @@ func TestUpgradeKeepsDeliverers(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// openMigratedThrough opens the database at path with the schema of
+// migrations up to version: a database of an earlier release.
+func openMigratedThrough(t *testing.T, path string, version int) *sql.DB {
+	t.Helper()
+	all, err := sqlstore.LoadMigrations(os.DirFS("."), "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlstore.Migrate(t.Context(), old, sqlstore.MigrationsThrough(all, version), "", nil); err != nil {
+		old.Close()
+		t.Fatalf("migrate to the schema of version %d: %v", version, err)
+	}
+	return old
 }

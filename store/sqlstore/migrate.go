@@ -51,6 +51,18 @@ func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 	return out, nil
 }
 
+// MigrationsThrough returns the migrations of ms up to version: the
+// schema of an earlier release, for tests of upgrades.
+func MigrationsThrough(ms []Migration, version int) []Migration {
+	var out []Migration
+	for _, m := range ms {
+		if m.Version <= version {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // Migrate applies the migrations not yet recorded in schema_migrations, all
 // in one transaction so that a failed step leaves the schema as it was. lock,
 // if set, runs first to keep concurrent starters (several replicas) from
