@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
+	"strconv"
 	"time"
 
 	"github.com/parleyhq/parley/store"
@@ -174,48 +174,30 @@ func (db *DB) DeleteMCPSession(ctx context.Context, id string) error {
 }
 
 // SweepMCPSessions implements store.MCPSessions. The idle sessions are
-// found by a read, then deleted in batches, each only if still idle: SQLite
-// keeps no index of last_active (migration 0018), and its scan inside the
-// write transaction would hold up every other write for as long.
+// found by reads, sweepBatch at a time in the order of their IDs, and
+// each batch deleted in a transaction of its own, each session only if
+// still idle: SQLite keeps no index of last_active (migration 0018), and
+// its scan inside the write transaction would hold up every other write
+// for as long.
 func (db *DB) SweepMCPSessions(ctx context.Context, idleSince time.Time) (int64, error) {
 	cutoff := micros(idleSince)
-	rows, err := db.query(ctx, db.reader, `SELECT id FROM mcp_sessions WHERE last_active < ?`, cutoff)
-	if err != nil {
-		return 0, db.fail("sweep MCP sessions", err)
-	}
-	var ids []any
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, db.fail("sweep MCP sessions", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, db.fail("sweep MCP sessions", err)
-	}
 	var n int64
-	for batch := range slices.Chunk(ids, sweepBatch) {
+	after := ""
+	for {
+		batch, err := db.idleMCPSessions(ctx, cutoff, after)
+		if err != nil || len(batch) == 0 {
+			return n, err
+		}
+		after = batch[len(batch)-1].(string)
 		var deleted int64
-		err := db.inTx(ctx, "sweep MCP sessions", func(tx *sql.Tx) (bool, error) {
+		err = db.inTx(ctx, "sweep MCP sessions", func(tx *sql.Tx) (bool, error) {
 			rows, err := tx.QueryContext(db.writeCtx(ctx), db.q(`DELETE FROM mcp_sessions WHERE last_active < ? AND id IN (`+placeholders(len(batch))+`) RETURNING id`),
 				append([]any{cutoff}, batch...)...)
 			if err != nil {
 				return false, err
 			}
-			var gone []any
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return false, err
-				}
-				gone = append(gone, id)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil || len(gone) == 0 {
+			gone, err := scanIDs(rows)
+			if err != nil || len(gone) == 0 {
 				return false, err
 			}
 			// Their streams go with them, whichever replica wrote them. (A
@@ -231,8 +213,38 @@ func (db *DB) SweepMCPSessions(ctx context.Context, idleSince time.Time) (int64,
 			return n, err
 		}
 		n += deleted
+		if len(batch) < sweepBatch {
+			return n, nil
+		}
 	}
-	return n, nil
+}
+
+// idleMCPSessions reads the IDs of up to sweepBatch sessions last active
+// before cutoff whose IDs sort after after.
+func (db *DB) idleMCPSessions(ctx context.Context, cutoff int64, after string) ([]any, error) {
+	rows, err := db.query(ctx, db.reader, `SELECT id FROM mcp_sessions WHERE id > ? AND last_active < ? ORDER BY id LIMIT `+strconv.Itoa(sweepBatch), after, cutoff)
+	if err != nil {
+		return nil, db.fail("sweep MCP sessions", err)
+	}
+	ids, err := scanIDs(rows)
+	if err != nil {
+		return nil, db.fail("sweep MCP sessions", err)
+	}
+	return ids, nil
+}
+
+// scanIDs reads rows of one string column, and closes rows.
+func scanIDs(rows *sql.Rows) ([]any, error) {
+	defer rows.Close()
+	var ids []any
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // sweepBatch is how many idle sessions one transaction of the sweep

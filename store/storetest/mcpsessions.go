@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -118,6 +119,29 @@ func testMCPSessionSweep(t *testing.T, newDB NewDB) {
 	}
 	if diff := cmp.Diff([]string{"old"}, left); diff != "" {
 		t.Errorf("sessions left after the sweep (-want +got):\n%s", diff)
+	}
+
+	// More idle sessions than one pass of the sweep takes, among active
+	// ones: all the idle go, none of the active.
+	const many = 1234
+	for i := range many {
+		at := t0
+		if i%10 == 0 {
+			at = t0.Add(time.Hour)
+		}
+		if err := s.CreateMCPSession(ctx, mcpSession(fmt.Sprintf("m-%04d", i), "", at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idle := many - (many+9)/10
+	if n, err := s.SweepMCPSessions(ctx, t0.Add(time.Minute)); err != nil || n != int64(idle) {
+		t.Errorf("SweepMCPSessions of %d idle sessions = %d, %v", idle, n, err)
+	}
+	for i := range many {
+		_, err := s.GetMCPSession(ctx, fmt.Sprintf("m-%04d", i))
+		if active := i%10 == 0; active != (err == nil) {
+			t.Errorf("m-%04d (active: %v) after the sweep: %v", i, active, err)
+		}
 	}
 }
 
