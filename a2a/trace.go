@@ -22,15 +22,6 @@ import (
 
 var tracer = observe.NewTracer("github.com/parleyhq/parley/a2a")
 
-// Attribute keys of the A2A face's spans.
-const (
-	attrRPCSystem  = attribute.Key("rpc.system.name")
-	attrRPCMethod  = attribute.Key("rpc.method")
-	attrErrorType  = attribute.Key("error.type")
-	attrA2ATaskID  = attribute.Key("a2a.task.id")
-	attrA2AContext = attribute.Key("a2a.context.id")
-)
-
 // traceInterceptor starts the span of each call in Before and ends it in
 // After: at the answer, or for a stream at its first error or last event.
 // Put it first, so that a call another interceptor refuses still ends its
@@ -56,10 +47,10 @@ func (traceInterceptor) Before(ctx context.Context, callCtx *a2asrv.CallContext,
 			}
 		}
 	}
-	attrs := []attribute.KeyValue{attrRPCSystem.String("a2a"), attrRPCMethod.String(callCtx.Method())}
+	attrs := []attribute.KeyValue{observe.AttrRPCSystem.String(observe.RPCSystemA2A), observe.AttrRPCMethod.String(callCtx.Method())}
 	if req != nil {
 		if p, ok := req.Payload.(*a2ago.SendMessageRequest); ok && p != nil && p.Message != nil && p.Message.ContextID != "" {
-			attrs = append(attrs, attrA2AContext.String(p.Message.ContextID))
+			attrs = append(attrs, observe.AttrA2AContextID.String(p.Message.ContextID))
 		}
 	}
 	ctx, span := tracer.Start(ctx, "A2A "+callCtx.Method(), trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
@@ -75,15 +66,15 @@ func (traceInterceptor) After(ctx context.Context, callCtx *a2asrv.CallContext, 
 		return nil
 	}
 	if resp.Err != nil {
-		span.SetAttributes(attrErrorType.String(failureReason(resp.Err)))
+		span.SetAttributes(observe.AttrErrorType.String(failureReason(resp.Err)))
 		span.SetStatus(codes.Error, resp.Err.Error())
 		span.End()
 		return nil
 	}
 	if id := responseTaskID(resp.Payload); id != "" {
-		span.SetAttributes(attrA2ATaskID.String(string(id)))
+		span.SetAttributes(observe.AttrA2ATaskID.String(string(id)))
 	}
-	if m := callCtx.Method(); (m != "SendStreamingMessage" && m != "SubscribeToTask") || a2aevent.Last(resp.Payload) {
+	if m := callCtx.Method(); !a2aevent.Streaming(m) || a2aevent.Last(resp.Payload) {
 		span.End()
 	}
 	return nil

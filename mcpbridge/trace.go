@@ -37,7 +37,6 @@ const (
 	attrOperationName      = attribute.Key("gen_ai.operation.name")
 	attrJSONRPCVersion     = attribute.Key("jsonrpc.protocol.version")
 	attrRPCStatusCode      = attribute.Key("rpc.response.status_code")
-	attrErrorType          = attribute.Key("error.type")
 	attrNetworkTransport   = attribute.Key("network.transport")
 	attrNetworkProtocol    = attribute.Key("network.protocol.name")
 )
@@ -152,18 +151,18 @@ func protocolVersion(req mcp.Request, header map[string][]string) string {
 // ("tool_error"), or success.
 func endRequestSpan(span trace.Span, res mcp.Result, err error) {
 	if err != nil {
-		errType := "_OTHER"
+		errType := observe.ErrorTypeFallback
 		var werr *jsonrpc.Error
 		if errors.As(err, &werr) {
 			errType = strconv.FormatInt(werr.Code, 10)
 			span.SetAttributes(attrRPCStatusCode.String(errType))
 		}
-		span.SetAttributes(attrErrorType.String(errType))
+		span.SetAttributes(observe.AttrErrorType.String(errType))
 		span.SetStatus(codes.Error, err.Error())
 		return
 	}
 	if r, ok := res.(*mcp.CallToolResult); ok && r != nil && r.IsError {
-		span.SetAttributes(attrErrorType.String("tool_error"))
+		span.SetAttributes(observe.AttrErrorType.String("tool_error"))
 		span.SetStatus(codes.Error, toolErrorText(r))
 	}
 }

@@ -152,7 +152,7 @@ func startWriteBackSpan(ctx context.Context, st *State) (context.Context, trace.
 
 func endSpan(span trace.Span, err error) {
 	if err != nil {
-		span.SetAttributes(attribute.String("error.type", "_OTHER"))
+		span.SetAttributes(observe.AttrErrorType.String(observe.ErrorTypeFallback))
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()

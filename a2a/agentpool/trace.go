@@ -25,15 +25,9 @@ var tracer = observe.NewTracer("github.com/parleyhq/parley/a2a/agentpool")
 
 // Attribute keys of the A2A client spans.
 const (
-	attrRPCSystem   = attribute.Key("rpc.system.name")
-	attrRPCMethod   = attribute.Key("rpc.method")
 	attrAgent       = attribute.Key("parley.agent")
 	attrServerAddr  = attribute.Key("server.address")
-	attrErrorType   = attribute.Key("error.type")
-	attrA2ATaskID   = attribute.Key("a2a.task.id")
-	attrA2AContext  = attribute.Key("a2a.context.id")
 	attrA2AMessage  = attribute.Key("a2a.message.id")
-	rpcSystemA2A    = "a2a"
 	errTypeA2AError = "a2a_error"
 )
 
@@ -52,12 +46,12 @@ func (i traceInterceptor) Before(ctx context.Context, req *a2aclient.Request) (c
 	if !observe.On() || req == nil {
 		return ctx, nil, nil
 	}
-	attrs := []attribute.KeyValue{attrRPCSystem.String(rpcSystemA2A), attrRPCMethod.String(req.Method), attrAgent.String(i.agent)}
+	attrs := []attribute.KeyValue{observe.AttrRPCSystem.String(observe.RPCSystemA2A), observe.AttrRPCMethod.String(req.Method), attrAgent.String(i.agent)}
 	if u, err := url.Parse(req.BaseURL); err == nil && u.Hostname() != "" {
 		attrs = append(attrs, attrServerAddr.String(u.Hostname()))
 	}
 	if p, ok := req.Payload.(*a2a.SendMessageRequest); ok && p != nil && p.Message != nil {
-		attrs = append(attrs, attrA2AMessage.String(p.Message.ID), attrA2AContext.String(p.Message.ContextID))
+		attrs = append(attrs, attrA2AMessage.String(p.Message.ID), observe.AttrA2AContextID.String(p.Message.ContextID))
 	}
 	ctx, span := tracer.Start(ctx, "A2A "+req.Method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	if req.ServiceParams == nil {
@@ -78,22 +72,18 @@ func (traceInterceptor) After(ctx context.Context, resp *a2aclient.Response) err
 		return nil
 	}
 	if resp.Err != nil {
-		span.SetAttributes(attrErrorType.String(errTypeA2AError))
+		span.SetAttributes(observe.AttrErrorType.String(errTypeA2AError))
 		span.SetStatus(codes.Error, resp.Err.Error())
 		span.End()
 		return nil
 	}
 	if id := answerTaskID(resp.Payload); id != "" {
-		span.SetAttributes(attrA2ATaskID.String(id))
+		span.SetAttributes(observe.AttrA2ATaskID.String(id))
 	}
-	if !streaming(resp.Method) || a2aevent.Last(resp.Payload) {
+	if !a2aevent.Streaming(resp.Method) || a2aevent.Last(resp.Payload) {
 		span.End()
 	}
 	return nil
-}
-
-func streaming(method string) bool {
-	return method == "SendStreamingMessage" || method == "SubscribeToTask"
 }
 
 // answerTaskID is the task an answer is about, "" for none.

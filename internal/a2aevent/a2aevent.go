@@ -26,3 +26,9 @@ func Last(payload any) bool {
 	}
 	return state.Terminal() || state == a2a.TaskStateInputRequired || state == a2a.TaskStateAuthRequired
 }
+
+// Streaming reports whether an A2A method (by its a2a-go name) answers
+// with a stream of events.
+func Streaming(method string) bool {
+	return method == "SendStreamingMessage" || method == "SubscribeToTask"
+}

@@ -33,3 +33,17 @@ func TestLast(t *testing.T) {
 		}
 	}
 }
+
+func TestStreaming(t *testing.T) {
+	for method, want := range map[string]bool{
+		"SendStreamingMessage": true,
+		"SubscribeToTask":      true,
+		"SendMessage":          false,
+		"GetTask":              false,
+		"":                     false,
+	} {
+		if got := Streaming(method); got != want {
+			t.Errorf("Streaming(%q) = %v, want %v", method, got, want)
+		}
+	}
+}
