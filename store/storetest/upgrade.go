@@ -3,6 +3,7 @@ package storetest
 import (
 	"database/sql"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -71,6 +72,24 @@ func UpgradeDeliverers(t *testing.T, old *sql.DB, q func(string) string, open fu
 			t.Errorf("MCPSessionSubscribers(%s, %d) after the upgrade (-want +got):\n%s", c.replica, c.seq, diff)
 		}
 	}
+	// A replica of the previous release, still running during a rolling
+	// upgrade, opens, reads and ends a session with its own statements; the
+	// new schema's reader sees the session, without the old record of its
+	// deliverer.
+	exec(`INSERT INTO mcp_sessions (id, protocol_version, initialize_params, log_level, user_id, created_at, last_active, copied)
+		VALUES (?, '2025-11-25', '{}', '', 'bob', ?, ?, 0)`, "s-old", t0.UnixMicro(), t0.UnixMicro())
+	exec(`INSERT INTO mcp_session_deliverers (session_id, replica, since_seq, prev_replica, prev_since_seq) VALUES (?, 'OLD', 1, '', 0)`, "s-old")
+	var oldNamed string
+	if err := old.QueryRowContext(ctx, q(`SELECT d.replica FROM mcp_sessions AS s
+		LEFT JOIN mcp_session_deliverers AS d ON d.session_id = s.id WHERE s.id = ?`), "s-old").Scan(&oldNamed); err != nil || oldNamed != "OLD" {
+		t.Errorf("the previous release's read of a deliverer = %q, %v; want OLD", oldNamed, err)
+	}
+	if got, err := s.GetMCPSessionDeliverer(ctx, "s-old"); err != nil || got != "" {
+		t.Errorf("GetMCPSessionDeliverer of a session the previous release opened = %q, %v; want none named", got, err)
+	}
+	exec(`DELETE FROM mcp_sessions WHERE id = ?`, "s-old")
+	exec(`DELETE FROM mcp_sessions WHERE last_active < ?`, t0.Add(-time.Hour).UnixMicro()) // its sweep
+
 	// A session that had none gets its first deliverer; one that had one
 	// keeps it.
 	if ours, err := s.SetMCPSessionDeliverer(ctx, "s-none", "C", true); err != nil || !ours {

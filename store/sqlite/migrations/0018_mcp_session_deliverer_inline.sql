@@ -16,5 +16,9 @@ UPDATE mcp_sessions SET deliverer = d.replica, deliverer_since = d.since_seq,
 	prev_deliverer = d.prev_replica, prev_deliverer_since = d.prev_since_seq
 	FROM mcp_session_deliverers AS d WHERE d.session_id = mcp_sessions.id;
 
-DROP TABLE mcp_session_deliverers;
+-- mcp_session_deliverers stays, unused by this release, for replicas of
+-- the previous release still running during a rolling upgrade: they keep
+-- working, each release with its own record of deliverers, so that until
+-- the last of them stops a subscribed session's updates may come through
+-- a replica of each release, or through neither. A later release drops it.
 DROP INDEX mcp_sessions_last_active;
