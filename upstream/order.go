@@ -10,8 +10,9 @@ package upstream
 // queue. So each HTTP session counts the progress and log notifications
 // its streams carry as their bytes are read (before go-sdk parses them),
 // its middleware counts them as they are handled, and a call waits, after
-// its result, until the two agree (Lease.Settle). A stdio session has no
-// such count: its late notifications are dropped (see session.go).
+// its result, until as many have been handled as had been read
+// (Lease.Settle). A stdio session has no such count: its late
+// notifications are dropped (see session.go).
 
 import (
 	"bytes"
@@ -23,55 +24,70 @@ import (
 	"time"
 )
 
-// settleTimeout bounds the wait for notifications after a result: a
-// notification counted but never handled (a body that looked like one)
-// must not hold calls up.
-const settleTimeout = time.Second
+// settleStall bounds the wait for notifications after a result while
+// none is handled: a notification counted but never handled (a body that
+// looked like one) must not hold the call up for longer. A handler that is
+// merely slow (a loaded machine) keeps the wait going: each notification
+// it hands over starts the bound again.
+const settleStall = 5 * time.Second
 
-// noteCounter counts notifications read and not yet handled.
+// noteCounter counts the notifications read and those handled.
 type noteCounter struct {
 	mu      sync.Mutex
-	pending int
-	zero    chan struct{} // closed when pending drops to 0
+	read    uint64        // counted in the bodies as they were read
+	handled uint64        // handed to the middleware, never more than read
+	changed chan struct{} // closed when handled grows; nil if no one waits
 }
 
 func (n *noteCounter) add() {
 	n.mu.Lock()
-	if n.pending == 0 {
-		n.zero = make(chan struct{})
-	}
-	n.pending++
+	n.read++
 	n.mu.Unlock()
 }
 
 func (n *noteCounter) done() {
 	n.mu.Lock()
-	if n.pending > 0 {
-		n.pending--
-		if n.pending == 0 {
-			close(n.zero)
+	// One that was not counted (a line longer than the scan keeps) is not
+	// a handled one of those counted.
+	if n.handled < n.read {
+		n.handled++
+		if n.changed != nil {
+			close(n.changed)
+			n.changed = nil
 		}
 	}
 	n.mu.Unlock()
 }
 
-// wait returns once every notification counted has been handled, ctx
-// ends, or settleTimeout passes.
+// wait returns once as many notifications have been handled as were read
+// when it was called, or ctx ends, or none is handled for settleStall. A
+// call's own notifications come before its result on its stream, so they
+// are read, and queued for the handler, before the call returns; the
+// handler takes the queue in order, so once as many have been handled as
+// were read then, the call's have been. Notifications read later, of other
+// calls of the session, do not hold it up.
 func (n *noteCounter) wait(ctx context.Context) {
 	n.mu.Lock()
-	if n.pending == 0 {
+	target := n.read
+	for n.handled < target {
+		if n.changed == nil {
+			n.changed = make(chan struct{})
+		}
+		changed := n.changed
 		n.mu.Unlock()
-		return
+		t := time.NewTimer(settleStall)
+		select {
+		case <-changed:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+			return
+		}
+		n.mu.Lock()
 	}
-	zero := n.zero
 	n.mu.Unlock()
-	t := time.NewTimer(settleTimeout)
-	defer t.Stop()
-	select {
-	case <-zero:
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // countingTransport counts the notifications in SSE response bodies.
