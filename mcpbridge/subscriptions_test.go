@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/parleyhq/parley/store/storetest"
 	"github.com/parleyhq/parley/workspace"
 )
 
@@ -137,7 +138,7 @@ func TestSubscriptionsDeliverThroughTheStreamsReplica(t *testing.T) {
 			// Its GET stream opens on B (rebuilt there).
 			streamB := sessionRequest(t, b, http.MethodGet, "alice", id)
 			onB := updatesOn(t, streamB)
-			if got, err := a.bridge.subs.store.GetMCPSessionDeliverer(ctx, id); err != nil || got != b.bridge.subs.replica {
+			if got, err := storetest.Deliverer(ctx, a.bridge.subs.store, id); err != nil || got != b.bridge.subs.replica {
 				t.Fatalf("deliverer with the GET stream open on B = %q, %v; want B (%q)", got, err, b.bridge.subs.replica)
 			}
 			steps := []struct {
@@ -175,7 +176,7 @@ func TestSubscriptionsDeliverThroughTheStreamsReplica(t *testing.T) {
 			// The GET stream moves to A: so does delivery.
 			streamB.Body.Close()
 			onA := updatesOn(t, sessionRequest(t, a, http.MethodGet, "alice", id))
-			if got, err := b.bridge.subs.store.GetMCPSessionDeliverer(ctx, id); err != nil || got != a.bridge.subs.replica {
+			if got, err := storetest.Deliverer(ctx, b.bridge.subs.store, id); err != nil || got != a.bridge.subs.replica {
 				t.Fatalf("deliverer with the GET stream moved to A = %q, %v; want A (%q)", got, err, a.bridge.subs.replica)
 			}
 			// The first update on A's new stream is the first change made
@@ -336,7 +337,7 @@ func TestSessionOpenedHereIsDeliveredFromHere(t *testing.T) {
 			id := cs.ID()
 			deliverer := func() string {
 				t.Helper()
-				got, err := a.bridge.subs.store.GetMCPSessionDeliverer(ctx, id)
+				got, err := storetest.Deliverer(ctx, a.bridge.subs.store, id)
 				if err != nil {
 					t.Fatal(err)
 				}

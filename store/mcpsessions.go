@@ -34,7 +34,7 @@ type MCPSession struct {
 	// session's resource updates from its start
 	// (MCPSessionSubscriptions.SetMCPSessionDeliverer), in the same write
 	// as the session. CreateMCPSession reads it; GetMCPSession leaves it
-	// empty (GetMCPSessionDeliverer reads the current one).
+	// empty (GetMCPSessionDeliverers reads the current one).
 	Deliverer string
 }
 

@@ -35,13 +35,9 @@ type MCPSessionSubscriptions interface {
 	// already changes nothing. It reports whether replica is the one named
 	// now. ErrNotFound if the session does not exist.
 	SetMCPSessionDeliverer(ctx context.Context, sessionID, replica string, onlyIfNone bool) (bool, error)
-	// GetMCPSessionDeliverer returns the replica that delivers a session's
-	// updates; "" if none is named. ErrNotFound if the session does not
-	// exist.
-	GetMCPSessionDeliverer(ctx context.Context, sessionID string) (string, error)
-	// GetMCPSessionDeliverers is GetMCPSessionDeliverer for several
-	// sessions in one read: by session ID, the replica named ("" for
-	// none); a session that does not exist is left out.
+	// GetMCPSessionDeliverers returns, by session ID, the replica that
+	// delivers each session's updates ("" if none is named), in one read;
+	// a session that does not exist is left out.
 	GetMCPSessionDeliverers(ctx context.Context, sessionIDs []string) (map[string]string, error)
 	// MCPSessionSubscribers returns the subscriptions to any of uris of the
 	// sessions whose change seq (Change.Seq) replica delivers, ordered by

@@ -81,19 +81,6 @@ func (db *DB) SetMCPSessionDeliverer(ctx context.Context, sessionID, replica str
 	return named == replica, nil
 }
 
-// GetMCPSessionDeliverer implements store.MCPSessionSubscriptions.
-func (db *DB) GetMCPSessionDeliverer(ctx context.Context, sessionID string) (string, error) {
-	var replica string
-	err := db.queryRow(ctx, db.reader, `SELECT deliverer FROM mcp_sessions WHERE id = ?`, sessionID).Scan(&replica)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("MCP session: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return "", db.fail("get MCP session deliverer", err)
-	}
-	return replica, nil
-}
-
 // GetMCPSessionDeliverers implements store.MCPSessionSubscriptions.
 func (db *DB) GetMCPSessionDeliverers(ctx context.Context, sessionIDs []string) (map[string]string, error) {
 	out := make(map[string]string, len(sessionIDs))

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -108,12 +109,12 @@ func testMCPSessionSubscriptions(t *testing.T, newDB NewDB) {
 		t.Errorf("SetMCPSessionDeliverer of an unknown session = %v, want ErrNotFound", err)
 	}
 	for id, want := range map[string]string{"s-1": "r-a", "s-2": "r-b", "s-3": "r-a"} {
-		if got, err := b.GetMCPSessionDeliverer(ctx, id); err != nil || got != want {
-			t.Errorf("GetMCPSessionDeliverer(%s) = %q, %v; want %q", id, got, err, want)
+		if got, err := Deliverer(ctx, b, id); err != nil || got != want {
+			t.Errorf("deliverer of %s = %q, %v; want %q", id, got, err, want)
 		}
 	}
-	if _, err := b.GetMCPSessionDeliverer(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetMCPSessionDeliverer of an unknown session = %v, want ErrNotFound", err)
+	if _, err := Deliverer(ctx, b, "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deliverer of an unknown session = %v, want ErrNotFound (left out by GetMCPSessionDeliverers)", err)
 	}
 
 	// Several at once: unknown sessions left out, one with none named
@@ -191,7 +192,7 @@ func testMCPSessionSubscriptions(t *testing.T, newDB NewDB) {
 		if err := a.CreateMCPSession(ctx, mcpSession(id, "alice", t0.Add(time.Hour))); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := b.GetMCPSessionDeliverer(ctx, id); err != nil || got != "" {
+		if got, err := Deliverer(ctx, b, id); err != nil || got != "" {
 			t.Errorf("deliverer of %s made again after it ended = %q, %v; want none", id, got, err)
 		}
 		if _, err := a.SetMCPSessionDeliverer(ctx, id, "r-a", false); err != nil {
@@ -206,7 +207,7 @@ func testMCPSessionSubscriptions(t *testing.T, newDB NewDB) {
 	if err := a.CreateMCPSession(ctx, named); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := b.GetMCPSessionDeliverer(ctx, "s-4"); err != nil || got != "r-b" {
+	if got, err := Deliverer(ctx, b, "s-4"); err != nil || got != "r-b" {
 		t.Errorf("deliverer of a session recorded with r-b = %q, %v; want r-b", got, err)
 	}
 	if got, err := a.GetMCPSession(ctx, "s-4"); err != nil || got.Deliverer != "" {
@@ -232,4 +233,19 @@ func testMCPSessionSubscriptions(t *testing.T, newDB NewDB) {
 	if got := subscribers(b, "r-a", c3, "ticket://T-1", "ticket://T-2"); len(got) != 0 {
 		t.Errorf("after the DELETE and the sweep, r-a delivers %v, want none", got)
 	}
+}
+
+// Deliverer reads the replica named as session id's deliverer ("" for
+// none) through GetMCPSessionDeliverers; ErrNotFound if the session does
+// not exist.
+func Deliverer(ctx context.Context, st store.MCPSessionSubscriptions, id string) (string, error) {
+	got, err := st.GetMCPSessionDeliverers(ctx, []string{id})
+	if err != nil {
+		return "", err
+	}
+	named, ok := got[id]
+	if !ok {
+		return "", fmt.Errorf("MCP session %s: %w", id, store.ErrNotFound)
+	}
+	return named, nil
 }

@@ -45,8 +45,8 @@ func UpgradeDeliverers(t *testing.T, old *sql.DB, q func(string) string, open fu
 
 	s := open(t)
 	for id, want := range map[string]string{"s-handed": "A", "s-first": "A", "s-none": ""} {
-		if got, err := s.GetMCPSessionDeliverer(ctx, id); err != nil || got != want {
-			t.Errorf("GetMCPSessionDeliverer(%s) after the upgrade = %q, %v; want %q", id, got, err, want)
+		if got, err := Deliverer(ctx, s, id); err != nil || got != want {
+			t.Errorf("deliverer of %s after the upgrade = %q, %v; want %q", id, got, err, want)
 		}
 	}
 	for _, c := range []struct {
@@ -84,7 +84,7 @@ func UpgradeDeliverers(t *testing.T, old *sql.DB, q func(string) string, open fu
 		LEFT JOIN mcp_session_deliverers AS d ON d.session_id = s.id WHERE s.id = ?`), "s-old").Scan(&oldNamed); err != nil || oldNamed != "OLD" {
 		t.Errorf("the previous release's read of a deliverer = %q, %v; want OLD", oldNamed, err)
 	}
-	if got, err := s.GetMCPSessionDeliverer(ctx, "s-old"); err != nil || got != "" {
+	if got, err := Deliverer(ctx, s, "s-old"); err != nil || got != "" {
 		t.Errorf("GetMCPSessionDeliverer of a session the previous release opened = %q, %v; want none named", got, err)
 	}
 	exec(`DELETE FROM mcp_sessions WHERE id = ?`, "s-old")
