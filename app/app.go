@@ -97,6 +97,7 @@ type App struct {
 	a2aWork     *a2astore.WorkQueue
 	a2aTasks    *a2astore.TaskStore
 	a2aLog      *slog.Logger
+	log         *slog.Logger
 	// a2aDrain bounds the wait for A2A executions at shutdown
 	// (closeA2AWorkOnEnd): the configured shutdown timeout.
 	a2aDrain  time.Duration
@@ -123,7 +124,7 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	if version == "" {
 		version = "dev"
 	}
-	a := &App{Config: cfg, Metrics: observe.NewMetrics()}
+	a := &App{Config: cfg, Metrics: observe.NewMetrics(), log: logger}
 	defer func() {
 		if err != nil {
 			_ = a.Close() // what was acquired before the failure
@@ -376,6 +377,7 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 // still use them. A loop that fails stops the whole gateway. Run returns
 // nil after a clean drain. Call Close after Run.
 func (a *App) Run(ctx context.Context) error {
+	defer holdGCFloor(a.Config.GCHeapFloorBytes, a.log)()
 	serveCtx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
 	// The loops outlive the drain, so their context is not ctx.

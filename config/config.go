@@ -50,6 +50,14 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text (logfmt-style, for people) or json (for machines).
 	LogFormat string `yaml:"log_format"`
+	// GCHeapFloorBytes is the heap size below which the Go collector does
+	// not start a cycle (see internal/gcfloor): CPU saved for at most this
+	// much memory, while the live heap is under half of it. 0 turns it
+	// off; a GOGC environment variable also does, leaving the runtime's
+	// pacing as the operator set it. Default() sets
+	// DefaultGCHeapFloorBytes, so 0 from a file, flag or environment
+	// variable stays 0.
+	GCHeapFloorBytes int64 `yaml:"gc_heap_floor_bytes"`
 
 	// HTTP configures which requests and connections the HTTP server
 	// accepts (Host and Origin allow-lists, body read timeout, connection
@@ -127,6 +135,7 @@ const (
 	DefaultGRPCListen          = "127.0.0.1:8081"
 	DefaultStore               = "sqlite://./parley.db"
 	DefaultMaxBodyBytes        = 4 << 20 // 4 MiB
+	DefaultGCHeapFloorBytes    = 64 << 20
 	DefaultShutdownTimeout     = 15 * time.Second
 	DefaultLogLevel            = "info"
 	DefaultLogFormat           = "text"
@@ -138,18 +147,19 @@ const (
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
-		Listen:          DefaultListen,
-		GRPCListen:      DefaultGRPCListen,
-		Store:           DefaultStore,
-		MaxBodyBytes:    DefaultMaxBodyBytes,
-		ShutdownTimeout: DefaultShutdownTimeout,
-		LogLevel:        DefaultLogLevel,
-		LogFormat:       DefaultLogFormat,
-		HTTP:            defaultHTTP(),
-		MCP:             MCP{ConfirmRefundAbove: DefaultConfirmRefundAbove, SessionTimeout: DefaultSessionTimeout, ReplicaLease: DefaultReplicaLease},
-		Agents:          Agents{HealthInterval: DefaultAgentHealthInterval},
-		Negotiation:     Negotiation{TurnTimeout: DefaultTurnTimeout, Lease: DefaultLease, RetryBackoff: DefaultRetryBackoff},
-		Metrics:         defaultMetrics(),
+		Listen:           DefaultListen,
+		GRPCListen:       DefaultGRPCListen,
+		Store:            DefaultStore,
+		MaxBodyBytes:     DefaultMaxBodyBytes,
+		GCHeapFloorBytes: DefaultGCHeapFloorBytes,
+		ShutdownTimeout:  DefaultShutdownTimeout,
+		LogLevel:         DefaultLogLevel,
+		LogFormat:        DefaultLogFormat,
+		HTTP:             defaultHTTP(),
+		MCP:              MCP{ConfirmRefundAbove: DefaultConfirmRefundAbove, SessionTimeout: DefaultSessionTimeout, ReplicaLease: DefaultReplicaLease},
+		Agents:           Agents{HealthInterval: DefaultAgentHealthInterval},
+		Negotiation:      Negotiation{TurnTimeout: DefaultTurnTimeout, Lease: DefaultLease, RetryBackoff: DefaultRetryBackoff},
+		Metrics:          defaultMetrics(),
 		Auth: Auth{
 			RoleClaims: slices.Clone(DefaultRoleClaims),
 			AdminRoles: slices.Clone(DefaultAdminRoles),
@@ -205,6 +215,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("public_url", c.PublicURL),
 		slog.String("store", redactURL(c.Store)),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
+		slog.Int64("gc_heap_floor_bytes", c.GCHeapFloorBytes),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.String("log_level", c.LogLevel),
 		slog.String("log_format", c.LogFormat),
@@ -268,6 +279,9 @@ func (c Config) check() []*Error {
 	}
 	if c.MaxBodyBytes <= 0 {
 		bad("max_body_bytes", strconv.FormatInt(c.MaxBodyBytes, 10), "must be a positive number of bytes")
+	}
+	if c.GCHeapFloorBytes < 0 {
+		bad("gc_heap_floor_bytes", strconv.FormatInt(c.GCHeapFloorBytes, 10), "must be a number of bytes, or 0 to leave the Go runtime's pacing alone")
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", c.ShutdownTimeout.String(), "must be a positive duration such as 15s")

@@ -61,6 +61,8 @@ func settings() []setting {
 			func(c *Config) any { return &c.Store }, ""},
 		{"max_body_bytes", "largest request body accepted, in `bytes`",
 			func(c *Config) any { return &c.MaxBodyBytes }, ""},
+		{"gc_heap_floor_bytes", "heap size in `bytes` below which the Go collector does not run, trading that much memory for CPU (0: off; so is a GOGC environment variable)",
+			func(c *Config) any { return &c.GCHeapFloorBytes }, ""},
 		{"shutdown_timeout", "how long in-flight requests may take to finish on shutdown (a `duration` such as 15s)",
 			func(c *Config) any { return &c.ShutdownTimeout }, ""},
 		{"log_level", "log `level`: debug, info, warn or error",

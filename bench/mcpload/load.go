@@ -16,6 +16,7 @@ import (
 	"github.com/parleyhq/parley/bench/internal/cli"
 	"github.com/parleyhq/parley/bench/internal/mcpclient"
 	"github.com/parleyhq/parley/bench/internal/proc"
+	"github.com/parleyhq/parley/config"
 )
 
 // Mode is the protocol generation the clients speak.
@@ -81,6 +82,10 @@ type Config struct {
 	// IdleSessions, if positive, opens this many sessions on each server
 	// at the end and reports its RSS.
 	IdleSessions int
+	// BareGCFloor, if positive, has the bare server hold the gateway's GC
+	// heap floor (internal/gcfloor) of this many bytes, for a comparison
+	// at the same collector pacing; 0 runs it at Go's defaults.
+	BareGCFloor int64
 	// Store is sqlite or postgres, for the gateways started here.
 	Store       string
 	PostgresURL string
@@ -279,17 +284,18 @@ type Idle struct {
 
 // Report is a run's outcome.
 type Report struct {
-	Clients  int      `json:"clients"`
-	Duration string   `json:"duration,omitempty"`
-	Requests int      `json:"requests,omitempty"`
-	Warmup   string   `json:"warmup"`
-	Rounds   int      `json:"rounds"`
-	Store    string   `json:"store,omitempty"`
-	Target   string   `json:"target,omitempty"`
-	Compare  string   `json:"compare"`
-	Auth     string   `json:"auth"`
-	Tickets  int      `json:"tickets"`
-	Servers  []string `json:"servers"`
+	Clients     int      `json:"clients"`
+	Duration    string   `json:"duration,omitempty"`
+	Requests    int      `json:"requests,omitempty"`
+	Warmup      string   `json:"warmup"`
+	Rounds      int      `json:"rounds"`
+	Store       string   `json:"store,omitempty"`
+	BareGCFloor int64    `json:"bare_gc_floor_bytes,omitempty"`
+	Target      string   `json:"target,omitempty"`
+	Compare     string   `json:"compare"`
+	Auth        string   `json:"auth"`
+	Tickets     int      `json:"tickets"`
+	Servers     []string `json:"servers"`
 	cli.Machine
 	// LoadAvg is the machine's load average before and after the run.
 	LoadAvg []string `json:"load_avg,omitempty"`
@@ -322,6 +328,14 @@ func (r *Report) WriteText(w io.Writer) {
 	where := "gateways as shipped (app.Build, config.Default), each in its own process, store " + r.Store
 	if r.Target != "" {
 		where = "gateway at " + r.Target
+	}
+	if r.Target == "" {
+		where += fmt.Sprintf("; gateways' GC heap floor %d MiB", config.DefaultGCHeapFloorBytes>>20)
+		if r.BareGCFloor > 0 {
+			where += fmt.Sprintf(", bare server's %d MiB", r.BareGCFloor>>20)
+		} else {
+			where += ", bare server at Go's default GC pacing"
+		}
 	}
 	fmt.Fprintf(w, "mcpload: %d clients, %s in %d rounds (warm-up %s), %d tickets, %s\n", r.Clients, measure, r.Rounds, r.Warmup, r.Tickets, where)
 	fmt.Fprintf(w, "%s %s, %d CPUs, GOMAXPROCS %d, %s; get_ticket result bytes %v\n",
@@ -417,7 +431,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	load0 := proc.LoadAvg()
 	rep := &Report{
 		Clients: cfg.Clients, Requests: cfg.Requests, Warmup: cfg.Warmup.String(), Rounds: cfg.Rounds,
-		Store: cfg.Store, Target: cfg.Target, Compare: cfg.Compare, Auth: cfg.Auth, Tickets: cfg.Tickets,
+		Store: cfg.Store, BareGCFloor: cfg.BareGCFloor, Target: cfg.Target, Compare: cfg.Compare, Auth: cfg.Auth, Tickets: cfg.Tickets,
 		Machine:       cli.ThisMachine(mcpclient.SDKVersion()),
 		ResponseBytes: env.responseBytes,
 	}

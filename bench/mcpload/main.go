@@ -83,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.NoSave, "no-save", false, "skip save_ticket")
 	fs.BoolVar(&cfg.NoOpen, "no-open", false, "skip opening sessions")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "also measure get_ticket at this fixed rate, calls a second over all clients (0: not)")
+	fs.Int64Var(&cfg.BareGCFloor, "bare-gc-floor", 0, "the bare server holds a GC heap floor of this many `bytes`, as the gateway does by default (gc_heap_floor_bytes), for a comparison at the same collector pacing (0: Go's default pacing)")
 	fs.IntVar(&cfg.IdleSessions, "idle-sessions", 0, "at the end, open this many idle sessions on each server and report its RSS (0: not)")
 	fs.StringVar(&mode, "mode", "both", "protocol generation: stateless (2026-07-28), session (2025-11-25) or both")
 	fs.StringVar(&cfg.Store, "store", "sqlite", "store of the gateways: sqlite (fresh files in a temp dir) or postgres (-postgres-url)")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/parleyhq/parley/bench/internal/parallel"
 	"github.com/parleyhq/parley/bench/internal/shipped"
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/internal/gcfloor"
 	"github.com/parleyhq/parley/workspace"
 )
 
@@ -67,11 +69,13 @@ func serveParley(ctx context.Context, args []string, readyFn func(any) error) er
 func serveBare(ctx context.Context, args []string, readyFn func(any) error) error {
 	fs := flag.NewFlagSet(childBare, flag.ContinueOnError)
 	ticketsFile := fs.String("tickets", "", "tickets to serve (JSON)")
+	gcFloor := fs.Int64("gc-floor", 0, "GC heap floor in bytes (0: Go's default pacing)")
 	stopProfile, err := child.ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	defer stopProfile()
+	defer gcfloor.Hold(*gcFloor)()
 	data, err := os.ReadFile(*ticketsFile)
 	if err != nil {
 		return err
@@ -215,7 +219,7 @@ func setup(ctx context.Context, cfg *Config) (e *env, err error) {
 			return nil, err
 		}
 		var r ready
-		p, err := child.Start(ctx, childBare, append([]string{"-tickets", file}, cfg.childArgs(serverBare)...), cfg.Stderr, &r)
+		p, err := child.Start(ctx, childBare, append([]string{"-tickets", file, "-gc-floor", strconv.FormatInt(cfg.BareGCFloor, 10)}, cfg.childArgs(serverBare)...), cfg.Stderr, &r)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", serverBare, err)
 		}
