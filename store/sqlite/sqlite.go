@@ -67,10 +67,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// The writer sets WAL mode (persistent in the file) before any reader
 	// connects; BEGIN IMMEDIATE takes the write lock up front so that a
 	// transaction never fails to upgrade from read to write.
-	writer, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_txlock=immediate&"+pragmas)
+	// Its transactions begin and end with prepared statements (txconn.go).
+	connector, err := newTxConnector(path + "?_pragma=journal_mode(WAL)&_txlock=immediate&" + pragmas)
 	if err != nil {
 		return nil, classify(path, "open", err)
 	}
+	writer := sql.OpenDB(connector)
 	writer.SetMaxOpenConns(1)
 	writer.SetConnMaxIdleTime(0)
 	if err := writer.PingContext(ctx); err != nil {
