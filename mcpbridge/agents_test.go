@@ -91,8 +91,7 @@ func newAgentFixture(t *testing.T) *agentFixture {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = b.Run(ctx) }()
+	done := runFollowing(t, ctx, b)
 	srv := httptest.NewServer(b)
 	t.Cleanup(func() {
 		srv.CloseClientConnections()

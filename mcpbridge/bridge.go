@@ -106,6 +106,9 @@ type Bridge struct {
 	// has read the ticket it waits on: every change after that is one the
 	// call reports.
 	waitRead func(ticketID string)
+	// following, if set (by tests), is called once Run follows the change
+	// feed: a change committed after that reaches Run, one before it not.
+	following func()
 }
 
 // New builds the MCP server over ws; feed is the store's change feed.
@@ -332,6 +335,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 	changes, err := b.feed.Subscribe(ctx)
 	if err != nil {
 		return fmt.Errorf("mcp bridge: follow change feed: %w", err)
+	}
+	if b.following != nil {
+		b.following()
 	}
 	if b.sessions != nil {
 		b.sessions.follow()

@@ -56,8 +56,7 @@ func newFixtureWith(t *testing.T, opts Options) *fixture {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = b.Run(ctx) }()
+	done := runFollowing(t, ctx, b)
 	srv := httptest.NewServer(b)
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
@@ -67,6 +66,23 @@ func newFixtureWith(t *testing.T, opts Options) *fixture {
 		st.Close()
 	})
 	return &fixture{bridge: b, ws: ws, url: srv.URL}
+}
+
+// runFollowing runs b.Run(ctx) and returns once Run follows the change
+// feed: the tests' changes must reach it (wait_for_ticket's wake-ups,
+// resource updates), and it follows the feed from the changes committed
+// after it subscribed. The returned channel is closed when Run returns.
+func runFollowing(t *testing.T, ctx context.Context, b *Bridge) <-chan struct{} {
+	t.Helper()
+	following, done := make(chan struct{}), make(chan struct{})
+	b.following = func() { close(following) }
+	go func() { defer close(done); _ = b.Run(ctx) }()
+	select {
+	case <-following:
+	case <-done:
+		t.Fatal("the bridge stopped before it followed the change feed")
+	}
+	return done
 }
 
 func (f *fixture) connect(t *testing.T, version string, opts *mcp.ClientOptions) *mcp.ClientSession {

@@ -109,7 +109,8 @@ func newNegFixture(t *testing.T, sender *scriptSender, rules []config.Rule) *neg
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); _ = b.Run(ctx) }()
+	bridgeDone := runFollowing(t, ctx, b)
+	go func() { defer wg.Done(); <-bridgeDone }()
 	go func() { defer wg.Done(); _ = svc.Run(ctx) }()
 	srv := httptest.NewServer(b) // 127.0.0.1
 	t.Cleanup(func() {
