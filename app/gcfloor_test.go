@@ -1,13 +1,10 @@
 package app_test
 
 import (
-	"context"
 	"net/http"
 	"runtime"
 	"runtime/metrics"
 	"testing"
-
-	"github.com/parleyhq/parley/app"
 )
 
 // gcPercent is the GC percent in force.
@@ -53,14 +50,7 @@ func TestRunHoldsGCFloor(t *testing.T) {
 			}
 			cfg := testConfig(t)
 			cfg.GCHeapFloorBytes = tc.floor
-			a, err := app.Build(t.Context(), cfg, app.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer a.Close()
-			runCtx, stop := context.WithCancel(t.Context())
-			ran := make(chan error, 1)
-			go func() { ran <- a.Run(runCtx) }()
+			a := runApp(t, cfg) // stopped, and Run returned, when the subtest ends
 			// Run holds the floor before it serves: once /readyz answers,
 			// it is held (Build bound the listener, so the request waits
 			// in the backlog until Run serves).
@@ -72,13 +62,9 @@ func TestRunHoldsGCFloor(t *testing.T) {
 			if got := raisedWithin(50, base); got != tc.raised {
 				t.Errorf("GC percent raised above %d while running: %t, want %t (now %d)", base, got, tc.raised, gcPercent())
 			}
-			stop()
-			if err := <-ran; err != nil {
-				t.Fatalf("Run = %v", err)
-			}
-			if got := gcPercent(); got != base {
-				t.Errorf("GC percent after Run = %d, want %d", got, base)
-			}
 		})
+		if got := gcPercent(); got != base {
+			t.Errorf("%s: GC percent after Run = %d, want %d", tc.name, got, base)
+		}
 	}
 }
