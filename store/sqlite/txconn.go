@@ -68,16 +68,12 @@ type txConn struct {
 	closed                  bool
 }
 
-// errClosed is returned by a transaction on a closed connection; database/sql
-// discards a connection that fails with driver.ErrBadConn.
-var errClosed = driver.ErrBadConn
-
 // stmt prepares query once and keeps it in *slot.
 func (c *txConn) stmt(ctx context.Context, slot *driver.Stmt, query string) (driver.StmtExecContext, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, errClosed
+		return nil, driver.ErrBadConn // database/sql discards the connection
 	}
 	if *slot == nil {
 		st, err := c.sqliteConn.PrepareContext(ctx, query)
