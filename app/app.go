@@ -292,7 +292,7 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	// recorded through OnDecision, linked to the caller's request ID by
 	// RequestLinksMiddleware, outermost but for the request's span, which
 	// covers them all.
-	a.Bridge.Server().AddReceivingMiddleware(mcpbridge.TraceMiddleware(), a.Bridge.MetricsMiddleware(a.Metrics), mcpbridge.RequestLinksMiddleware(), authn.MCPMiddleware(), mcpbridge.AuditMiddleware(auditLog))
+	a.Bridge.Server().AddReceivingMiddleware(mcpbridge.GrowStackMiddleware(), mcpbridge.TraceMiddleware(), a.Bridge.MetricsMiddleware(a.Metrics), mcpbridge.RequestLinksMiddleware(), authn.MCPMiddleware(), mcpbridge.AuditMiddleware(auditLog))
 	// upstream:NAME grants: the policy learns which upstream serves a tool
 	// or prompt from what the bridge mirrors.
 	authn.Policy().SetUpstreams(a.Bridge.UpstreamOf)

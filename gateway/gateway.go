@@ -99,8 +99,9 @@ func New(cfg config.Config, deps Deps, logger *slog.Logger) (*Gateway, error) {
 	// mounted without them; the JSON-only rule and the body limit are
 	// innermost because they answer on behalf of the handler. Routes added
 	// through Router get both; HandleOwnBodyLimit mounts a handler without
-	// the body limit.
-	root.Use(g.requestID, g.trace, g.accessLog, g.metrics, g.recoverPanics, g.checkHostOrigin, g.limitBodyTime)
+	// the body limit. Before them all, the goroutine gets its working stack
+	// (growStack), while the stack is shallow.
+	root.Use(growStack, g.requestID, g.trace, g.accessLog, g.metrics, g.recoverPanics, g.checkHostOrigin, g.limitBodyTime)
 	g.root = root
 	g.ownLimit = root.With(g.requireJSON)
 	r := root.With(g.requireJSON, g.limitBody)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
+
+	"github.com/parleyhq/parley/internal/stack"
 )
 
 // RequestIDHeader carries a request's ID in both directions.
@@ -27,6 +29,16 @@ type requestIDKey struct{}
 func RequestIDFrom(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
+}
+
+// growStack gives the connection's goroutine its working stack at once
+// (internal/stack), before the middleware goes deep: net/http starts it
+// small, and each growth would copy every frame of the chain.
+func growStack(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stack.Grow()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // requestID gives every request an ID, echoed in the response header. A
