@@ -104,6 +104,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		Name:        "sqlite",
 		Classify:    func(err error) error { return classify(path, "", err) },
 		GroupCommit: true,
+		AuditInsert: "INSERT OR ROLLBACK",
 	}
 	s := &Store{path: path, writer: writer, reader: reader}
 	// Commits of this process wake the feed directly; Run's poll picks up

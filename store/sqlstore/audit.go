@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -131,6 +132,7 @@ func (db *DB) chainAudit(ctx context.Context, rs []store.AuditRecord, limit int)
 		all = append(all, out...)
 		head = store.ChainAudit(head, all)
 		copy(out, all[len(all)-len(out):])
+		insert := cmp.Or(db.dialect.AuditInsert, "INSERT")
 		for chunk := range slices.Chunk(all, auditInsertRows) {
 			args := make([]any, 0, 15*len(chunk))
 			for _, r := range chunk {
@@ -139,7 +141,7 @@ func (db *DB) chainAudit(ctx context.Context, rs []store.AuditRecord, limit int)
 			}
 			row := "(" + placeholders(15) + ")"
 			values := strings.TrimSuffix(strings.Repeat(row+", ", len(chunk)), ", ")
-			if _, err := db.txExec(ctx, tx, `INSERT INTO audit_log (`+auditColumns+`) VALUES `+values, args...); err != nil {
+			if _, err := db.txExec(ctx, tx, insert+` INTO audit_log (`+auditColumns+`) VALUES `+values, args...); err != nil {
 				return false, err
 			}
 		}

@@ -59,6 +59,14 @@ type Dialect struct {
 	// (group.go). For a backend whose writes are serialized anyway, with a
 	// commit that costs more than its statements (SQLite).
 	GroupCommit bool
+	// AuditInsert begins the audit log's multi-row INSERT; empty means
+	// INSERT. SQLite keeps a statement journal for a statement that may
+	// fail on a constraint after it changed rows (a copy of every page it
+	// changes, to undo them), unless the statement says to end the whole
+	// transaction on one: "INSERT OR ROLLBACK". An append's only
+	// constraint is seq's key, which the chain head makes unique; if it
+	// ever failed, nothing of the transaction would be kept either way.
+	AuditInsert string
 }
 
 // Options tune a DB.
