@@ -67,6 +67,10 @@ type federation struct {
 
 	wmu    sync.Mutex
 	warned map[string]bool // collisions already logged
+
+	// started, if set, is called once a session upstream's call runs on
+	// its goroutine, before the host request waits for it (a test hook).
+	started func(*continuation)
 }
 
 // mirrored is one upstream tool, prompt, resource or template as the

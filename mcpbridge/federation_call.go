@@ -470,7 +470,11 @@ func (c *continuation) finish(res mcp.Result, err error) {
 // goroutine, so that it can outlive this host request when it asks for
 // input.
 func (f *federation) start(ctx context.Context, host *hostCall, op *upstreamOp, caller string) (mcp.Result, error) {
-	c := &continuation{id: rand16(), op: op, caller: caller, caps: host.caps,
+	// The host is set before the call starts, not when wait does: the
+	// upstream may send the call's progress and log messages, and they be
+	// handled, before this goroutine reaches wait, and they would find no
+	// host to go to.
+	c := &continuation{id: rand16(), op: op, caller: caller, caps: host.caps, host: host,
 		pending: map[string]*pendingInput{}, changed: make(chan struct{})}
 	l, err := op.conn.Acquire(ctx, host.caps, c)
 	if err != nil {
@@ -493,6 +497,9 @@ func (f *federation) start(ctx context.Context, host *hostCall, op *upstreamOp, 
 			return
 		}
 	})
+	if f.started != nil {
+		f.started(c)
+	}
 	return f.wait(ctx, c, host)
 }
 

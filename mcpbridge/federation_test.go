@@ -127,31 +127,12 @@ func TestFederationAcrossGenerations(t *testing.T) {
 		f := federate(t, url)
 		for _, host := range generations {
 			t.Run(up.name+"/host "+host.name, func(t *testing.T) {
-				var mu sync.Mutex
-				var progress []float64
-				var logs []any
-				// go-sdk's client may hand a notification to its handler
-				// after the result it preceded: wait for them.
-				arrived := make(chan struct{}, 16)
-				cs := f.connect(t, host.version, &mcp.ClientOptions{
-					ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
-						mu.Lock()
-						defer mu.Unlock()
-						if r.Params.ProgressToken == "host-token" {
-							progress = append(progress, r.Params.Progress)
-						}
-						arrived <- struct{}{}
-					},
-					LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) {
-						mu.Lock()
-						defer mu.Unlock()
-						logs = append(logs, r.Params.Data)
-						arrived <- struct{}{}
-					},
-					ElicitationHandler: func(_ context.Context, r *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-						return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "Ada"}}, nil
-					},
-				})
+				n := &notes{}
+				opts := n.clientOptions()
+				opts.ElicitationHandler = func(_ context.Context, r *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+					return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "Ada"}}, nil
+				}
+				cs := f.connect(t, host.version, opts)
 				tools, err := cs.ListTools(t.Context(), nil)
 				if err != nil {
 					t.Fatal(err)
@@ -160,22 +141,8 @@ func TestFederationAcrossGenerations(t *testing.T) {
 					!slices.ContainsFunc(tools.Tools, func(tl *mcp.Tool) bool { return tl.Name == ToolGetTicket }) {
 					t.Fatalf("tools/list lacks up_echo or Parley's own tools")
 				}
-				var level map[string]any
-				if host.version != "" {
-					//lint:ignore SA1019 session hosts set their level so
-					if err := cs.SetLoggingLevel(t.Context(), &mcp.SetLoggingLevelParams{Level: "info"}); err != nil {
-						t.Fatal(err)
-					}
-				} else {
-					level = map[string]any{mcp.MetaKeyLogLevel: "info"}
-				}
-				params := &mcp.CallToolParams{Name: "up_echo", Arguments: map[string]any{"text": "hi"}, Meta: level}
-				params.SetProgressToken("host-token")
-				res, err := cs.CallTool(t.Context(), params)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if res.IsError || len(res.Content) != 2 {
+				res := callEcho(t, cs, host.version)
+				if len(res.Content) != 2 {
 					t.Fatalf("up_echo: %+v", res)
 				}
 				if img, ok := res.Content[1].(*mcp.ImageContent); !ok || img.MIMEType != "image/png" || len(img.Data) != 3 {
@@ -184,20 +151,7 @@ func TestFederationAcrossGenerations(t *testing.T) {
 				if diff := cmp.Diff(map[string]any{"echo": "hi"}, res.StructuredContent); diff != "" {
 					t.Errorf("structured content (-want +got):\n%s", diff)
 				}
-				for range 4 { // 3 progress notifications, 1 log message
-					select {
-					case <-arrived:
-					case <-time.After(10 * time.Second):
-					}
-				}
-				mu.Lock()
-				if diff := cmp.Diff([]float64{1, 2, 3}, progress); diff != "" {
-					t.Errorf("progress under the host's token (-want +got):\n%s", diff)
-				}
-				if diff := cmp.Diff([]any{"echoing"}, logs); diff != "" {
-					t.Errorf("log messages (-want +got):\n%s", diff)
-				}
-				mu.Unlock()
+				n.check(t)
 
 				res, err = cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "up_ask", Arguments: map[string]any{}})
 				if err != nil {
@@ -209,6 +163,105 @@ func TestFederationAcrossGenerations(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestFederatedNotificationsBeforeWait: a session upstream's call runs
+// on a goroutine of its own, and its progress and log messages may be
+// handled before the host request waits for it. They still reach the host:
+// here the host request waits only once the upstream's call has ended.
+func TestFederatedNotificationsBeforeWait(t *testing.T) {
+	f := federate(t, testUpstream(t, false))
+	f.bridge.fed.started = func(c *continuation) {
+		for {
+			c.mu.Lock()
+			finished, changed := c.finished, c.changed
+			c.mu.Unlock()
+			if finished {
+				return
+			}
+			<-changed
+		}
+	}
+	for _, host := range generations {
+		t.Run(host.name, func(t *testing.T) {
+			n := &notes{}
+			callEcho(t, f.connect(t, host.version, n.clientOptions()), host.version)
+			n.check(t)
+		})
+	}
+}
+
+// notes records what a host gets of up_echo's progress and log messages.
+type notes struct {
+	mu       sync.Mutex
+	progress []float64 // under the host's token, "host-token"
+	logs     []any
+	arrived  chan struct{}
+}
+
+// clientOptions records into n.
+func (n *notes) clientOptions() *mcp.ClientOptions {
+	n.arrived = make(chan struct{}, 16)
+	return &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			if r.Params.ProgressToken == "host-token" {
+				n.progress = append(n.progress, r.Params.Progress)
+			}
+			n.arrived <- struct{}{}
+		},
+		LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			n.logs = append(n.logs, r.Params.Data)
+			n.arrived <- struct{}{}
+		},
+	}
+}
+
+// check waits for up_echo's 3 progress notifications and 1 log message
+// (go-sdk's client may hand a notification to its handler after the
+// result it preceded), and checks them.
+func (n *notes) check(t *testing.T) {
+	t.Helper()
+	for range 4 {
+		select {
+		case <-n.arrived:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if diff := cmp.Diff([]float64{1, 2, 3}, n.progress); diff != "" {
+		t.Errorf("progress under the host's token (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]any{"echoing"}, n.logs); diff != "" {
+		t.Errorf("log messages (-want +got):\n%s", diff)
+	}
+}
+
+// callEcho calls up_echo with a progress token and log level info, as a
+// host of version ("" for 2026-07-28) asks for them, and fails t unless
+// it succeeds.
+func callEcho(t *testing.T, cs *mcp.ClientSession, version string) *mcp.CallToolResult {
+	t.Helper()
+	var level mcp.Meta
+	if version != "" {
+		//lint:ignore SA1019 session hosts set their level so
+		if err := cs.SetLoggingLevel(t.Context(), &mcp.SetLoggingLevelParams{Level: "info"}); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		level = mcp.Meta{mcp.MetaKeyLogLevel: "info"}
+	}
+	params := &mcp.CallToolParams{Name: "up_echo", Arguments: map[string]any{"text": "hi"}, Meta: level}
+	params.SetProgressToken("host-token")
+	res, err := cs.CallTool(t.Context(), params)
+	if err != nil || res.IsError {
+		t.Fatalf("up_echo: %+v, %v", res, err)
+	}
+	return res
 }
 
 // TestFederatedRequestStateIsSealed: a 2026-07-28 host gets Parley's
