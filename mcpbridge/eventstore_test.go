@@ -1288,6 +1288,13 @@ func TestEventStoreResumesResponseAfterCut(t *testing.T) {
 			if again.StatusCode != http.StatusOK || bytes.Count(body, []byte(`"done"`)) != 1 || !bytes.Contains(body, []byte("id: "+stream+"_1")) {
 				t.Errorf("resume after the priming event: %s: %s; want the response as event 1", again.Status, body)
 			}
+			// The resumed GET may have got the response live, before its
+			// write, queued for the flusher, was committed. After on this
+			// EventStore waits for the stream's queued writes: once it has
+			// the response, a restarted process finds it too.
+			if got, err := esCollect(ctx, es, c.session, stream, 0); err != nil || len(got) != 1 || !strings.Contains(got[0], `"done"`) {
+				t.Errorf("After(0) = %q, %v; want the response", got, err)
+			}
 			restarted := mcpbridge.NewEventStore(open(t), mcpbridge.EventStoreOptions{})
 			if got, err := esCollect(ctx, restarted, c.session, stream, 0); err != nil || len(got) != 1 || !strings.Contains(got[0], `"done"`) {
 				t.Errorf("after a restart, After(0) = %q, %v; want the response", got, err)
