@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -215,45 +216,57 @@ func TestVerifierPicksUpKeyRotation(t *testing.T) {
 	s := iss.service(t, nil)
 	v := s.Verifier()
 	ctx := context.Background()
-	old := iss.token(nil)
-	if _, err := v.Verify(ctx, old); err != nil {
+	if _, err := v.Verify(ctx, iss.token(nil)); err != nil {
 		t.Fatalf("token of the first key: %v", err)
 	}
-
-	// go-oidc wakes a key refresh's waiters before its goroutine stores
-	// the keys and clears the refresh; a verification right after can
-	// join that finished refresh and see its older keys. Let it finish
-	// between steps (this is the library's race, not what is tested).
-	settle := func() { time.Sleep(50 * time.Millisecond) }
-	settle()
 
 	// The issuer rotates: the new key replaces the old one.
 	iss.rotate(false)
 	fresh := iss.token(map[string]any{"sub": "bob"})
-	p, err := v.Verify(ctx, fresh)
+	p, err := verifyUntil(t, v, func() string { return fresh }, func(_ *auth.Principal, err error) bool { return err == nil })
 	if err != nil {
 		t.Fatalf("token of the rotated key, no restart: %v", err)
 	}
 	if p.Subject != "bob" {
 		t.Errorf("subject = %q", p.Subject)
 	}
-	settle()
 	// The old key is gone from the issuer's set, so its tokens are too
 	// (one not verified before: see TestVerifierCache for those).
 	var te *auth.TokenError
-	old = sign(t, testKey(t, 0), "key-a", oidc.RS256, iss.claims(map[string]any{"jti": "new"}))
-	if _, err := v.Verify(ctx, old); !errors.As(err, &te) || te.Reason != auth.ReasonUnknownKey {
+	// Each try is a token of its own: one accepted would be cached.
+	n := 0
+	old := func() string {
+		n++
+		return sign(t, testKey(t, 0), "key-a", oidc.RS256, iss.claims(map[string]any{"jti": fmt.Sprint("new-", n)}))
+	}
+	if _, err := verifyUntil(t, v, old, func(_ *auth.Principal, err error) bool { return err != nil }); !errors.As(err, &te) || te.Reason != auth.ReasonUnknownKey {
 		t.Errorf("token of the retired key: %v, want unknown key", err)
 	}
-	settle()
 
 	// A rotation that keeps the previous key accepts both.
 	iss.rotate(true)
-	if _, err := v.Verify(ctx, iss.token(nil)); err != nil {
+	if _, err := verifyUntil(t, v, func() string { return iss.token(nil) }, func(_ *auth.Principal, err error) bool { return err == nil }); err != nil {
 		t.Errorf("token of the newest key: %v", err)
 	}
 	if _, err := v.Verify(ctx, fresh); err != nil {
 		t.Errorf("token of the previous key, still published: %v", err)
+	}
+}
+
+// verifyUntil verifies a token of mint until done accepts the result, and returns
+// the last one. go-oidc wakes a key refresh's waiters before its goroutine
+// stores the keys and clears the refresh, so a verification right after a
+// refresh can join the finished one, or read the cache from before it, and
+// see the keys as they were (the library's race, not what is tested). Each
+// retry sees either the stored keys or a refresh of its own: a few are
+// enough, and the deadline only ends a test that is failing.
+func verifyUntil(t *testing.T, v *auth.Verifier, mint func() string, done func(*auth.Principal, error) bool) (*auth.Principal, error) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		p, err := v.Verify(t.Context(), mint())
+		if done(p, err) || time.Now().After(deadline) {
+			return p, err
+		}
 	}
 }
 
