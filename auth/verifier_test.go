@@ -248,13 +248,15 @@ func TestVerifierPicksUpKeyRotation(t *testing.T) {
 	if _, err := verifyUntil(t, v, func() string { return iss.token(nil) }, func(_ *auth.Principal, err error) bool { return err == nil }); err != nil {
 		t.Errorf("token of the newest key: %v", err)
 	}
-	if _, err := v.Verify(ctx, fresh); err != nil {
+	// A token not verified before, so not from the cache.
+	prev := sign(t, testKey(t, 1), "key-b", oidc.RS256, iss.claims(map[string]any{"jti": "prev"}))
+	if _, err := v.Verify(ctx, prev); err != nil {
 		t.Errorf("token of the previous key, still published: %v", err)
 	}
 }
 
-// verifyUntil verifies a token of mint until done accepts the result, and returns
-// the last one. go-oidc wakes a key refresh's waiters before its goroutine
+// verifyUntil verifies a token of mint until done accepts the result,
+// and returns the last one. go-oidc wakes a key refresh's waiters before its goroutine
 // stores the keys and clears the refresh, so a verification right after a
 // refresh can join the finished one, or read the cache from before it, and
 // see the keys as they were (the library's race, not what is tested). Each
